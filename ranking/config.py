@@ -1,0 +1,213 @@
+"""Frozen configuration of every stage and of the whole pipeline (plain values only: hashable)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ranking.errors import ConfigError
+from ranking.labels import LabelConfig
+
+SOURCES = ("topic", "popularity", "cf", "hybrid")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How interactions are split into training and held-out evaluation data, per user.
+
+    ``time``: each user's latest ``test_fraction`` of interactions (by event time) are held
+    out; ``random``: a seeded random share per user. Users with fewer than ``min_history``
+    interactions keep them all for training and are not evaluated (counted in the result).
+    """
+
+    method: str = "time"
+    test_fraction: float = 0.2
+    min_history: int = 3
+
+    def __post_init__(self) -> None:
+        if self.method not in ("time", "random"):
+            raise ConfigError(f"split method must be 'time' or 'random', got {self.method!r}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+        if self.min_history < 2:
+            raise ConfigError("min_history must be ≥ 2 (one interaction to train on, one to hold out)")
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """Stage 1: which source proposes candidates, how many (K) and which eligibility filters apply.
+
+    ``k=0`` means "scale with the catalog": ``default_k(n_items)``. ``quotas`` give the
+    hybrid's share of the K slots per source, in fill order.
+    """
+
+    source: str = "hybrid"
+    k: int = 0
+    quotas: tuple[tuple[str, float], ...] = (("cf", 0.4), ("topic", 0.4), ("popularity", 0.2))
+    cf_factors: int = 16
+    popularity_half_life_days: float = 3.0
+    filter_region: bool = True
+    filter_blocklist: bool = True
+    filter_seen: bool = True
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ConfigError(f"unknown candidate source {self.source!r}; valid: {', '.join(SOURCES)}")
+        if self.k < 0:
+            raise ConfigError(f"K must be ≥ 0 (0 = scale with the catalog), got {self.k}")
+        for name, share in self.quotas:
+            if name not in SOURCES[:3]:
+                raise ConfigError(f"unknown quota source {name!r}; valid: {', '.join(SOURCES[:3])}")
+            if share < 0:
+                raise ConfigError(f"quota for {name} must be ≥ 0")
+        if self.source == "hybrid" and sum(s for _, s in self.quotas) <= 0:
+            raise ConfigError("hybrid quotas must add up to more than 0")
+        if self.cf_factors < 1:
+            raise ConfigError("cf_factors must be ≥ 1")
+
+    def resolved_k(self, n_items: int) -> int:
+        """K for a catalog of n_items (never more than the catalog)."""
+        return min(n_items, self.k or default_k(n_items))
+
+
+def default_k(n_items: int) -> int:
+    """Candidates per user when K is not set: grows like 2·√catalog, at least 20."""
+    return max(20, round(2 * math.sqrt(n_items)))
+
+
+@dataclass(frozen=True)
+class GBDTConfig:
+    """Stage 2: XGBoost on candidate-dependent features; keeps the top ``top_n`` for stage 3."""
+
+    objective: str = "rank:ndcg"  # or "binary:logistic"
+    n_estimators: int = 300
+    max_depth: int = 5
+    learning_rate: float = 0.1
+    min_child_weight: float = 1.0
+    subsample: float = 0.9
+    colsample_bytree: float = 0.9
+    early_stopping_rounds: int = 20
+    top_n: int = 50
+    n_jobs: int = 2
+
+    def __post_init__(self) -> None:
+        if self.objective not in ("rank:ndcg", "binary:logistic"):
+            raise ConfigError(f"objective must be 'rank:ndcg' or 'binary:logistic', got {self.objective!r}")
+        if self.n_estimators < 1 or self.max_depth < 1 or self.top_n < 1:
+            raise ConfigError("n_estimators, max_depth and top_n must be ≥ 1")
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError("learning_rate must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class NeuralConfig:
+    """Stage 3: a Keras MLP re-ranking stage 2's top N."""
+
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.2
+    id_embeddings: bool = True
+    embedding_dim: int = 8
+    use_stage2_score: bool = True
+    epochs: int = 15
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+
+    def __post_init__(self) -> None:
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ConfigError("hidden layers must be positive sizes")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError("dropout must be in [0, 1)")
+        if self.epochs < 1 or self.batch_size < 1 or self.embedding_dim < 1:
+            raise ConfigError("epochs, batch_size and embedding_dim must be ≥ 1")
+        if not self.learning_rate > 0:
+            raise ConfigError("learning_rate must be > 0")
+
+
+@dataclass(frozen=True)
+class PostConfig:
+    """Post-processing of the final list: diversity (MMR or caps) and a quality floor."""
+
+    m: int = 10
+    diversity: str = "mmr"  # "none" | "mmr" | "caps"
+    mmr_lambda: float = 0.8  # 1 = pure relevance
+    max_per_topic: int = 4
+    max_per_publisher: int = 3
+    quality_floor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.diversity not in ("none", "mmr", "caps"):
+            raise ConfigError(f"diversity must be 'none', 'mmr' or 'caps', got {self.diversity!r}")
+        if self.m < 1:
+            raise ConfigError("M (final list length) must be ≥ 1")
+        if not 0 <= self.mmr_lambda <= 1:
+            raise ConfigError("mmr_lambda must be in [0, 1]")
+        if self.max_per_topic < 1 or self.max_per_publisher < 1:
+            raise ConfigError("caps must be ≥ 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Cut-offs for the offline metrics."""
+
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError("evaluation k must be ≥ 1")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything that determines a run: label, split, stages, evaluation and the seed."""
+
+    seed: int = 42
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    stage1: CandidateConfig = field(default_factory=CandidateConfig)
+    stage2: GBDTConfig = field(default_factory=GBDTConfig)
+    stage3: NeuralConfig = field(default_factory=NeuralConfig)
+    post: PostConfig = field(default_factory=PostConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (tuples become lists)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PipelineConfig:
+        """Build from a (possibly partial) dict such as a config JSON file; unknown keys raise."""
+        parts = {f.name: f.type for f in dataclasses.fields(cls)}
+        kinds = {"labels": LabelConfig, "split": SplitConfig, "stage1": CandidateConfig,
+                 "stage2": GBDTConfig, "stage3": NeuralConfig, "post": PostConfig, "eval": EvalConfig}
+        unknown = set(raw) - set(parts)
+        if unknown:
+            raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: {sorted(parts)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in kinds:
+                kwargs[key] = _build(kinds[key], value, key)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+
+def _build(kind: type, value: dict[str, Any], where: str) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config section {where!r} must be an object")
+    names = {f.name for f in dataclasses.fields(kind)}
+    unknown = set(value) - names
+    if unknown:
+        raise ConfigError(f"unknown keys in {where!r}: {sorted(unknown)}; valid: {sorted(names)}")
+    fixed = {k: _tuplify(v) for k, v in value.items()}
+    try:
+        return kind(**fixed)
+    except TypeError as exc:
+        raise ConfigError(f"bad value in {where!r}: {exc}") from None
+
+
+def _tuplify(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_tuplify(x) for x in v)
+    return v

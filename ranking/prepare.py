@@ -1,0 +1,183 @@
+"""Labels, the train/held-out split and integer indexes: what every stage works from.
+
+A user's or item's *position* is its row in ``Dataset.users`` / ``Dataset.content``; all
+arrays below are indexed by position, so stages work with matrix products, not lookups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ranking import labels as L
+from ranking import schema as S
+from ranking.config import CandidateConfig, SplitConfig
+from ranking.dataset import Dataset
+from ranking.errors import DataError
+
+USER_POS = "user_pos"
+ITEM_POS = "item_pos"
+IS_TEST = "is_test"
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """The dataset, labelled and split, with per-position arrays for users and items."""
+
+    dataset: Dataset
+    interactions: pd.DataFrame  # input order; + user_pos, item_pos, score, label, grade, is_test
+    topics: tuple[str, ...]
+    publishers: tuple[str, ...]
+    item_topic: np.ndarray  # int16 code into topics
+    item_publisher: np.ndarray  # int32 code into publishers
+    item_quality: np.ndarray  # float32
+    item_published_s: np.ndarray  # int64 seconds since epoch
+    item_restriction: np.ndarray  # int8: -1 = ALL, else code into schema.REGIONS
+    user_region: np.ndarray  # int8 code into schema.REGIONS
+    user_affinity: np.ndarray  # float32 (n_users, n_topics); NaN where no affinity column states it
+    blocked: sp.csr_matrix  # bool (n_users, n_publishers): publisher named in the user's blocklist
+    seen: sp.csr_matrix  # bool (n_users, n_items): item in the user's *training* interactions
+    t_serve_s: int  # serving time: the last training event (seconds since epoch)
+    n_eval_users: int
+    n_train_only_users: int
+
+    @property
+    def n_users(self) -> int:
+        return len(self.dataset.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.dataset.content)
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self.interactions[~self.interactions[IS_TEST].to_numpy()]
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self.interactions[self.interactions[IS_TEST].to_numpy()]
+
+    def eligible(self, user_pos: np.ndarray, config: CandidateConfig) -> tuple[np.ndarray, dict[str, int]]:
+        """Boolean (len(user_pos), n_items) eligibility and how many pairs each filter removed.
+
+        Filters apply in order region → blocklist → already seen; each count is what that
+        filter removed among pairs the earlier filters kept.
+        """
+        user_pos = np.asarray(user_pos)
+        mask = np.ones((len(user_pos), self.n_items), dtype=bool)
+        removed = {"region": 0, "blocklist": 0, "seen": 0}
+        if config.filter_region:
+            ok = (self.item_restriction[None, :] < 0) | (
+                self.item_restriction[None, :] == self.user_region[user_pos, None]
+            )
+            removed["region"] = int(mask.sum() - ok.sum())
+            mask &= ok
+        if config.filter_blocklist and self.blocked.nnz:
+            blocked_items = (self.blocked[user_pos].toarray())[:, self.item_publisher]
+            before = int(mask.sum())
+            mask &= ~blocked_items
+            removed["blocklist"] = before - int(mask.sum())
+        if config.filter_seen and self.seen.nnz:
+            before = int(mask.sum())
+            mask &= ~self.seen[user_pos].toarray()
+            removed["seen"] = before - int(mask.sum())
+        return mask, removed
+
+
+def prepare(dataset: Dataset, labels: L.LabelConfig, split: SplitConfig, seed: int) -> Prepared:
+    """Label the interactions, split them per user and build the position indexes."""
+    users, content = dataset.users, dataset.content
+    inter = L.labelled(dataset.interactions, content, labels)
+    user_index = pd.Index(users[S.USER_ID].to_numpy())
+    item_index = pd.Index(content[S.CONTENT_ID].to_numpy())
+    inter[USER_POS] = user_index.get_indexer(inter[S.USER_ID].to_numpy()).astype(np.int32)
+    inter[ITEM_POS] = item_index.get_indexer(inter[S.CONTENT_ID].to_numpy()).astype(np.int32)
+    if (inter[USER_POS] < 0).any() or (inter[ITEM_POS] < 0).any():
+        raise DataError("interactions reference users or content not in the tables (validate the data first)")
+    is_test, n_eval, n_train_only = _split(inter, split, seed)
+    inter[IS_TEST] = is_test
+
+    topics = tuple(sorted(map(str, content[S.TOPIC].astype(str).unique())))
+    publishers = tuple(sorted(map(str, content[S.PUBLISHER].astype(str).unique())))
+    item_topic = pd.Index(topics).get_indexer(content[S.TOPIC].astype(str)).astype(np.int16)
+    item_publisher = pd.Index(publishers).get_indexer(content[S.PUBLISHER].astype(str)).astype(np.int32)
+    regions = pd.Index(S.REGIONS)
+    restriction = content[S.RESTRICTION].astype(str).to_numpy()
+    item_restriction = np.where(restriction == S.ALL_REGIONS, -1, regions.get_indexer(restriction)).astype(np.int8)
+    user_region = regions.get_indexer(users[S.REGION].astype(str)).astype(np.int8)
+
+    affinity = np.full((len(users), len(topics)), np.nan, dtype=np.float32)
+    for t, topic in enumerate(topics):
+        column = dataset.affinity.get(topic)
+        if column is not None:
+            affinity[:, t] = users[column].to_numpy(dtype=np.float32)
+
+    blocked = _blocked(users[S.BLOCKLIST], publishers)
+    train = inter[~is_test]
+    seen = sp.csr_matrix(
+        (np.ones(len(train), dtype=bool), (train[USER_POS].to_numpy(), train[ITEM_POS].to_numpy())),
+        shape=(len(users), len(content)),
+    )
+    seen.sum_duplicates()
+    seen.data[:] = True
+    ts = _seconds(train[S.EVENT_TS]) if len(train) else _seconds(inter[S.EVENT_TS])
+    return Prepared(
+        dataset=dataset, interactions=inter, topics=topics, publishers=publishers,
+        item_topic=item_topic, item_publisher=item_publisher,
+        item_quality=content[S.QUALITY].to_numpy(dtype=np.float32),
+        item_published_s=_seconds(content[S.PUBLISHED]), item_restriction=item_restriction,
+        user_region=user_region, user_affinity=affinity, blocked=blocked, seen=seen,
+        t_serve_s=int(ts.max()) if len(ts) else 0, n_eval_users=n_eval, n_train_only_users=n_train_only,
+    )
+
+
+def _seconds(ts: pd.Series) -> np.ndarray:
+    """UTC timestamps as int64 seconds since the epoch."""
+    return (pd.to_datetime(ts, utc=True).astype("datetime64[ns, UTC]").astype("int64") // 10**9).to_numpy()
+
+
+def _split(inter: pd.DataFrame, split: SplitConfig, seed: int) -> tuple[np.ndarray, int, int]:
+    """Per-user holdout: the latest (or a random) share of each user's interactions."""
+    n = len(inter)
+    user = inter[USER_POS].to_numpy()
+    if split.method == "time":
+        key = _seconds(inter[S.EVENT_TS])
+    else:
+        key = np.random.default_rng(seed).random(n)
+    # order within user by key, ties by content id then row: deterministic
+    order = np.lexsort((np.arange(n), inter[S.CONTENT_ID].to_numpy(), key, user))
+    sorted_user = user[order]
+    counts = np.bincount(user, minlength=int(user.max()) + 1 if n else 0)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos_in_user = np.arange(n) - starts[sorted_user]
+    n_user = counts[sorted_user]
+    n_test = np.floor(n_user * split.test_fraction + 0.5).astype(np.int64)
+    n_test = np.clip(n_test, 1, None)
+    eligible = n_user >= split.min_history
+    is_test_sorted = eligible & (pos_in_user >= n_user - n_test)
+    is_test = np.empty(n, dtype=bool)
+    is_test[order] = is_test_sorted
+    active = counts > 0
+    n_eval = int((active & (counts >= split.min_history)).sum())
+    n_train_only = int((active & (counts < split.min_history)).sum())
+    return is_test, n_eval, n_train_only
+
+
+def _blocked(blocklist: pd.Series, publishers: tuple[str, ...]) -> sp.csr_matrix:
+    """Sparse users × publishers matrix of blocklist entries that name a known publisher."""
+    pub_index = pd.Index(publishers)
+    entries = blocklist.fillna("").astype(str).str.split(";").explode().str.strip()
+    entries = entries[entries != ""]
+    codes = pub_index.get_indexer(entries.to_numpy())
+    keep = codes >= 0
+    rows = np.asarray(entries.index)[keep].astype(np.int64)
+    # blocklist index is the users frame's index; map to positions
+    pos = pd.Index(blocklist.index).get_indexer(rows)
+    m = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (pos, codes[keep])),
+                      shape=(len(blocklist), len(publishers)))
+    m.sum_duplicates()
+    m.data[:] = True
+    return m

@@ -1,0 +1,60 @@
+"""Column names of the three input tables (the notebook's schema) and of the library's outputs."""
+
+from __future__ import annotations
+
+USER_ID = "user_id"
+CONTENT_ID = "content_id"
+
+# Users.csv
+DEVICE = "device_type"
+REGION = "region"
+SESSION = "avg_session_length"
+BLOCKLIST = "blocklist"
+AFFINITY_PREFIX = "topic_affinity_"
+
+# Content.csv
+PUBLISHER = "publisher"
+TOPIC = "topic"
+QUALITY = "quality_score"
+RESTRICTION = "region_restriction"
+PUBLISHED = "publish_timestamp"
+
+# Interaction.csv
+CLICK = "click"
+DWELL = "dwell_time"
+SHARE = "share"
+COMMENT = "comment"
+HIDE = "hide"
+EVENT_TS = "event_timestamp"
+
+# Post-impression signals: they make the label and must never be model inputs.
+OUTCOMES = (CLICK, DWELL, SHARE, COMMENT, HIDE)
+
+# truth.csv of a generated world
+P_ENGAGE = "p_engage"
+
+# Derived columns
+SCORE = "engagement_score"
+LABEL = "label"
+GRADE = "grade"
+
+USER_COLUMNS = (USER_ID, DEVICE, REGION, SESSION, BLOCKLIST)
+CONTENT_COLUMNS = (CONTENT_ID, PUBLISHER, TOPIC, QUALITY, RESTRICTION, PUBLISHED)
+INTERACTION_COLUMNS = (USER_ID, CONTENT_ID, *OUTCOMES, EVENT_TS)
+
+REGIONS = ("NA", "EU", "AS", "SA", "AF", "OC")
+# Device types seen in the notebook; other values are kept with a warning.
+DEVICES = ("mobile", "desktop", "tablet")
+ALL_REGIONS = "ALL"
+
+# Affinity column suffixes that do not spell their topic in full.
+TOPIC_ALIASES = {"tech": "technology"}
+
+# File names accepted for each table, compared case-insensitively.
+FILE_NAMES = {
+    "users": ("users.csv",),
+    "content": ("content.csv",),
+    "interactions": ("interaction.csv", "interactions.csv"),
+}
+TRUTH_FILE = "truth.csv"
+WORLD_FILE = "world.json"
