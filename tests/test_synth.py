@@ -1,0 +1,232 @@
+"""The synthetic world: deterministic, in the seed schema, and with the planted structure really there."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from ranking import labels as L
+from ranking import schema as S
+from ranking import synth
+from ranking.errors import ConfigError, DataError
+
+SMALL = synth.WorldSpec(n_users=200, n_items=60, n_interactions=3000, seed=7)
+
+
+@pytest.fixture(scope="module")
+def world() -> synth.World:
+    return synth.generate(synth.WorldSpec())
+
+
+def _pairs(world: synth.World) -> tuple[np.ndarray, np.ndarray]:
+    return (world.interactions[S.USER_ID].to_numpy() - 1, world.interactions[S.CONTENT_ID].to_numpy() - 101)
+
+
+def _frames_equal(a: synth.World, b: synth.World) -> None:
+    for name in ("users", "content", "interactions"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+
+
+def test_same_seed_gives_identical_frames():
+    _frames_equal(synth.generate(SMALL), synth.generate(SMALL))
+
+
+def test_same_seed_gives_identical_bytes(tmp_path):
+    for out in ("a", "b"):
+        synth.write_world(synth.generate(SMALL), tmp_path / out)
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert {S.WORLD_FILE, S.TRUTH_FILE} <= set(files)
+    assert files == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_different_seed_gives_a_different_world():
+    a, b = synth.generate(SMALL), synth.generate(dataclasses.replace(SMALL, seed=8))
+    assert not a.users.equals(b.users)
+    assert not a.interactions.equals(b.interactions)
+
+
+def test_interaction_count_leaves_users_and_content_alone():
+    a = synth.generate(SMALL)
+    b = synth.generate(synth.WorldSpec(n_users=200, n_items=60, n_interactions=500, seed=7))
+    pd.testing.assert_frame_equal(a.users, b.users)
+    pd.testing.assert_frame_equal(a.content, b.content)
+
+
+def test_sizes_ids_and_columns(world):
+    spec = world.spec
+    assert (len(world.users), len(world.content), len(world.interactions)) == (1000, 300, 20000)
+    assert world.users[S.USER_ID].tolist() == list(range(1, 1001))
+    assert world.content[S.CONTENT_ID].tolist() == list(range(101, 401))
+    assert list(world.users.columns) == [S.USER_ID, S.DEVICE, S.REGION, *synth.AFFINITY_COLUMNS, S.SESSION,
+                                         S.BLOCKLIST]
+    assert list(world.content.columns) == list(S.CONTENT_COLUMNS)
+    assert list(world.interactions.columns) == list(S.INTERACTION_COLUMNS)
+    assert world.content[S.PUBLISHER].nunique() == spec.publishers == 10
+    assert set(world.content[S.PUBLISHER]) == {name for name, _ in synth.PUBLISHERS[:10]}
+
+
+def test_values_are_in_their_domains(world):
+    u, c, it = world.users, world.content, world.interactions
+    assert set(u[S.DEVICE]) == {"mobile", "desktop", "tablet"}
+    assert set(u[S.REGION]) == set(S.REGIONS)  # "NA" is a string, never missing
+    aff = u[list(synth.AFFINITY_COLUMNS)].to_numpy()
+    assert aff.min() >= 0
+    assert aff.max() <= 1
+    assert np.array_equal(aff, aff.round(2))
+    assert set(c[S.TOPIC]) == set(synth.TOPICS)
+    assert set(c[S.RESTRICTION]) == {"ALL", "NA", "EU", "AS"}
+    assert (c[S.RESTRICTION] == "ALL").mean() > 0.6
+    assert c[S.QUALITY].between(0, 1).all()
+    assert set(it[S.CLICK]) == set(it[S.SHARE]) == set(it[S.HIDE]) == {0, 1}
+    assert set(it[S.COMMENT]) == {0, 1, 2}
+    assert (it[S.DWELL] >= 0).all()
+    assert np.array_equal(it[S.DWELL], it[S.DWELL].round(1))
+    for ts in (c[S.PUBLISHED], it[S.EVENT_TS]):
+        assert str(ts.dt.tz) == "UTC"
+    published = c.set_index(S.CONTENT_ID)[S.PUBLISHED].reindex(it[S.CONTENT_ID]).to_numpy()
+    assert (it[S.EVENT_TS].to_numpy() > published).all()
+    span = c[S.PUBLISHED].max() - c[S.PUBLISHED].min()
+    assert pd.Timedelta(days=25) < span <= pd.Timedelta(days=30)
+
+
+def test_tables_validate_through_the_loader(world):
+    ds = world.to_dataset()
+    assert (ds.n_users, ds.n_items, len(ds.interactions)) == (1000, 300, 20000)
+    assert set(ds.affinity) == set(synth.TOPICS)
+    assert ds.truth is not None
+    assert ds.spec == world.spec.to_dict()
+    assert ds.truth.rows(np.arange(3)).shape == (3, 300)
+
+
+def test_impressions_are_region_eligible_and_unique(world):
+    u, i = _pairs(world)
+    region = world.users[S.REGION].to_numpy()[u]
+    restriction = world.content[S.RESTRICTION].to_numpy()[i]
+    assert ((restriction == "ALL") | (restriction == region)).all()
+    assert len(np.unique(u * 1000 + i)) == len(u)
+
+
+def test_a_saturated_world_still_has_exactly_the_asked_interactions():
+    w = synth.generate(synth.WorldSpec(n_users=4, n_items=10, n_interactions=60, n_publishers=3))
+    assert len(w.interactions) == 60
+
+
+def test_blocklists_name_real_publishers(world):
+    names = world.users[S.BLOCKLIST].str.split(";").explode()
+    names = names[names != ""]
+    share = (world.users[S.BLOCKLIST] != "").mean()
+    assert 0.1 < share < 0.2  # blocklist_share = 0.15
+    assert len(names)
+    assert set(names) <= set(world.content[S.PUBLISHER])
+
+
+def test_truth_from_spec_equals_generated_truth(world):
+    users = np.arange(world.spec.n_users)
+    again = synth.truth_from_spec(json.loads(json.dumps(world.spec.to_dict())))
+    np.testing.assert_array_equal(again.rows(users), world.truth.rows(users))
+    assert world.truth.rows(users).dtype == np.float32
+
+
+def test_truth_from_spec_follows_the_dataset_row_order(world):
+    ds = world.to_dataset()
+    shuffled = type(ds)(users=ds.users.iloc[::-1], content=ds.content.iloc[::-1],
+                        interactions=ds.interactions, affinity=ds.affinity)
+    truth = synth.truth_from_spec(world.spec, shuffled)
+    np.testing.assert_array_equal(truth.rows([0]), world.truth.rows([999])[:, ::-1])
+    other = synth.WorldSpec(seed=1)
+    with pytest.raises(DataError, match="does not describe"):
+        synth.truth_from_spec(other, ds)
+
+
+def test_utility_is_the_documented_formula(world):
+    t, u, i = world.truth, 17, 42
+    pub = t.item_publisher[i]
+    expected = (synth.B0 + t.bias[u] + synth.B_TOPIC * t.taste[u, t.item_topic[i]]
+                + synth.B_PUB * t.pub_pref[u, pub] + synth.B_QUALITY * (t.item_quality[i] - 0.5)
+                + synth.B_CF * t.user_factors[u] @ t.item_factors[i] - synth.B_BLOCK * t.blocked[u, pub])
+    assert t.utility([u])[0, i] == pytest.approx(expected)
+    assert t.rows([u])[0, i] == pytest.approx(1 / (1 + np.exp(-expected)), rel=1e-6)
+    assert t.pair_utility([u], [i])[0] == pytest.approx(expected)
+
+
+def test_truth_table_is_long_and_matches_rows(world):
+    table = world.truth_table()
+    assert list(table.columns) == [S.USER_ID, S.CONTENT_ID, S.P_ENGAGE]
+    assert len(table) == 300_000
+    np.testing.assert_array_equal(table[S.P_ENGAGE].to_numpy()[:300], world.truth.rows([0])[0])
+    assert table.iloc[300][S.USER_ID] == 2
+    assert table.iloc[300][S.CONTENT_ID] == 101
+
+
+def test_label_rate_and_agreement_with_engagement(world):
+    positive = L.label(L.score(world.interactions)).astype(bool)
+    assert 0.25 <= positive.mean() <= 0.40
+    assert (positive == world.engaged).mean() >= 0.85
+
+
+def test_stated_affinities_are_noisy_views_of_true_tastes(world):
+    stated = world.users[list(synth.AFFINITY_COLUMNS)].to_numpy()
+    match = (world.truth.taste.argmax(1) == stated.argmax(1)).mean()
+    assert 0.3 < match < 0.9  # chance is 0.2
+
+
+def test_blocked_publishers_kill_engagement(world):
+    u, i = _pairs(world)
+    p = world.truth.rows(np.arange(1000))[u, i]
+    blocked = world.truth.blocked[u, world.truth.item_publisher[i]]
+    assert blocked.sum() > 50
+    assert p[blocked].mean() < 0.1 * p[~blocked].mean()
+    hide = world.interactions[S.HIDE].to_numpy().astype(bool)
+    assert hide[blocked].mean() > 3 * hide[~blocked].mean()
+
+
+def test_true_p_engage_ranks_observed_labels_better_than_chance(world):
+    u, i = _pairs(world)
+    positive = L.label(L.score(world.interactions))
+    auc = roc_auc_score(positive, world.truth.rows(np.arange(1000))[u, i])
+    random_auc = roc_auc_score(positive, np.random.default_rng(0).random(len(u)))
+    assert auc > 0.7 > random_auc + 0.1
+
+
+def test_spec_round_trip_and_validation():
+    spec = synth.WorldSpec(n_users=10, n_items=20, n_interactions=5, seed=3, n_publishers=4)
+    d = json.loads(json.dumps(spec.to_dict()))
+    assert d["generator_version"] == synth.GENERATOR_VERSION
+    assert synth.WorldSpec.from_dict(d) == spec
+    with pytest.raises(ConfigError, match="unknown"):
+        synth.WorldSpec.from_dict({**d, "colour": 1})
+    with pytest.raises(ConfigError, match="generator version"):
+        synth.WorldSpec.from_dict({**d, "generator_version": 99})
+    with pytest.raises(ConfigError, match="n_users"):
+        synth.WorldSpec(n_users=0)
+    with pytest.raises(ConfigError, match="n_publishers"):
+        synth.WorldSpec(n_items=5, n_publishers=6)
+
+
+def test_a_world_written_without_truth_gets_it_back_from_world_json(tmp_path):
+    from ranking.data import load_dataset
+
+    world = synth.generate(SMALL)
+    synth.write_world(world, tmp_path, include_truth=False)
+    assert not (tmp_path / S.TRUTH_FILE).exists()
+    assert json.loads((tmp_path / S.WORLD_FILE).read_text())["seed"] == 7
+    ds = load_dataset(tmp_path)
+    assert ds.warnings == ()
+    users = np.arange(SMALL.n_users)
+    np.testing.assert_array_equal(ds.truth.rows(users), world.truth.rows(users))
+
+
+def test_medium_world_speed_report():
+    spec = synth.WorldSpec(n_users=10_000, n_items=2000, n_interactions=200_000)
+    t0 = time.perf_counter()
+    w = synth.generate(spec)
+    print(f"\ngenerate 10k×2k×200k: {time.perf_counter() - t0:.2f} s")
+    assert len(w.interactions) == 200_000
