@@ -1,0 +1,362 @@
+"""Dashboard charts: pure functions from plain pandas/numpy inputs to a ``plotly.graph_objects.Figure``.
+
+Where it sits: the last step of every page; the pipeline computes, these draw. Nothing here knows the
+pipeline's classes, so a chart can be fed from a test, a CLI run or a saved artifact. Every figure is
+styled for a projector by ``_style`` (large fonts, white template, Okabe–Ito colours, explicit height),
+never shown, and no global plotly state is touched. Empty inputs give a figure that says
+"nothing to show yet" instead of raising. Stage-flow charts (bump chart, Sankey, τ, per-stage
+metrics, calibration, improved/degraded, funnel) live in ``ranking.charts_stage`` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ranking.errors import DataError
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+STAGE_COLORS = {"stage1": "#56B4E9", "stage2": "#E69F00", "stage3": "#009E73", "final": "#CC79A7"}
+STAGE_ORDER = tuple(STAGE_COLORS)
+STAGE_LABELS = {"stage1": "Stage 1<br>candidates", "stage2": "Stage 2<br>XGBoost",
+                "stage3": "Stage 3<br>neural", "final": "Final"}
+GOOD, NEUTRAL, BAD = "#009E73", "#BBBBBB", "#D55E00"
+TRAIN_COLOR, VALID_COLOR = "#0072B2", "#E69F00"
+EMPTY_MESSAGE = "nothing to show yet"
+
+BASE_FONT, TITLE_FONT = 16, 22
+MIN_HEIGHT = 320  # px; a short bar chart with a title and legend is unreadable below this
+_LOWER_IS_BETTER = ("loss", "logloss", "mlogloss", "error", "rmse", "mae", "mse")
+
+_STAGE_CHARTS = ("bump_chart", "funnel", "sankey", "kendall_tau_hist", "metrics_by_stage", "calibration",
+                 "improved_degraded")
+__all__ = [
+    "STAGE_COLORS", "compare_runs", "contributions", "feature_importance", "learning_curve",
+    "loss_curve", "recall_at_k", "score_histogram", "stage_timing", *_STAGE_CHARTS,
+]
+
+
+def __getattr__(name: str):
+    # Lazy re-export: charts_stage imports the helpers below, so an eager import would be circular.
+    if name in _STAGE_CHARTS:
+        from ranking import charts_stage
+        return getattr(charts_stage, name)
+    raise AttributeError(f"module 'ranking.charts' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------- shared helpers
+
+def _style(fig: go.Figure, title: str, x: str | None, y: str | None, height: int,
+           legend: bool = False) -> go.Figure:
+    """Apply the projector layout: title, axis titles, fonts, template, margins, height, legend."""
+    fig.update_layout(
+        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0.01, "xanchor": "left"},
+        template="plotly_white", height=max(int(height), MIN_HEIGHT), font={"size": BASE_FONT},
+        hoverlabel={"font": {"size": BASE_FONT}}, showlegend=legend,
+        margin={"l": 80, "r": 40, "t": 120 if legend else 80, "b": 70},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+    )
+    if x is not None:
+        fig.update_xaxes(title_text=x)
+    if y is not None:
+        fig.update_yaxes(title_text=y)
+    return fig
+
+
+def _empty(title: str, height: int = 360, message: str = EMPTY_MESSAGE) -> go.Figure:
+    """A placeholder figure for inputs with nothing to draw (e.g. before the first run)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": BASE_FONT + 4, "color": "#777777"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _style(fig, title, None, None, height)
+
+
+def _fmt(v: float) -> str:
+    """Short human number: 300, 231.4, 0.4123, 12,345; 'n/a' for NaN/None."""
+    if v is None or pd.isna(v):
+        return "n/a"
+    v = float(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.0f}" if v == round(v) else f"{v:.4g}"
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _stage_label(stage: str, sep: str = "<br>") -> str:
+    return STAGE_LABELS.get(stage, str(stage)).replace("<br>", sep)
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{what}: missing column(s) {missing}; got {list(frame.columns)}")
+
+
+def _direction(metric: str) -> str:
+    base = metric.split("@")[0].lower()
+    return "lower is better" if base in _LOWER_IS_BETTER else "higher is better"
+
+
+def _mode(n: int) -> str:
+    # Markers keep a 1-point (live) series visible; beyond ~40 points they only add noise.
+    return "lines+markers" if n < 40 else "lines"
+
+
+# ---------------------------------------------------------------- labels, timing, recall
+
+def score_histogram(scores: np.ndarray, labels: np.ndarray, threshold: float,
+                    reference_labels: np.ndarray | None = None, bins: int = 40) -> go.Figure:
+    """Histogram of compound engagement scores by label. ``scores`` float (n,), ``labels`` 0/1 (n,),
+    ``reference_labels`` 0/1 (n,) from another label config (flips are annotated); NaN scores dropped."""
+    scores = np.asarray(scores, dtype=float)
+    labels = np.asarray(labels).astype(bool)
+    keep = ~np.isnan(scores)
+    title = "Compound engagement score"
+    if not keep.any():
+        return _empty(title)
+    s, lab = scores[keep], labels[keep]
+    n_pos, n = int(lab.sum()), len(s)
+    lo, hi = float(min(s.min(), threshold)), float(max(s.max(), threshold))
+    size = (hi - lo) / bins if hi > lo else 1.0
+    # Bin edges on the threshold, so no bar mixes both labels.
+    start = threshold - math.ceil((threshold - lo) / size) * size
+    xbins = {"start": start, "end": hi + size, "size": size}
+    fig = go.Figure()
+    for name, mask, color in (("positive", lab, PALETTE[0]), ("negative", ~lab, PALETTE[1])):
+        fig.add_trace(go.Histogram(
+            x=s[mask], xbins=xbins, name=f"{name} ({int(mask.sum()):,})", marker_color=color, opacity=0.85,
+            hovertemplate=f"score %{{x}}<br>%{{y}} {name} interactions<extra></extra>"))
+    thr = f"{float(threshold):.4g}"
+    thr = thr if any(c in thr for c in ".e") else thr + ".0"
+    fig.add_vline(x=threshold, line_dash="dash", line_width=2, line_color="#333333",
+                  annotation_text=f"threshold = {thr}", annotation_position="top right")
+    fig.update_layout(barmode="stack", bargap=0.05)
+    title = f"{title}: {n_pos:,} of {n:,} positive ({n_pos / n:.1%})"
+    if reference_labels is not None:
+        ref = np.asarray(reference_labels).astype(bool)[keep]
+        up, down = int((lab & ~ref).sum()), int((~lab & ref).sum())
+        title += (f"<br><sup>{up + down:,} labels differ from the reference: {up:,} newly positive, "
+                  f"{down:,} newly negative</sup>")
+    return _style(fig, title, "compound engagement score (weighted units)", "interactions (count)", 440,
+                  legend=True)
+
+
+def stage_timing(seconds: Mapping[str, float]) -> go.Figure:
+    """Horizontal bars of wall-clock time per stage. ``seconds``: ordered {stage: seconds}, NaN → 0; a
+    "total" key is left out of the bars (it would double-count) and the title shows the sum."""
+    title = "Time per stage"
+    parts = {k: v for k, v in seconds.items() if k != "total"}
+    if not parts:
+        return _empty(title)
+    names = list(parts)
+    vals = [0.0 if v is None or math.isnan(float(v)) else float(v) for v in parts.values()]
+    text = [f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s" for v in vals]
+    fig = go.Figure(go.Bar(
+        y=[_stage_label(n, " ") for n in names], x=vals, orientation="h", text=text, textposition="auto",
+        marker_color=[STAGE_COLORS.get(n, NEUTRAL) for n in names],
+        hovertemplate="<b>%{y}</b><br>%{text} wall-clock<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, f"{title} (total {sum(vals):.2f} s)", "wall-clock time (s)", "stage",
+                  140 + 55 * len(names))
+
+
+def recall_at_k(frame: pd.DataFrame, current_k: int | None = None) -> go.Figure:
+    """Candidate recall@K curves. ``frame`` columns k (int), recall (0–1), source (str); a line per source."""
+    title = "Candidate recall@K by source"
+    _require(frame, ("k", "recall", "source"), "recall_at_k")
+    df = frame.dropna(subset=["k", "recall"])
+    if df.empty:
+        return _empty(title)
+    fig = go.Figure()
+    for i, (source, g) in enumerate(df.groupby("source", sort=False)):
+        g = g.sort_values("k")
+        fig.add_trace(go.Scatter(
+            x=g["k"], y=g["recall"], name=str(source), mode=_mode(len(g)),
+            line={"width": 3, "color": _color(i)},
+            hovertemplate=f"<b>{source}</b><br>K = %{{x}}<br>recall@K = %{{y:.1%}}<extra></extra>"))
+    if current_k is not None:
+        fig.add_vline(x=current_k, line_dash="dash", line_color="#333333",
+                      annotation_text=f"current K = {current_k}", annotation_position="bottom right")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _style(fig, title, "K (candidates per user)", "recall@K (share of positives retrieved)", 460,
+                  legend=True)
+
+
+# ---------------------------------------------------------------- training
+
+def learning_curve(evals: Mapping[str, Mapping[str, list[float]]], best_iteration: int | None = None,
+                   metric: str | None = None, set_names: Mapping[str, str] | None = None) -> go.Figure:
+    """XGBoost ``evals_result_`` ({"validation_0": {"logloss": [...]}, ...}) as one line per (set, metric),
+    one subplot per metric (or only ``metric``), star at ``best_iteration``. With two sets,
+    validation_0/1 read as train/validation unless ``set_names`` says otherwise."""
+    title = "Stage 2 (XGBoost) learning curve"
+    sets = [k for k, v in evals.items() if any(len(c) for c in v.values())]
+    default = ({"validation_0": "train", "validation_1": "validation"} if len(sets) == 2
+               else {"validation_0": "validation"} if len(sets) == 1 else {})
+    names = {**default, **(set_names or {})}
+    available = list(dict.fromkeys(m for s in sets for m in evals[s]))
+    if metric is not None and available and metric not in available:
+        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(available)}")
+    metrics = [m for m in available if metric in (None, m)]
+    if not metrics:
+        return _empty(title)
+    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for r, m in enumerate(metrics, start=1):
+        for j, s in enumerate(sets):
+            y = np.asarray(evals[s].get(m, []), dtype=float)
+            label = names.get(s, s)
+            color = TRAIN_COLOR if label == "train" else VALID_COLOR if j == len(sets) - 1 else _color(j + 2)
+            fig.add_trace(go.Scatter(
+                x=np.arange(len(y)), y=y, name=label, legendgroup=label, showlegend=r == 1,
+                mode=_mode(len(y)), line={"width": 3, "color": color},
+                hovertemplate=f"<b>{label}</b><br>round %{{x}}<br>{m} = %{{y:.4f}}<extra></extra>"),
+                row=r, col=1)
+        fig.update_yaxes(title_text=f"{m} ({_direction(m)})", row=r, col=1)
+        last = np.asarray(evals[sets[-1]].get(m, []), dtype=float)
+        if best_iteration is not None and 0 <= best_iteration < len(last):
+            fig.add_trace(go.Scatter(
+                x=[best_iteration], y=[last[best_iteration]], mode="markers", name="best iteration",
+                legendgroup="best", showlegend=r == 1,
+                marker={"symbol": "star", "size": 18, "color": "#000000"},
+                hovertemplate=f"best iteration %{{x}}<br>{m} = %{{y:.4f}}<extra></extra>"), row=r, col=1)
+    if best_iteration is not None:
+        title += f" (best iteration {best_iteration})"
+    fig.update_xaxes(title_text="boosting round (trees)", row=len(metrics), col=1)
+    return _style(fig, title, None, None, 200 + 260 * len(metrics), legend=True)
+
+
+def feature_importance(importance: pd.Series, top: int = 15, descriptions: Mapping[str, str] | None = None,
+                       unit: str = "total gain") -> go.Figure:
+    """Top-``top`` features as sorted horizontal bars. ``importance``: float Series indexed by feature name;
+    ``descriptions`` {name: text}, keys may end in '*' to match a prefix; NaN dropped."""
+    title = "Stage 2 feature importance"
+    s = importance.dropna().astype(float).sort_values(ascending=False, kind="stable")
+    if s.empty:
+        return _empty(title)
+    total, shown = float(s.abs().sum()) or 1.0, s.iloc[:top]
+    desc = dict(descriptions or {})
+    wild = [(k[:-1], v) for k, v in desc.items() if k.endswith("*")]
+
+    def describe(name: str) -> str:
+        return desc.get(name) or next((v for p, v in wild if name.startswith(p)), "")
+
+    fig = go.Figure(go.Bar(
+        y=[str(i) for i in shown.index], x=shown.to_numpy(), orientation="h",
+        marker_color=STAGE_COLORS["stage2"],
+        customdata=[[v / total, describe(str(n))] for n, v in shown.items()],
+        hovertemplate=f"<b>%{{y}}</b><br>{unit}: %{{x:.4g}} (%{{customdata[0]:.1%}} of all)"
+                      "<br>%{customdata[1]}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, f"{title} (top {len(shown)} of {len(s)})", f"importance ({unit})", "feature",
+                  160 + 32 * len(shown))
+
+
+def contributions(contrib: pd.Series, base: float, title: str, top: int = 10,
+                  unit: str = "log-odds") -> go.Figure:
+    """SHAP waterfall for one item: bias, then features by |contribution| (the rest as "other"), then the
+    final margin. ``contrib``: float Series indexed by feature name; ``base``: the bias term."""
+    c = contrib.dropna().astype(float)
+    if c.empty or base is None or math.isnan(float(base)):
+        return _empty(title)
+    c = c.reindex(c.abs().sort_values(ascending=False, kind="stable").index)
+    head, rest = c.iloc[:top], c.iloc[top:]
+    names = ["bias (average)", *map(str, head.index)]
+    values = [float(base), *head.to_numpy()]
+    if len(rest):
+        names.append(f"other ({len(rest)} features)")
+        values.append(float(rest.sum()))
+    final = float(base) + float(c.sum())
+    names.append("final margin")
+    values.append(final)
+    measure = ["absolute", *["relative"] * (len(values) - 2), "total"]
+    fig = go.Figure(go.Waterfall(
+        y=names, x=values, measure=measure, orientation="h",
+        text=[f"{v:+.3f}" if m == "relative" else f"{v:.3f}" for v, m in zip(values, measure, strict=True)],
+        textposition="outside", increasing={"marker": {"color": BAD}},
+        decreasing={"marker": {"color": PALETTE[0]}},
+        totals={"marker": {"color": "#555555"}}, connector={"line": {"color": "#999999", "dash": "dot"}},
+        hovertemplate=f"<b>%{{y}}</b><br>%{{text}} {unit}<extra></extra>"))
+    path = np.cumsum(values[:-1])  # the running margin after each bar
+    lo, hi = min(0.0, float(path.min())), max(0.0, float(path.max()))
+    pad = 0.18 * (hi - lo or 1.0)  # room for the outside labels
+    fig.update_xaxes(range=[lo - pad, hi + pad])
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, f"{title}<br><sup>bias {base:.3f} → margin {final:.3f} {unit}</sup>",
+                  f"model margin ({unit})", "feature", 180 + 36 * len(names))
+
+
+def loss_curve(history: Mapping[str, list[float]]) -> go.Figure:
+    """Keras ``History.history`` ({"loss": [...], "val_loss": [...], "val_auc": [...]}) per epoch; one
+    subplot per metric, train vs validation; partial histories (even one epoch) are fine."""
+    title = "Stage 3 (neural) training"
+    series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v)}
+    metrics = list(dict.fromkeys(k.removeprefix("val_") for k in series))
+    metrics.sort(key=lambda m: m != "loss")
+    if not metrics:
+        return _empty(title)
+    fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for r, m in enumerate(metrics, start=1):
+        for key, label, color in ((m, "train", TRAIN_COLOR), (f"val_{m}", "validation", VALID_COLOR)):
+            if key not in series:
+                continue
+            y = series[key]
+            fig.add_trace(go.Scatter(
+                x=np.arange(1, len(y) + 1), y=y, name=label, legendgroup=label, mode=_mode(len(y)),
+                marker={"size": 9},
+                showlegend=label not in {t.name for t in fig.data}, line={"width": 3, "color": color},
+                hovertemplate=f"<b>{label}</b><br>epoch %{{x}}<br>{m} = %{{y:.4f}}<extra></extra>"),
+                row=r, col=1)
+        fig.update_yaxes(title_text=f"{m} ({_direction(m)})", row=r, col=1)
+    if "val_loss" in series and not np.isnan(series["val_loss"]).all():
+        best = int(np.nanargmin(series["val_loss"]))
+        fig.add_trace(go.Scatter(
+            x=[best + 1], y=[series["val_loss"][best]], mode="markers", name="best epoch",
+            marker={"symbol": "star", "size": 18, "color": "#000000"},
+            hovertemplate="best epoch %{x}<br>val_loss = %{y:.4f}<extra></extra>"), row=1, col=1)
+    n_epochs = max(len(v) for v in series.values())
+    fig.update_xaxes(title_text="epoch", row=len(metrics), col=1)
+    fig.update_xaxes(range=[0.5, max(n_epochs, 2) + 0.5], dtick=max(1, n_epochs // 10))
+    return _style(fig, f"{title}: {n_epochs} epoch{'s' if n_epochs != 1 else ''}", None, None,
+                  200 + 260 * len(metrics), legend=True)
+
+
+# ---------------------------------------------------------------- runs
+
+def compare_runs(a: Mapping[str, float], b: Mapping[str, float],
+                 names: tuple[str, str] = ("A", "B")) -> go.Figure:
+    """Side-by-side bars of metrics {name: value} for a pinned run ``a`` and the current run ``b``."""
+    title = f"{names[0]} vs {names[1]}"
+    metrics = list(dict.fromkeys([*a, *b]))
+    if not metrics:
+        return _empty(title)
+
+    def vals(d: Mapping[str, float]) -> list[float]:
+        return [math.nan if d.get(m) is None else float(d[m]) for m in metrics]
+
+    va, vb = vals(a), vals(b)
+    delta = [y - x for x, y in zip(va, vb, strict=True)]
+    fig = go.Figure()
+    for name, v, color, text in ((names[0], va, "#999999", [_fmt(x) for x in va]),
+                                 (names[1], vb, PALETTE[0],
+                                  [_fmt(y) if math.isnan(d) else f"{_fmt(y)} ({d:+.3g})" for y, d in
+                                   zip(vb, delta, strict=True)])):
+        fig.add_trace(go.Bar(
+            x=metrics, y=v, name=name, marker_color=color, text=text, textposition="outside",
+            customdata=[[_fmt(d)] for d in delta],
+            hovertemplate=f"<b>%{{x}}</b><br>{name}: %{{y:.4g}}<br>{names[1]} − {names[0]}: "
+                          "%{customdata[0]}<extra></extra>"))
+    top = np.nanmax([0.0, *va, *vb])
+    fig.update_yaxes(range=[min(0.0, np.nanmin([0.0, *va, *vb])) * 1.15, (top or 1.0) * 1.15])
+    fig.update_layout(barmode="group")
+    return _style(fig, title, "metric", "metric value", 460, legend=True)
