@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from browser_util import chromium, require_browser, screenshot, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser

@@ -79,7 +79,8 @@ def test_bad_configs_raise(bad):
 
 def test_formula_shows_current_numbers():
     f = L.LabelConfig(w_share=3.5, threshold=1.25).formula()
-    assert "3.5" in f and "1.25" in f
+    assert "3.5" in f
+    assert "1.25" in f
 
 
 def _seed_interactions_by_hand(seed_dir) -> list[dict[str, str]]:
@@ -94,7 +95,8 @@ def test_seed_labels_match_the_notebook(seed_dir):
     ds = data.load_dataset(seed_dir)
     out = L.labelled(ds.interactions, ds.content)
     assert out["engagement_score"].head(5).round(6).tolist() == [2.62, 3.75, 1.255, -1.0, 0.16]
-    assert int(out["label"].sum()) == 37 and len(out) == 106
+    assert int(out["label"].sum()) == 37
+    assert len(out) == 106
     # independent recomputation from the raw text
     rows = _seed_interactions_by_hand(seed_dir)
     by_hand = [float(r["click"]) + 0.5 * float(r["dwell_time"]) / 10 + 2 * float(r["share"])

@@ -1,0 +1,330 @@
+"""Stage 2: an XGBoost ranker over stage 1's candidates, trained without leaking its own labels.
+
+Where it sits: candidates (stage 1) → **GBDT ranker** → top N for the neural re-ranker (stage 3).
+
+Leakage and how it is avoided. Stage 1's learned parts (popularity, CF) and the count
+features (user–publisher and user–topic rates, item CTR, activity) are fitted on training
+interactions. Features computed from the very rows the ranker then learns would carry those
+rows' labels into the inputs. So ``fit`` splits each user's *training* interactions by time:
+the earliest ``HISTORY_SHARE`` (rounded down, at least one row left) are *history*, the rest
+are *targets* (a user with one training interaction has no history, only a target). A fresh
+stage-1 generator with the caller's config is fitted on the history alone, ``FeatureStats``
+are counted on the history alone, the target rows' features come from those (with the
+item's age at the target's event time), and XGBoost learns the target labels.
+
+At serving time, features of candidates come from the stage 1 passed to ``fit`` (fitted on
+the whole training set) and statistics over the whole training set. Item age is a *context*
+feature, like position in a position-bias model: in training it explains why an impression
+of a stale item went unengaged, so the other features are learned cleanly; at serving every
+candidate is scored as a fresh impression (age = the median age of training impressions,
+``serve_age_s_``), which is also how the world's truth is defined. Scoring at the clock time
+``prep.t_serve_s`` instead would put most of the catalog at ages (weeks) the trees never saw.
+
+Validation rows for early stopping are a seeded 15 % of the users with targets;
+``TrainingTable.oof_score`` holds out-of-fold scores (two user folds, each scored by a
+model trained on the other) so stage 3 can stack on stage 2 without leakage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import xgboost as xgb
+
+from ranking import features as F
+from ranking import schema as S
+from ranking.config import GBDTConfig
+from ranking.errors import TrainingError
+from ranking.lists import PAD, RankedLists, order_rows
+from ranking.prepare import IS_TEST, ITEM_POS, USER_POS, Prepared
+
+HISTORY_SHARE = 0.7
+VALID_SHARE = 0.15
+N_FOLDS = 2
+CHUNK_USERS = 2048  # candidate rows featurised and predicted per call: bounds memory at 50k users
+CHUNK_PAIRS = 500_000
+_EVAL_NAMES = ("train", "valid")
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingTable:
+    """Stage 2's training rows (the target interactions), sorted by user then time."""
+
+    X: np.ndarray  # float32 (n, F)
+    feature_names: tuple[str, ...]
+    y: np.ndarray  # int8 binary label
+    grade: np.ndarray  # int8 graded relevance
+    user_pos: np.ndarray  # int32
+    item_pos: np.ndarray  # int32
+    at_s: np.ndarray  # int64 event time, seconds since the epoch
+    is_valid: np.ndarray  # bool: row of a validation user
+    oof_score: np.ndarray  # float32 out-of-fold stage-2 score (NaN until fit computes it)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def _seconds(ts: pd.Series) -> np.ndarray:
+    return (pd.to_datetime(ts, utc=True).astype("datetime64[ns, UTC]").astype("int64") // 10**9).to_numpy()
+
+
+def history_mask(train: pd.DataFrame) -> np.ndarray:
+    """Per row of ``train``: True for the user's earliest ⌊0.7·n⌋ interactions (at most n − 1)."""
+    n = len(train)
+    user = train[USER_POS].to_numpy(np.int64)
+    order = np.lexsort((np.arange(n), train[S.CONTENT_ID].to_numpy(), _seconds(train[S.EVENT_TS]), user))
+    counts = np.bincount(user, minlength=int(user.max()) + 1 if n else 0)
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(n) - starts[user[order]]
+    n_user = counts[user[order]]
+    n_hist = np.minimum(np.floor(HISTORY_SHARE * n_user), n_user - 1)
+    out = np.empty(n, dtype=bool)
+    out[order] = rank < n_hist
+    return out
+
+
+def history_prep(prep: Prepared, history: pd.DataFrame) -> Prepared:
+    """``prep`` as if ``history`` were all there is: its train, seen matrix and serving time."""
+    inter = history.assign(**{IS_TEST: False})
+    pairs = (inter[USER_POS].to_numpy(), inter[ITEM_POS].to_numpy())
+    seen = sp.csr_matrix((np.ones(len(inter), dtype=bool), pairs), shape=(prep.n_users, prep.n_items))
+    seen.sum_duplicates()
+    seen.data[:] = True
+    t = _seconds(inter[S.EVENT_TS])
+    t_serve = int(t.max()) if len(t) else prep.t_serve_s
+    return dataclasses.replace(prep, interactions=inter, seen=seen, t_serve_s=t_serve)
+
+
+def training_table(prep: Prepared, stage1, seed: int) -> TrainingTable:
+    """Target rows with history-only features (see the module docstring); ``oof_score`` is NaN."""
+    train = prep.train
+    if len(train) == 0:
+        raise TrainingError("stage 2 has no training interactions to learn from")
+    is_hist = history_mask(train)
+    hist, target = train[is_hist], train[~is_hist]
+    hprep = history_prep(prep, hist)
+    gen = type(stage1)(stage1.config, seed=seed).fit(hprep)
+    stats = F.fit_stats(prep, hist)
+    at = _seconds(target[S.EVENT_TS])
+    u = target[USER_POS].to_numpy(np.int32)
+    i = target[ITEM_POS].to_numpy(np.int32)
+    order = np.lexsort((i, at, u))  # XGBoost's ranking objective needs rows grouped by query (user)
+    u, i, at = u[order], i[order], at[order]
+    X, names = F.build(hprep, stats, gen.score_pairs(hprep, u, i), u, i, at)
+    users = np.unique(u)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    n_valid = int(np.clip(round(VALID_SHARE * len(users)), 1, len(users) - 1)) if len(users) > 1 else 0
+    valid_users = rng.permutation(users)[:n_valid]
+    return TrainingTable(
+        X=X, feature_names=tuple(names), y=target[S.LABEL].to_numpy(np.int8)[order],
+        grade=target[S.GRADE].to_numpy(np.int8)[order], user_pos=u, item_pos=i, at_s=at.astype(np.int64),
+        is_valid=np.isin(u, valid_users), oof_score=np.full(len(u), np.nan, np.float32))
+
+
+class _Progress(xgb.callback.TrainingCallback):
+    """Reports each boosting round's latest metrics to a ``progress(round, metrics)`` function."""
+
+    def __init__(self, fn: Callable[[int, dict], None]):
+        super().__init__()
+        self.fn = fn
+
+    def after_iteration(self, model, epoch: int, evals_log: dict) -> bool:
+        latest = {f"{_EVAL_NAMES[j]}-{m}": float(v[-1])
+                  for j, (_, metrics) in enumerate(evals_log.items()) for m, v in metrics.items()}
+        self.fn(epoch, latest)
+        return False
+
+
+class GBDTRanker:
+    """XGBoost (``rank:ndcg`` with one query per user, or ``binary:logistic``) on ``ranking.features``."""
+
+    def __init__(self, config: GBDTConfig, seed: int = 0):
+        self.config = config
+        self.seed = seed
+
+    # -- training -------------------------------------------------------------------------
+
+    def fit(self, prep: Prepared, stage1, progress: Callable[[int, dict], None] | None = None) -> GBDTRanker:
+        """Build the leak-free training table, train with early stopping, compute out-of-fold scores."""
+        table = training_table(prep, stage1, self.seed)
+        _check_trainable(table, self.config.objective)
+        tr, va = ~table.is_valid, table.is_valid
+        model = self._model(self.config.n_estimators, self.config.early_stopping_rounds,
+                            [_Progress(progress)] if progress else None)
+        evals = [(table.X[tr], table.y[tr]), (table.X[va], table.y[va])]
+        if self._ranking:
+            model.fit(table.X[tr], table.y[tr], qid=table.user_pos[tr], eval_set=evals,
+                      eval_qid=[table.user_pos[tr], table.user_pos[va]], verbose=False)
+        else:
+            model.fit(table.X[tr], table.y[tr], eval_set=evals, verbose=False)
+        model.callbacks = None  # the caller's progress function may not pickle
+        model.get_booster().feature_names = list(table.feature_names)  # named importance and SHAP columns
+        self.model_ = model
+        self.best_iteration_ = int(getattr(model, "best_iteration", self.config.n_estimators - 1))
+        self.evals_result_ = {_EVAL_NAMES[j]: {m: list(v) for m, v in metrics.items()}
+                              for j, metrics in enumerate(model.evals_result().values())}
+        self.feature_names_ = list(table.feature_names)
+        gain = model.get_booster().get_score(importance_type="total_gain")
+        total = pd.Series({f: float(gain.get(f, 0.0)) for f in self.feature_names_}, name="total_gain")
+        self.importance_ = total.sort_values(ascending=False, kind="stable")
+        self.oof_fallback_ = False
+        self.table_ = dataclasses.replace(table, oof_score=self._oof(table))
+        self.stats_ = F.fit_stats(prep, prep.train)
+        ages = table.at_s - prep.item_published_s[table.item_pos]
+        self.serve_age_s_ = int(np.median(ages)) if len(ages) else 0
+        self.stage1_ = stage1
+        self.n_train_rows_, self.n_valid_rows_ = int(tr.sum()), int(va.sum())
+        return self
+
+    @property
+    def _ranking(self) -> bool:
+        return self.config.objective.startswith("rank:")
+
+    def _model(self, n_estimators: int, early_stopping: int | None, callbacks) -> xgb.XGBModel:
+        c = self.config
+        params = dict(n_estimators=n_estimators, max_depth=c.max_depth, learning_rate=c.learning_rate,
+                      min_child_weight=c.min_child_weight, subsample=c.subsample,
+                      colsample_bytree=c.colsample_bytree, tree_method="hist", random_state=self.seed,
+                      n_jobs=c.n_jobs, early_stopping_rounds=early_stopping, callbacks=callbacks)
+        if self._ranking:
+            return xgb.XGBRanker(objective=c.objective, eval_metric=["auc", "ndcg@10"], **params)
+        return xgb.XGBClassifier(objective=c.objective, eval_metric=["auc", "logloss"], **params)
+
+    def _oof(self, table: TrainingTable) -> np.ndarray:
+        """Scores of each user fold from a model trained on the other fold, with the main model's rounds."""
+        users = np.unique(table.user_pos)
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
+        fold_of = np.zeros(int(users.max()) + 1, np.int64)
+        fold_of[rng.permutation(users)] = np.arange(len(users)) % N_FOLDS
+        fold = fold_of[table.user_pos]
+        out = np.empty(len(table), np.float32)
+        for f in range(N_FOLDS):
+            held, fit_rows = fold == f, fold != f
+            if not held.any():
+                continue
+            part = dataclasses.replace(table, X=table.X[fit_rows], y=table.y[fit_rows],
+                                       user_pos=table.user_pos[fit_rows], is_valid=table.is_valid[fit_rows])
+            try:
+                _check_trainable(part, self.config.objective, valid=False)
+            except TrainingError:
+                # too little data in the other fold: fall back to the (leaky) main model, and say so
+                self.oof_fallback_ = True
+                out[held] = self._predict(table.X[held])
+                continue
+            model = self._model(self.best_iteration_ + 1, None, None)
+            if self._ranking:
+                model.fit(part.X, part.y, qid=part.user_pos, verbose=False)
+            else:
+                model.fit(part.X, part.y, verbose=False)
+            out[held] = _output(model, table.X[held], self._ranking)
+        return out
+
+    # -- serving --------------------------------------------------------------------------
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return _output(self.model_, X, self._ranking)
+
+    def pair_features(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
+        """Serving features (full-train stage 1 and statistics, every item at age ``serve_age_s_``) of pairs."""
+        if not hasattr(self, "model_"):
+            raise TrainingError("the stage-2 ranker is not fitted yet: call fit(prep, stage1) first")
+        u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
+        at = prep.item_published_s[i] + self.serve_age_s_
+        return F.build(prep, self.stats_, self.stage1_.score_pairs(prep, u, i), u, i, at)[0]
+
+    def score_pairs(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
+        """float32 stage-2 score of arbitrary (user, item) pairs, e.g. held-out interactions."""
+        u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
+        out = np.empty(len(u), np.float32)
+        for lo in range(0, len(u), CHUNK_PAIRS):
+            out[lo:lo + CHUNK_PAIRS] = self._predict(self.pair_features(prep, u[lo:lo + CHUNK_PAIRS],
+                                                                        i[lo:lo + CHUNK_PAIRS]))
+        return out
+
+    def features_for(self, prep: Prepared, cands: RankedLists, users: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Features of every real candidate, row-major: (X, user_pos, item_pos, mask of cands.items)."""
+        mask = cands.items != PAD
+        rows, cols = np.nonzero(mask)
+        u = _row_users(cands, users)[rows]
+        i = cands.items[rows, cols]
+        return self.pair_features(prep, u, i), u.astype(np.int32), i.astype(np.int32), mask
+
+    def score(self, prep: Prepared, cands: RankedLists, users: np.ndarray | None = None) -> np.ndarray:
+        """float32 (n_rows, K) stage-2 score of each candidate, NaN on padding; one predict per chunk."""
+        row_users = _row_users(cands, users)
+        out = np.full(cands.items.shape, np.nan, np.float32)
+        for lo in range(0, len(row_users), CHUNK_USERS):
+            part = RankedLists(cands.items[lo:lo + CHUNK_USERS], cands.scores[lo:lo + CHUNK_USERS])
+            X, _, _, mask = self.features_for(prep, part, row_users[lo:lo + CHUNK_USERS])
+            if len(X):
+                block = out[lo:lo + CHUNK_USERS]
+                block[mask] = self._predict(X)
+        return out
+
+    def rank(self, prep: Prepared, cands: RankedLists, users: np.ndarray | None = None) -> RankedLists:
+        """Candidates re-ordered by stage-2 score, the top ``config.top_n`` kept."""
+        return order_rows(cands.items, self.score(prep, cands, users), keep=self.config.top_n)
+
+    def contributions(self, prep: Prepared, cands: RankedLists, user_pos: int) -> pd.DataFrame:
+        """One user's candidates: SHAP value per feature + 'bias' (summing to 'margin'), then the values."""
+        row_users = _row_users(cands, None)
+        row = np.flatnonzero(row_users == user_pos)
+        if not len(row):
+            raise ValueError(f"user position {user_pos} has no row in these candidate lists")
+        one = RankedLists(cands.items[row[:1]], cands.scores[row[:1]])
+        X, _, items, _ = self.features_for(prep, one, row_users[row[:1]])
+        dm = xgb.DMatrix(X, feature_names=self.feature_names_, missing=np.nan)
+        rounds = (0, self.best_iteration_ + 1)
+        booster = self.model_.get_booster()
+        contrib = booster.predict(dm, pred_contribs=True, iteration_range=rounds)
+        margin = booster.predict(dm, output_margin=True, iteration_range=rounds)
+        index = pd.Index(prep.dataset.content[S.CONTENT_ID].to_numpy()[items], name=S.CONTENT_ID)
+        parts = pd.DataFrame(contrib, index=index, columns=[*self.feature_names_, "bias"])
+        parts["margin"] = margin
+        values = pd.DataFrame(X, index=index, columns=[f"{n}_value" for n in self.feature_names_])
+        return pd.concat([parts, values], axis=1)
+
+
+def _output(model: xgb.XGBModel, X: np.ndarray, ranking: bool) -> np.ndarray:
+    """The stage-2 score: the ranker's margin, or the classifier's probability of a positive."""
+    if not len(X):
+        return np.zeros(0, np.float32)
+    p = model.predict(X) if ranking else model.predict_proba(X)[:, 1]
+    return np.asarray(p, dtype=np.float32)
+
+
+def _row_users(cands: RankedLists, users: np.ndarray | None) -> np.ndarray:
+    """The user position of each candidate row: given, carried by the lists, or the row number."""
+    if users is not None:
+        return np.asarray(users, np.int64)
+    carried = getattr(cands, "user_pos", None)
+    return np.asarray(carried, np.int64) if carried is not None else np.arange(cands.items.shape[0])
+
+
+def _check_trainable(table: TrainingTable, objective: str, valid: bool = True) -> None:
+    """Refuse data XGBoost cannot learn from, with the reason in words."""
+    if len(table) == 0:
+        raise TrainingError("stage 2's training table is empty: no training interaction became a target row")
+    n_users = len(np.unique(table.user_pos))
+    if valid and n_users < 2:
+        raise TrainingError(f"stage 2 needs target rows from at least 2 users (one to validate on), "
+                            f"got {n_users}")
+    fit_rows = ~table.is_valid if valid else np.ones(len(table), bool)
+    y, u = table.y[fit_rows], table.user_pos[fit_rows]
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == len(y):
+        kind = "positive" if n_pos == 0 else "negative"
+        raise TrainingError(f"stage 2's training rows contain no {kind} label ({len(y)} rows, "
+                            f"{n_pos} positive): change the label threshold or weights, or use more data")
+    if objective.startswith("rank:"):
+        pos = np.bincount(u, weights=y, minlength=int(u.max()) + 1)
+        cnt = np.bincount(u, minlength=int(u.max()) + 1)
+        if not ((pos > 0) & (pos < cnt)).any():
+            raise TrainingError("the ranking objective needs a user with both a positive and a negative "
+                                "target row; none has both (use objective 'binary:logistic' or more data)")
