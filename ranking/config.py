@@ -81,7 +81,7 @@ def default_k(n_items: int) -> int:
 class GBDTConfig:
     """Stage 2: XGBoost on candidate-dependent features; keeps the top ``top_n`` for stage 3."""
 
-    objective: str = "rank:ndcg"  # or "binary:logistic"
+    objective: str = "binary:logistic"  # or "rank:ndcg" (LambdaMART)
     n_estimators: int = 300
     max_depth: int = 5
     learning_rate: float = 0.1

@@ -1,0 +1,83 @@
+"""Labels: tune the compound engagement label and see what it does to the training data."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from pages.ui import common as C
+from pages.ui import settings as W
+from pages.ui import state as S
+from ranking import charts
+from ranking import labels as L
+from ranking import schema as SC
+
+ctx = C.page(
+    "Labels — what counts as engagement",
+    "Models learn from a **label**, not from raw clicks. Each impression gets a compound engagement "
+    "score from what happened after it was shown — click, dwell time, share, comments, hide — and is "
+    "**positive when the score is above the threshold**. Move the weights and watch how many "
+    "impressions become positive; the stages train on these labels.",
+)
+if ctx is not None:
+    dataset, data_key, cfg = ctx
+
+    def apply_preset() -> None:
+        W.set_values(W.label_values(L.PRESETS[st.session_state["preset"]]))
+
+    c1, c2 = st.columns([3, 1])
+    c1.selectbox("Preset", list(L.PRESETS), key="preset",
+                 help="Notebook defaults reproduce the original walkthrough exactly.")
+    c2.button("Apply preset", on_click=apply_preset, icon=":material/tune:", key="apply_preset")
+
+    left, right = st.columns(2)
+    with left:
+        for key in ("w_click", "w_dwell", "w_share", "w_comment", "w_hide"):
+            W.widget(key)
+    with right:
+        W.widget("threshold")
+        W.widget("dwell_mode")
+        W.widget("expected_dwell", disabled=W.value("dwell_mode") != "constant")
+        W.widget("comment_mode")
+    cfg = W.current_config()
+    st.latex(cfg.labels.formula())
+
+    inter = dataset.interactions
+    topics = L.content_topics(inter, dataset.content) if cfg.labels.expected_dwell == "per_topic" else None
+    scores = L.score(inter, cfg.labels, topics)
+    labels = L.label(scores, cfg.labels)
+
+    trained_on = S.lab().stages.get("stage1")
+    ref_options = {"Notebook defaults": L.LabelConfig()}
+    if trained_on is not None:
+        ref_options["Labels the stages were trained on"] = trained_on.key[0][2]
+    ref_name = st.radio("Compare with", list(ref_options), horizontal=True, key="label_ref")
+    ref_cfg = ref_options[ref_name]
+    ref_topics = L.content_topics(inter, dataset.content) if ref_cfg.expected_dwell == "per_topic" else None
+    ref_labels = L.label(L.score(inter, ref_cfg, ref_topics), ref_cfg)
+
+    n, n_pos = len(labels), int(labels.sum())
+    flipped = np.nonzero(labels != ref_labels)[0]
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Positive rate", f"{n_pos / max(n, 1):.1%}",
+              f"{(n_pos - int(ref_labels.sum())) / max(n, 1):+.1%} vs reference")
+    m2.metric("Positive impressions", f"{n_pos:,} of {n:,}")
+    m3.metric("Labels flipped vs reference", f"{len(flipped):,}")
+    st.plotly_chart(charts.score_histogram(scores, labels, cfg.labels.threshold, ref_labels), key="hist")
+
+    if n_pos == 0 or n_pos == n:
+        st.warning("With these settings every impression has the same label, so no model can learn "
+                   "from it: the train buttons are disabled until both classes exist.")
+    if len(flipped):
+        with st.expander(f"Which impressions flipped ({len(flipped):,})"):
+            show = inter.iloc[flipped[:500]][[SC.USER_ID, SC.CONTENT_ID, *SC.OUTCOMES]].copy()
+            show["score now"] = scores[flipped[:500]]
+            show["label now"] = labels[flipped[:500]]
+            show["label before"] = ref_labels[flipped[:500]]
+            st.dataframe(show, hide_index=True)
+            if len(flipped) > 500:
+                st.caption(f"First 500 of {len(flipped):,} shown; the download has all of them.")
+
+    out = L.labelled(inter, dataset.content, cfg.labels)
+    st.download_button("Download labelled interactions (CSV)", out.to_csv(index=False).encode(),
+                       file_name="interactions_labelled.csv", mime="text/csv", icon=":material/download:")

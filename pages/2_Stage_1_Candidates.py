@@ -1,0 +1,92 @@
+"""Stage 1 — candidate generation: from the whole catalog to K eligible items per user."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from pages.ui import common as C
+from pages.ui import settings as W
+from pages.ui import state as S
+from ranking import charts, inspect
+from ranking.candidates import SOURCE_NAMES, sources_of
+
+ctx = C.page(
+    "Stage 1 — Candidates",
+    "Scoring every item for every user with a big model is too slow, so stage 1 uses **cheap sources** "
+    "to shortlist K items per user: the user's stated **topic affinity** (the notebook's method), "
+    "**popularity** with recency decay, and **collaborative filtering** (a low-rank factorisation of who "
+    "engaged with what). Items the user may not see — region-restricted, from a blocked publisher, or "
+    "already seen — are filtered out first. The measure of this stage is **recall**: how many of the "
+    "items the user later engaged with made the shortlist.",
+)
+if ctx is not None:
+    dataset, data_key, cfg = ctx
+    left, right = st.columns(2)
+    with left:
+        W.widget("s1_source")
+        W.widget("s1_k")
+        W.widget("s1_factors", disabled=W.value("s1_source") not in ("cf", "hybrid"))
+    with right:
+        W.widget("f_region")
+        W.widget("f_block")
+        W.widget("f_seen")
+    cfg = W.current_config()
+    s1 = cfg.stage1
+    k = s1.resolved_k(dataset.n_items)
+    if s1.source == "hybrid":
+        quota = " + ".join(f"{share:g}·z_{{\\text{{{name}}}}}" for name, share in s1.quotas)
+        st.latex(rf"\text{{stage-1 score}} = {quota}, \qquad K = {k}")
+        st.caption("z = each source's score standardised per user. Slots are filled source by source by "
+                   "quota (" + ", ".join(f"{name} {share:.0%}" for name, share in s1.quotas) + "), then "
+                   "ordered by the blended score.")
+    else:
+        st.latex(rf"\text{{stage-1 score}} = \text{{{s1.source}}}(u, i), \qquad K = {k}")
+
+    C.train_button("stage1", dataset, data_key, cfg, blocker=C.training_blocker(dataset, cfg, data_key))
+    C.job_panel()
+
+    view = S.view(dataset, data_key, cfg)
+    if view is None:
+        st.info("Train stage 1 to see each user's candidates.")
+        st.stop()
+    prep, cands = view.prep, view.results["stage1"].lists
+    m = view.evaluation["stages"]["stage1"]
+    c = st.columns(5)
+    c[0].metric("Candidates per user", f"{cands.lengths.mean():.1f}")
+    c[1].metric("Removed by region", f"{cands.removed.get('region', 0):,}")
+    c[2].metric("Removed by blocklist", f"{cands.removed.get('blocklist', 0):,}")
+    c[3].metric("Removed as already seen", f"{cands.removed.get('seen', 0):,}")
+    recall_key = f"recall@{cands.width}" if f"recall@{cands.width}" in m else None
+    c[4].metric(f"Recall of held-out positives ({recall_key})",
+                "—" if recall_key is None or np.isnan(m[recall_key]) else f"{m[recall_key]:.1%}")
+    if cands.n_empty:
+        st.warning(f"{cands.n_empty} user(s) have no eligible item at all with these filters.")
+
+    tab_user, tab_recall = st.tabs(["One user's candidates", "Recall against K"])
+    with tab_user:
+        user = C.user_picker(dataset)
+        items = inspect.item_frame(prep)
+        row = cands.items[user]
+        keep = row >= 0
+        table = items.iloc[row[keep]].reset_index(drop=True)
+        table.insert(0, "rank", np.arange(1, keep.sum() + 1))
+        table.insert(2, "filled by", [SOURCE_NAMES[s] for s in cands.source[user][keep]])
+        table.insert(3, "in top K of", [", ".join(sources_of(b)) for b in cands.source_mask[user][keep]])
+        table.insert(4, "stage-1 score", cands.scores[user][keep])
+        if dataset.truth is not None:
+            table["true p(engage)"] = dataset.truth.rows(np.array([user]))[0, row[keep]]
+        u = dataset.users.iloc[user]
+        st.caption(f"User {u['user_id']} · region {u['region']} · device {u['device_type']} · "
+                   f"blocklist: {u['blocklist'] or '—'} · eligible items: {cands.n_eligible[user]}")
+        st.dataframe(table, hide_index=True, height=420)
+    with tab_recall:
+        ks = sorted({5, 10, 20, 50, 100, 200, k} & set(range(1, dataset.n_items + 1)) | {min(k, dataset.n_items)})
+        key = ("recall", S.stage_keys(cfg, data_key)["stage1"], tuple(ks))
+        cache = S.lab().prep_cache
+        if key not in cache:
+            with st.spinner("Ranking every eligible item by each source…"):
+                cache[key] = inspect.recall_curve(prep, view.results["stage1"].model, ks)
+        st.plotly_chart(charts.recall_at_k(cache[key], current_k=k), key="recall_chart")
+        st.caption("Recall@K = share of a user's held-out positive impressions found in their top K, averaged "
+                   "over users with at least one. A larger K finds more but costs stage 2 more work.")

@@ -1,0 +1,91 @@
+"""Stage 2 — an XGBoost ranker orders each user's candidates and keeps the top N."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages.ui import common as C
+from pages.ui import state as S
+from ranking import charts, inspect
+from ranking import features as F
+
+ctx = C.page(
+    "Stage 2 — XGBoost ranker",
+    "Stage 2 scores every candidate with **gradient-boosted trees** over features that depend on the "
+    "pair, not just the user: the user's affinity for *this* item's topic, their past engagement with "
+    "*this* publisher, the item's quality, freshness and popularity, region match and the stage-1 scores. "
+    "(The notebook's model saw only user columns plus quality, so every candidate got the same score.) "
+    "It trains on each user's **later** training impressions with features computed from their "
+    "**earlier** ones, so no label leaks into its inputs, and keeps the **top N** for stage 3.",
+)
+
+
+def _curves_to_evals(curves: dict) -> dict:
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, values in curves.items():
+        part, _, metric = name.partition("-")
+        out.setdefault(part, {})[metric] = values
+    return out
+
+
+if ctx is not None:
+    dataset, data_key, cfg = ctx
+    C.train_form("stage2", ("s2_objective", "s2_trees", "s2_depth", "s2_lr", "s2_top_n"), dataset, data_key)
+    st.caption(f"Objective **{cfg.stage2.objective}**: " + (
+        "LambdaMART — each user's candidates form one query and the trees optimise NDCG of the order."
+        if cfg.stage2.objective.startswith("rank") else
+        "pointwise — the trees predict the probability that an impression is positive.")
+        + f" Early stopping after {cfg.stage2.early_stopping_rounds} rounds without improvement on "
+        "held-out users.")
+    C.job_panel(lambda curves: charts.learning_curve(_curves_to_evals(curves)))
+
+    view = S.view(dataset, data_key, cfg)
+    if view is None or "stage2" not in view.results:
+        st.info("Train stage 2 (it trains stage 1 first if needed) to see its learning curve, "
+                "feature importance and each user's re-ranked list.")
+        st.stop()
+    prep, s2 = view.prep, view.results["stage2"]
+    model = s2.model
+    m = view.evaluation["stages"]["stage2"]
+    m1 = view.evaluation["stages"]["stage1"]
+    k = cfg.eval.k
+    c = st.columns(5)
+    c[0].metric("Training rows (targets)", f"{model.n_train_rows_:,}", help="Held-out validation rows: "
+                f"{model.n_valid_rows_:,}")
+    c[1].metric("Trees used", f"{model.best_iteration_ + 1}")
+    c[2].metric("AUC on held-out impressions", f"{m.get('auc', float('nan')):.3f}")
+    c[3].metric("Log-loss", f"{m.get('logloss', float('nan')):.3f}" if not
+                cfg.stage2.objective.startswith("rank") else "n/a (ranking margin)")
+    basis = f"oracle_ndcg@{k}" if f"oracle_ndcg@{k}" in m else f"ndcg@{k}"
+    c[4].metric(basis, f"{m.get(basis, float('nan')):.3f}", f"{m.get(basis, 0) - m1.get(basis, 0):+.3f} vs stage 1")
+
+    t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
+    with t1:
+        st.plotly_chart(charts.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
+    with t2:
+        desc = {name: F.describe(name) for name in model.feature_names_}
+        st.plotly_chart(charts.feature_importance(model.importance_, descriptions=desc), key="imp")
+        st.caption("Total gain: how much each feature reduced the loss across all splits that use it.")
+    with t3:
+        user = C.user_picker(dataset)
+        lists = {"stage1": view.results["stage1"].lists, "stage2": s2.lists}
+        table = inspect.user_table(prep, lists, user)
+        st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)
+        contrib = model.contributions(prep, view.results["stage1"].lists, user)
+        if len(contrib):
+            in_top = [cid for cid in table["content_id"] if cid in contrib.index][: cfg.stage2.top_n]
+            chosen = st.selectbox("Why does this item score what it scores?", in_top, key="s2_item")
+            row = contrib.loc[chosen]
+            parts = row[model.feature_names_]
+            st.plotly_chart(charts.contributions(parts, float(row["bias"]),
+                                                 f"Item {chosen}: contribution of each feature to its score"),
+                            key="contrib")
+            values = pd.Series({n: row[f"{n}_value"] for n in model.feature_names_})
+            top = parts.abs().sort_values(ascending=False).index[:5]
+            st.caption("Biggest pushes: " + "; ".join(
+                f"**{n}** = {values[n]:.3g} ({'+' if parts[n] >= 0 else '−'}{abs(parts[n]):.3f})" for n in top))
+        spread = np.nanstd(s2.candidate_scores[user])
+        st.caption(f"Spread of stage-2 scores over this user's candidates: σ = {spread:.3f} "
+                   "(the notebook's model: 0).")

@@ -1,0 +1,76 @@
+"""Rank shifts — follow one user's items through every stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages.ui import common as C
+from pages.ui import state as S
+from ranking import charts, inspect
+
+ctx = C.page(
+    "Rank shifts",
+    "Each stage re-orders the list it receives and passes a shorter one on. The **bump chart** follows "
+    "every item of one user's list from stage 1 to the final feed: lines that rise were promoted, an "
+    "× marks where an item left the funnel. Below, the flows of the whole funnel and how much each "
+    "stage reshuffles lists across all users (Kendall τ: 1 = same order, 0 = unrelated).",
+)
+if ctx is not None:
+    dataset, data_key, cfg = ctx
+    view = S.view(dataset, data_key, cfg)
+    if view is None or "stage2" not in view.results:
+        st.info("Train at least stages 1 and 2 (Home → Train all stages) to see rank shifts.")
+        C.job_panel()
+        st.stop()
+    prep, ev = view.prep, view.evaluation
+    lists = {"stage1": view.results["stage1"].lists, "stage2": view.results["stage2"].lists}
+    if "stage3" in view.results:
+        lists["stage3"] = view.results["stage3"].lists
+    if view.post is not None:
+        lists["final"] = view.post.lists
+    k = cfg.eval.k
+    basis = f"oracle_ndcg@{k}" if prep.dataset.truth is not None else f"ndcg@{k}"
+    per = ev["per_user"]
+    first, last = next(iter(lists)), list(lists)[-1]
+    change = None
+    if basis in per.get(first, {}) and basis in per.get(last, {}):
+        change = np.asarray(per[last][basis]) - np.asarray(per[first][basis])
+    user = C.user_picker(dataset, shortcuts=inspect.movers(lists, change))
+    bump = inspect.bump_frame(prep, lists, user)
+    table = inspect.user_table(prep, lists, user)
+    ids = table["content_id"].tolist()
+    highlight = st.selectbox("Highlight an item", [None, *ids], key="highlight",
+                             format_func=lambda v: "—" if v is None else f"item {v}")
+    st.plotly_chart(charts.bump_chart(bump, highlight=highlight), key="bump")
+    if change is not None and np.isfinite(change[user]):
+        st.caption(f"This user's {basis}: {per[first][basis][user]:.3f} at {first} → "
+                   f"{per[last][basis][user]:.3f} at {last} ({change[user]:+.3f}).")
+
+    st.subheader("Ranks and moves")
+    st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)
+
+    if highlight is not None and "stage2" in view.results:
+        st.subheader(f"Why did item {highlight} move?")
+        row = table[table["content_id"] == highlight].iloc[0]
+        ranks = {c: row[c] for c in table.columns if c.startswith("rank ")}
+        st.write(" → ".join(f"{c[5:]}: {'out' if pd.isna(v) else int(v)}" for c, v in ranks.items()))
+        contrib = view.results["stage2"].model.contributions(prep, view.results["stage1"].lists, user)
+        if highlight in contrib.index:
+            r = contrib.loc[highlight]
+            names = view.results["stage2"].model.feature_names_
+            st.plotly_chart(charts.contributions(r[names], float(r["bias"]),
+                                                 f"Stage 2's reasons for item {highlight}"), key="why")
+
+    st.subheader("The funnel")
+    scope = st.radio("Flows for", ["this user", "all users (per user average)"], horizontal=True,
+                     key="sankey_scope")
+    flows = inspect.sankey_flows(prep, cfg, lists, user if scope == "this user" else None)
+    if scope != "this user":
+        flows["value"] = flows["value"] / prep.n_users
+    st.plotly_chart(charts.sankey(flows), key="sankey")
+
+    st.subheader("How much does each stage reshuffle?")
+    taus = {name: np.asarray(per[name]["kendall_tau"]) for name in ev["transitions"] if name in per}
+    st.plotly_chart(charts.kendall_tau_hist(taus), key="tau")

@@ -1,0 +1,201 @@
+"""What every page shares: header, dataset line, stale badges, train buttons, live progress, links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import numpy as np
+import streamlit as st
+
+from ranking.config import PipelineConfig
+from ranking.dataset import Dataset
+from ranking.errors import RankingError
+
+from . import jobs
+from . import settings as W
+from . import state as S
+
+BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
+         "stale": ("stale: settings changed", "orange", ":material/warning:"),
+         "missing": ("not trained", "gray", ":material/radio_button_unchecked:")}
+
+
+def page(title: str, intro: str) -> tuple[Dataset, str, PipelineConfig] | None:
+    """Page setup: title, what this page does, the dataset and the current settings.
+
+    Returns None (after saying why) when the dataset cannot be loaded.
+    """
+    st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
+    st.title(title)
+    st.markdown(intro)
+    try:
+        dataset, data_key = S.current_dataset()
+    except RankingError as exc:
+        st.error(f"The dataset could not be loaded:\n\n{exc}")
+        return None
+    cfg = W.current_config()
+    with st.sidebar:
+        st.caption(f"**Data:** {dataset.name} — {dataset.n_users:,} users · {dataset.n_items:,} items · "
+                   f"{len(dataset.interactions):,} interactions"
+                   + (" · ground truth ✓" if dataset.truth is not None else ""))
+        stage_badges(cfg, data_key)
+        lesson_link(cfg)
+    return dataset, data_key, cfg
+
+
+def stage_badges(cfg: PipelineConfig, data_key: str, container=None) -> None:
+    """A badge per stage: trained, stale (with why) or not trained."""
+    where = container or st
+    for stage in S.STAGE_ORDER:
+        text, color, icon = BADGE[S.status(stage, cfg, data_key)]
+        where.badge(f"{S.STAGE_TITLES[stage]}: {text}", color=color, icon=icon)
+
+
+def train_button(target: str, dataset: Dataset, data_key: str, cfg: PipelineConfig, label: str | None = None,
+                 blocker: str | None = None, key: str | None = None) -> None:
+    """A button that trains `target` (and any missing or stale stage before it) in the background."""
+    lab = S.lab()
+    plan = S.to_train(target, cfg, data_key)
+    running = lab.job is not None and lab.job.running
+    status = S.status(target, cfg, data_key)
+    text = label or (f"Retrain {S.STAGE_TITLES[target]}" if status != "missing" else f"Train {S.STAGE_TITLES[target]}")
+    if len(plan) > 1:
+        text += f" (+ {', '.join(S.STAGE_TITLES[s].split(' · ')[0] for s in plan[:-1])})"
+    help_text = blocker or ("A training is already running." if running else
+                            "Trains: " + " → ".join(S.STAGE_TITLES[s] for s in plan))
+    clicked = st.button(text, key=key or f"train_{target}", type="primary", disabled=bool(blocker) or running,
+                        help=help_text, icon=":material/play_arrow:")
+    if blocker:
+        st.caption(f":material/block: {blocker}")
+    if clicked:
+        try:
+            jobs.start(lab, plan, dataset, data_key, cfg)
+        except RankingError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+
+
+def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
+    """Live progress of this session's training; reruns the page when it ends."""
+    lab = S.lab()
+    job = lab.job
+    if job is None:
+        return
+    if job.done:
+        if job.error:
+            st.error(f"Training stopped: {job.error}")
+        elif not getattr(job, "announced", False):
+            st.success(f"Trained {', '.join(S.STAGE_TITLES[s] for s in job.stages)} in {job.seconds:.1f} s.")
+            job.announced = True
+        return
+
+    @st.fragment(run_every=0.5)
+    def _poll() -> None:
+        j = S.lab().job
+        if j is None or j.done:
+            st.rerun()
+        st.progress(j.fraction, text=j.message)
+        if curve_chart is not None and j.curves:
+            st.plotly_chart(curve_chart(dict(j.curves)), key="live_curve")
+
+    _poll()
+
+
+def training_blocker(dataset: Dataset, cfg: PipelineConfig, data_key: str) -> str | None:
+    """Why training cannot start with these settings (None when it can)."""
+    try:
+        prep = S.prepared(dataset, cfg, data_key)
+    except RankingError as exc:
+        return str(exc)
+    if prep.n_eval_users < 2:
+        return (f"Only {prep.n_eval_users} user(s) have at least {cfg.split.min_history} interactions, "
+                "so nothing can be held out for evaluation. Use a larger world.")
+    return None
+
+
+def lesson_link(cfg: PipelineConfig) -> None:
+    """The current view as a link: settings that differ from the defaults, dataset, user, run."""
+    params: dict[str, str] = {}
+    for s in W.SETTINGS:
+        v = W.value(s.key)
+        if v != s.default:
+            params[s.key] = str(v)
+    src = S.data_source()
+    if src != "sample":
+        params["data"] = src
+    if src == "world":
+        params.update({k: str(v) for k, v in S.generation_spec().items()})
+    for extra in ("user", "run"):
+        v = st.session_state.get(extra, st.query_params.get(extra))
+        if v not in (None, ""):
+            params[extra] = str(v)
+    try:
+        base = st.context.url or ""
+    except Exception:  # outside a browser session (tests)
+        base = ""
+    link = base + ("?" + urlencode(params) if params else "")
+    with st.popover("Copy lesson link", icon=":material/link:"):
+        st.caption("Opening this link reproduces the settings, dataset and chosen user.")
+        st.code(link or "(default settings)", language=None)
+
+
+def trained(stage: str):
+    """The result object of a trained stage, or None."""
+    t = S.lab().stages.get(stage)
+    return None if t is None else t.result
+
+
+def user_picker(dataset: Dataset, shortcuts: dict[str, int] | None = None, key: str = "user") -> int:
+    """Choose a user by id (searchable, kept in the URL), with optional shortcut buttons; returns the position."""
+    ids = dataset.users["user_id"].to_numpy()
+    if shortcuts:
+        cols = st.columns(len(shortcuts))
+        for col, (name, pos) in zip(cols, shortcuts.items(), strict=True):
+            col.button(f"{name}: user {ids[pos]}", key=f"{key}_{name}", on_click=_set_user,
+                       args=(key, int(ids[pos])), use_container_width=True)
+    raw = st.session_state.get(key, st.query_params.get(key))
+    try:
+        current = int(raw)
+    except (TypeError, ValueError):
+        current = int(ids[0])
+    if current not in set(ids.tolist()):
+        current = int(ids[0])
+    st.session_state[key] = current
+    chosen = st.selectbox("User", options=ids.tolist(), key=key, bind="query-params", persist_state="session",
+                          help="Type to search by user id.")
+    return int(np.flatnonzero(ids == chosen)[0])
+
+
+def _set_user(key: str, user_id: int) -> None:
+    st.session_state[key] = user_id
+
+
+def train_form(target: str, keys: tuple[str, ...], dataset: Dataset, data_key: str, columns: int = 3) -> None:
+    """A form of a stage's settings whose submit button trains the stage (nothing trains on a mere rerun)."""
+    lab = S.lab()
+    running = lab.job is not None and lab.job.running
+    cfg_now = W.current_config()
+    blocker = training_blocker(dataset, cfg_now, data_key)
+    status = S.status(target, cfg_now, data_key)
+    verb = "Train" if status == "missing" else "Retrain"
+    with st.form(f"form_{target}", border=True):
+        cols = st.columns(columns)
+        for i, key in enumerate(keys):
+            W.widget(key, cols[i % columns])
+        submitted = st.form_submit_button(f"{verb} {S.STAGE_TITLES[target]}", type="primary",
+                                          disabled=bool(blocker) or running, icon=":material/play_arrow:")
+    if blocker:
+        st.caption(f":material/block: {blocker}")
+    elif running:
+        st.caption("A training is already running in this session.")
+    if submitted:
+        cfg = W.current_config()
+        plan = S.to_train(target, cfg, data_key)
+        try:
+            jobs.start(lab, plan, dataset, data_key, cfg)
+        except RankingError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()

@@ -1,0 +1,142 @@
+"""Every page under Streamlit's AppTest: opens cleanly, sliders change numbers, buttons train, stale badges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
+# A small generated world keeps each training to a few seconds.
+TINY = {"data": "world", "g_users": "300", "g_items": "120", "g_inter": "6000", "s3_epochs": "3"}
+
+
+@pytest.fixture(autouse=True)
+def _sync_training(monkeypatch):
+    monkeypatch.setenv("LAB_SYNC_TRAINING", "1")
+
+
+def app(page: str = "app.py", **params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / page), default_timeout=240)
+    at.query_params.update({**TINY, **params})
+    return at
+
+
+def metric(at: AppTest, label_start: str) -> str:
+    for m in at.metric:
+        if m.label.startswith(label_start):
+            return m.value
+    raise AssertionError(f"no metric starting {label_start!r}; have {[m.label for m in at.metric]}")
+
+
+def badges(at: AppTest) -> list[str]:
+    return [m.value for m in at.sidebar.markdown if "badge[" in m.value]
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_pages_are_numbered_and_found():
+    assert len(PAGES) == 7
+    assert all(Path(p).name[0].isdigit() for p in PAGES[1:])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_without_error(page):
+    at = app(page)
+    at.run()
+    assert_clean(at)
+    assert at.title, "every page has a title"
+    assert at.markdown, "every page explains itself"
+
+
+def test_sample_world_is_the_default():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    assert_clean(at)
+    assert "1,000 users" in at.sidebar.caption[0].value
+
+
+def test_weight_slider_changes_positive_rate():
+    at = app("pages/1_Labels.py")
+    at.run()
+    before = metric(at, "Positive rate")
+    at.slider(key="w_share").set_value(0.0).run()
+    after_share = metric(at, "Positive rate")
+    assert after_share != before
+    at.slider(key="threshold").set_value(0.5).run()
+    assert metric(at, "Positive rate") != after_share
+    assert_clean(at)
+    assert "0.5" in at.latex[0].value
+
+
+def test_preset_restores_the_notebook_defaults():
+    at = app("pages/1_Labels.py")
+    at.run()
+    default = metric(at, "Positive rate")
+    at.slider(key="threshold").set_value(4.0).run()
+    assert metric(at, "Positive rate") != default
+    at.selectbox(key="preset").set_value("Notebook defaults").run()
+    at.button(key="apply_preset").click().run()
+    assert at.slider(key="threshold").value == pytest.approx(2.0)
+    assert metric(at, "Positive rate") == default
+
+
+def test_all_negative_labels_disable_training_with_a_reason():
+    at = app("app.py", w_click="0", w_dwell="0", w_share="0", w_comment="0")
+    at.run()
+    assert_clean(at)
+    assert at.button(key="train_all").disabled
+    assert any("positive" in c.value for c in at.caption)
+
+
+def test_train_all_then_every_page_shows_results_and_settings_make_stages_stale():
+    at = app("app.py")
+    at.run()
+    assert all("not trained" in b for b in badges(at))
+    at.button(key="train_all").click().run()
+    assert_clean(at)
+    assert any("Trained" in s.value for s in at.success)
+    assert all("trained" in b and "stale" not in b for b in badges(at))
+    assert metric(at, "Stage 3")  # headline metric per stage
+
+    at.switch_page("pages/2_Stage_1_Candidates.py").run()
+    assert_clean(at)
+    assert float(metric(at, "Candidates per user")) > 0
+    at.switch_page("pages/3_Stage_2_GBDT.py").run()
+    assert_clean(at)
+    assert 0.5 < float(metric(at, "AUC on held-out")) <= 1.0
+    at.switch_page("pages/4_Stage_3_Neural.py").run()
+    assert_clean(at)
+    assert int(metric(at, "Epochs run")) >= 1
+    at.switch_page("pages/5_Rank_shifts.py").run()
+    assert_clean(at)
+    bump = [e for e in at.get("plotly_chart")]
+    assert bump, "rank shifts draws charts"
+    at.switch_page("pages/6_Evaluation.py").run()
+    assert_clean(at)
+
+    # an upstream setting change marks stage 1 and everything after it stale; nothing retrains
+    at.switch_page("pages/2_Stage_1_Candidates.py").run()
+    at.number_input(key="s1_k").set_value(15).run()
+    assert_clean(at)
+    assert all("stale" in b for b in badges(at))
+    assert at.button(key="train_stage1").label.startswith("Retrain")
+
+
+def test_stage2_form_trains_only_on_submit():
+    at = app("pages/3_Stage_2_GBDT.py")
+    at.run()
+    assert all("not trained" in b for b in badges(at))
+    at.slider(key="s2_depth").set_value(3)
+    at.run()
+    assert all("not trained" in b for b in badges(at)), "changing a form value must not train"
+    at.get("form_submit_button")[0].click().run()
+    assert_clean(at)
+    assert int(metric(at, "Trees used")) >= 1
+    stage_badges = badges(at)
+    assert "trained" in stage_badges[0] and "trained" in stage_badges[1] and "not trained" in stage_badges[2]
