@@ -19,7 +19,7 @@ from ranking.lists import PAD, order_rows
 from ranking.prepare import USER_POS, prepare
 
 # n_jobs=1: XGBoost's OpenMP threads spin badly when the test machine's cores are busy
-RANK = GBDTConfig(n_jobs=1, top_n=10)
+RANK = GBDTConfig(objective="rank:ndcg", n_jobs=1, top_n=10)
 BINARY = GBDTConfig(objective="binary:logistic", n_jobs=1, top_n=10)
 
 
