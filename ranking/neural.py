@@ -95,7 +95,8 @@ class NeuralReranker:
         tf, keras = _tf()
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()  # process-wide; on CPU it costs little
-        model = _build_model(keras, cfg, self._width(), self.uses_stage2_, self.n_users_, self.n_items_)
+        model = _build_model(keras, cfg, self._width(), self.uses_stage2_, self.n_users_, self.n_items_,
+                             self.seed)
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
         # Adam's slots made inside the first traced step force TF to trace the step twice (~0.3-1 s)
@@ -178,7 +179,8 @@ class NeuralReranker:
             self.model_.set_weights(weights)
 
 
-def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: bool, n_users: int, n_items: int) -> Any:
+def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: bool, n_users: int, n_items: int,
+                 seed: int = 0) -> Any:
     """The functional graph; the same arguments always give the same layers (pickling relies on it)."""
     layers = keras.layers
     inputs = {"features": keras.Input((width,), name="features")}
@@ -191,6 +193,8 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: bool, n_user
         for name, size in (("user", n_users), ("item", n_items)):
             inputs[name] = keras.Input((), dtype="int32", name=name)
             layer = layers.Embedding(size + 1, cfg.embedding_dim, name=f"{name}_embedding",
+                                     embeddings_initializer=keras.initializers.RandomUniform(
+                                         -0.05, 0.05, seed=seed + (1 if name == "user" else 2)),
                                      activity_regularizer=keras.regularizers.L2(EMBEDDING_L2))
             embedded.append(layer(inputs[name]))
             table = layer.get_weights()[0]
@@ -199,9 +203,13 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: bool, n_user
         parts += [*embedded, layers.Dot(axes=1, name="user_item_dot")(embedded)]
     h = layers.Concatenate(name="concat")(parts) if len(parts) > 1 else parts[0]
     for k, units in enumerate(cfg.hidden):
-        h = layers.Dense(units, activation="relu", name=f"hidden_{k}")(h)
-        h = layers.Dropout(cfg.dropout, name=f"dropout_{k}")(h)
-    out = layers.Dense(1, activation="sigmoid", name="p_positive")(h)
+        # every random part carries its own seed: Streamlit calls keras.backend.clear_session()
+        # after each script run, which would otherwise reset the global seed generator mid-fit
+        h = layers.Dense(units, activation="relu", name=f"hidden_{k}",
+                         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + k))(h)
+        h = layers.Dropout(cfg.dropout, name=f"dropout_{k}", seed=seed + 20 + k)(h)
+    out = layers.Dense(1, activation="sigmoid", name="p_positive",
+                       kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 30))(h)
     return keras.Model(inputs=inputs, outputs=out, name="neural_reranker")
 
 

@@ -91,7 +91,7 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
             job.announced = True
         return
 
-    @st.fragment(run_every=0.5)
+    @st.fragment(run_every=1.0)
     def _poll() -> None:
         j = S.lab().job
         if j is None or j.done:
