@@ -89,7 +89,7 @@ class GBDTConfig:
     subsample: float = 0.9
     colsample_bytree: float = 0.9
     early_stopping_rounds: int = 20
-    top_n: int = 50
+    top_n: int = 20
     n_jobs: int = 2
 
     def __post_init__(self) -> None:
