@@ -81,3 +81,28 @@ def same_rankings(a, b) -> bool:
     """True when two results rank every user identically at every stage."""
     la, lb = a.lists(), b.lists()
     return la.keys() == lb.keys() and all(np.array_equal(la[s].items, lb[s].items) for s in la)
+
+
+SNAPSHOT = "snapshot.pkl"
+META = "meta.json"
+
+
+def save_snapshot(folder: str | Path, payload: object, meta: dict) -> Path:
+    """Pickle an app session's trained state with a small JSON description beside it (atomic)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (SNAPSHOT + ".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(folder / SNAPSHOT)
+    data.write_json(folder / META, meta)
+    return folder
+
+
+def load_snapshot(folder: str | Path) -> tuple[object, dict]:
+    """The payload and description written by ``save_snapshot``."""
+    folder = Path(folder)
+    meta = data.read_json(folder / META)
+    with open(folder / SNAPSHOT, "rb") as fh:
+        payload = pickle.load(fh)  # only folders this program wrote, named by a validated id
+    return payload, meta

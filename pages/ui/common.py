@@ -12,7 +12,7 @@ from ranking.config import PipelineConfig
 from ranking.dataset import Dataset
 from ranking.errors import RankingError
 
-from . import jobs
+from . import jobs, runs
 from . import settings as W
 from . import state as S
 
@@ -29,6 +29,7 @@ def page(title: str, intro: str) -> tuple[Dataset, str, PipelineConfig] | None:
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     st.title(title)
     st.markdown(intro)
+    _sync_run()
     try:
         dataset, data_key = S.current_dataset()
     except RankingError as exc:
@@ -42,6 +43,30 @@ def page(title: str, intro: str) -> tuple[Dataset, str, PipelineConfig] | None:
         stage_badges(cfg, data_key)
         lesson_link(cfg)
     return dataset, data_key, cfg
+
+
+def _sync_run() -> None:
+    """Restore a run named in the URL once per session; save finished trainings; keep ?run= current."""
+    lab = S.lab()
+    if not lab.run_checked:
+        lab.run_checked = True
+        wanted = st.query_params.get("run")
+        if wanted and not lab.stages:
+            problem = runs.restore(lab, wanted)
+            if problem:
+                st.warning(problem)
+            else:
+                st.toast("Restored the trained stages from the link — no retraining needed.",
+                         icon=":material/history:")
+    job = lab.job
+    if job is not None and job.done and not job.error and not job.saved:
+        job.saved = True
+        try:
+            lab.run_id = runs.save(lab, S.current_dataset()[1], S.data_source(), S.generation_spec())
+        except OSError as exc:  # a full or read-only disk must not cost the demo
+            st.caption(f"(could not save this run for links: {exc})")
+    if lab.run_id and st.query_params.get("run") != lab.run_id:
+        st.query_params["run"] = lab.run_id
 
 
 def stage_badges(cfg: PipelineConfig, data_key: str, container=None) -> None:
@@ -86,7 +111,7 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
     if job.done:
         if job.error:
             st.error(f"Training stopped: {job.error}")
-        elif not getattr(job, "announced", False):
+        elif not job.announced:
             st.success(f"Trained {', '.join(S.STAGE_TITLES[s] for s in job.stages)} in {job.seconds:.1f} s.")
             job.announced = True
         return

@@ -33,6 +33,8 @@ class Job:
     done: bool = False
     error: str | None = None
     seconds: float = 0.0
+    saved: bool = False
+    announced: bool = False
     thread: threading.Thread | None = None
 
     @property

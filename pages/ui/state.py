@@ -47,6 +47,7 @@ class LabState:
     evaluation_key: tuple | None = None
     pinned: dict | None = None
     run_id: str | None = None
+    run_checked: bool = False
     job: Any = None  # pages.ui.jobs.Job while a training runs
     lock: threading.Lock = field(default_factory=threading.Lock)
     prep_cache: dict = field(default_factory=dict)

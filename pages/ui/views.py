@@ -59,6 +59,8 @@ def _upload() -> None:
             else:
                 lab.upload, lab.upload_problems = ds, []
             lab.upload_names = names
+            if not lab.upload_problems:
+                st.rerun()  # the page above was drawn with the previous dataset
     if lab.upload_problems:
         kept = "your previous upload" if lab.upload is not None else "the bundled sample world"
         st.error("The upload was not used — fix these problems and upload again "
