@@ -77,8 +77,9 @@ if ctx is not None:
         if dataset.truth is not None:
             table["true p(engage)"] = dataset.truth.rows(np.array([user]))[0, row[keep]]
         u = dataset.users.iloc[user]
-        st.caption(f"User {u['user_id']} · region {u['region']} · device {u['device_type']} · "
-                   f"blocklist: {u['blocklist'] or '—'} · eligible items: {cands.n_eligible[user]}")
+        st.caption(f"User {u['user_id']} · region {C.md_escape(u['region'])} · device "
+                   f"{C.md_escape(u['device_type'])} · blocklist: {C.md_escape(u['blocklist'] or '—')} · "
+                   f"eligible items: {cands.n_eligible[user]}")
         st.dataframe(table, hide_index=True, height=420)
     with tab_recall:
         ks = sorted({5, 10, 20, 50, 100, 200, k} & set(range(1, dataset.n_items + 1)) | {min(k, dataset.n_items)})

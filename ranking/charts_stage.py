@@ -7,6 +7,7 @@ from there. Inputs are plain frames/dicts documented per function; stage names '
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping
 
@@ -89,6 +90,9 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
         if col not in df.columns:
             df[col] = fill
     df["topic"] = df["topic"].astype(object).where(df["topic"].notna(), "n/a").astype(str)
+    # names come from uploaded data: Plotly renders tags in hover and legend text, so escape them
+    df["topic"] = df["topic"].map(html.escape)
+    df["publisher"] = df["publisher"].astype(str).map(html.escape)
 
     end = df.loc[df.groupby("content_id")["x"].idxmax()].set_index("content_id")
     order = end[["x", "rank"]].sort_values(["x", "rank"], ascending=[False, True], kind="stable")

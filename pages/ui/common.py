@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -33,7 +34,8 @@ def page(title: str, intro: str) -> tuple[Dataset, str, PipelineConfig] | None:
     try:
         dataset, data_key = S.current_dataset()
     except RankingError as exc:
-        st.error(f"The dataset could not be loaded:\n\n{exc}")
+        st.error("The dataset could not be loaded:")
+        st.text(str(exc))
         return None
     cfg = W.current_config()
     with st.sidebar:
@@ -43,6 +45,11 @@ def page(title: str, intro: str) -> tuple[Dataset, str, PipelineConfig] | None:
         stage_badges(cfg, data_key)
         lesson_link(cfg)
     return dataset, data_key, cfg
+
+
+def md_escape(text: object) -> str:
+    """Data-derived text made inert for st.markdown/caption: markdown syntax and tags show literally."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
 
 
 def _sync_run() -> None:

@@ -71,7 +71,7 @@ def _upload() -> None:
         st.success(f"Using your upload: {lab.upload.n_users:,} users, {lab.upload.n_items:,} items, "
                    f"{len(lab.upload.interactions):,} interactions.")
         for w in lab.upload.warnings:
-            st.caption(f"⚠ {w}")
+            st.text(f"⚠ {w}")
     if lab.upload is None:
         st.info("Until a valid upload arrives, the lab uses the bundled sample world.")
 
