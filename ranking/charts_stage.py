@@ -92,7 +92,8 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
     df["topic"] = df["topic"].astype(object).where(df["topic"].notna(), "n/a").astype(str)
     # names come from uploaded data: Plotly renders tags in hover and legend text, so escape them
     df["topic"] = df["topic"].map(html.escape)
-    df["publisher"] = df["publisher"].astype(str).map(html.escape)
+    df["publisher"] = df["publisher"].astype(object).where(df["publisher"].notna(), "n/a").astype(str)
+    df["publisher"] = df["publisher"].map(html.escape)
 
     end = df.loc[df.groupby("content_id")["x"].idxmax()].set_index("content_id")
     order = end[["x", "rank"]].sort_values(["x", "rank"], ascending=[False, True], kind="stable")
