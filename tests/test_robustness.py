@@ -128,3 +128,25 @@ def test_same_settings_give_the_same_rankings_twice():
     for stage in results[0]:
         np.testing.assert_array_equal(results[0][stage].items, results[1][stage].items)
         np.testing.assert_array_equal(results[0][stage].scores, results[1][stage].scores)
+
+
+def test_the_ui_ranks_exactly_like_the_library():
+    """Same settings + seed → the same lists in the app as from ranking.pipeline (what the CLI runs)."""
+    from ranking import pipeline as P
+    from ranking import synth
+    from ranking.config import NeuralConfig, PipelineConfig
+
+    at = app()
+    at.run()
+    at.button(key="train_all").click().run()
+    ui = {s: t.result.lists for s, t in at.session_state["_lab"].stages.items()}
+
+    dataset = synth.generate(synth.WorldSpec(n_users=300, n_items=120, n_interactions=6000, seed=0)).to_dataset()
+    cfg = PipelineConfig(stage3=NeuralConfig(epochs=3))
+    prep = P.prepare_data(dataset, cfg)
+    s1 = P.train_stage1(prep, cfg)
+    s2 = P.train_stage2(prep, s1, cfg)
+    s3 = P.train_stage3(prep, s2, cfg)
+    for stage, lib in (("stage1", s1.lists), ("stage2", s2.lists), ("stage3", s3.lists)):
+        np.testing.assert_array_equal(ui[stage].items, lib.items)
+        np.testing.assert_array_equal(ui[stage].scores, lib.scores)
