@@ -58,7 +58,7 @@ if ctx is not None:
     c[2].metric("Removed by blocklist", f"{cands.removed.get('blocklist', 0):,}")
     c[3].metric("Removed as already seen", f"{cands.removed.get('seen', 0):,}")
     recall_key = f"recall@{cands.width}" if f"recall@{cands.width}" in m else None
-    c[4].metric(f"Recall of held-out positives ({recall_key})",
+    c[4].metric(f"Held-out {recall_key}",
                 "—" if recall_key is None or np.isnan(m[recall_key]) else f"{m[recall_key]:.1%}")
     if cands.n_empty:
         st.warning(f"{cands.n_empty} user(s) have no eligible item at all with these filters.")

@@ -184,9 +184,12 @@ def funnel(counts: Mapping[str, float], unit: str = "items per user (mean)") -> 
     prev = [math.nan, *values[:-1]]
     pct = ["" if i == 0 or not p else f"<br>{v / p:.0%} of previous" for i, (v, p) in
            enumerate(zip(values, prev, strict=True))]
+    # wide bars carry their label inside (white), narrow ones outside: nothing is clipped at the edge
+    wide = [v >= 0.45 * values[0] for v in values]
     fig = go.Figure(go.Funnel(
         y=names, x=values, text=[_fmt(v) + t for v, t in zip(values, pct, strict=True)], textinfo="text",
-        textposition="outside", marker={"color": [_color(i) for i in range(len(values))]},
+        textposition=["inside" if w else "outside" for w in wide],
+        insidetextfont={"color": "white"}, marker={"color": [_color(i) for i in range(len(values))]},
         customdata=[[_fmt(v), t.removeprefix("<br>") or "first step"]
                     for v, t in zip(values, pct, strict=True)],
         hovertemplate=f"<b>%{{y}}</b><br>%{{customdata[0]}} {unit}<br>%{{customdata[1]}}<extra></extra>"))
