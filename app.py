@@ -1,32 +1,17 @@
-"""Home: what the lab is, the dataset, the funnel at the current settings, and "train all stages"."""
+"""Multistage Ranking Lab — entry point: the home page plus every numbered page found in pages/."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from pages.ui import common as C
-from pages.ui import views as V
+from pages.ui import home
 
-ctx = C.page(
-    "Multistage Ranking Lab",
-    "A news feed is ranked in stages that get **more expensive as the list gets shorter**: "
-    "*candidate generation* narrows the whole catalog to K items per user, an *XGBoost ranker* "
-    "orders them and keeps the top N, a *neural re-ranker* re-orders those, and *post-processing* "
-    "diversifies the final M. Pick a dataset, train the stages, then follow one user's list through "
-    "the funnel on the pages on the left.",
-)
-V.dataset_picker()
-if ctx is not None:
-    dataset, data_key, cfg = ctx
-    V.funnel_section(dataset, data_key, cfg)
-    st.subheader("Train")
-    blocker = C.training_blocker(dataset, cfg, data_key)
-    c1, c2 = st.columns([1, 2])
-    with c1:
-        C.train_button("stage3", dataset, data_key, cfg, label="Train all stages", blocker=blocker,
-                       key="train_all")
-    with c2:
-        st.caption("Trains stage 1 → 2 → 3 with the current settings (about 20–40 s on the sample world). "
-                   "Each stage can also be trained on its own page.")
-    C.job_panel()
-    V.headline_metrics(dataset, data_key, cfg)
+PAGES = sorted((Path(__file__).parent / "pages").glob("[0-9]*_*.py"))
+
+navigation = st.navigation([
+    st.Page(home.render, title="Home", icon=":material/home:", default=True, url_path="home"),
+    *(st.Page(str(p)) for p in PAGES),  # titles and URLs from the numbered file names, as before
+])
+navigation.run()
