@@ -1,4 +1,8 @@
-"""Command line: validate, label, synth, run, bench. Every failure exits 2 with a short message."""
+"""Command line: validate, label, synth, run, bench.
+
+Bad input exits 2 with a short message on stderr (an unexpected error exits 1); `--debug` adds the
+traceback. `validate`, `label` and `synth` never import XGBoost or TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from pathlib import Path
 
 from ranking.errors import DataError, RankingError
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad input, bad settings, unusable data
+EXIT_BUG = 1
 
 
 def _add_label_options(p: argparse.ArgumentParser) -> None:
@@ -50,18 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "generate a world, run the three-stage pipeline, benchmark.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    # --debug is accepted after the command too; SUPPRESS keeps the sub-parser from resetting it to False
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on failure")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check a data folder (Users/Content/Interaction CSVs)")
+    p = sub.add_parser("validate", parents=[common], help="check a data folder (Users/Content/Interaction CSVs)")
     p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
     p.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
 
-    p = sub.add_parser("label", help="add engagement_score and label columns to the interactions")
+    p = sub.add_parser("label", parents=[common], help="add engagement_score and label columns to the interactions")
     p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
     p.add_argument("--out", required=True, type=Path, help="output CSV file")
     _add_label_options(p)
 
-    p = sub.add_parser("synth", help="generate a world with known preferences (three CSVs + truth)")
+    p = sub.add_parser("synth", parents=[common], help="generate a world with known preferences (three CSVs + truth)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--users", type=int, default=1000)
     p.add_argument("--items", type=int, default=300)
@@ -70,14 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-truth", action="store_true",
                    help="skip truth.csv (it stays recomputable from world.json)")
 
-    p = sub.add_parser("run", help="train every stage, rank every user, evaluate, save the run")
+    p = sub.add_parser("run", parents=[common], help="train every stage, rank every user, evaluate, save the run")
     p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
     p.add_argument("--seed", type=int, help="overrides the config's seed")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    p = sub.add_parser("bench", help="time the pipeline at several sizes against a naive reference")
+    p = sub.add_parser("bench", parents=[common], help="time the pipeline at several sizes against a naive reference")
     p.add_argument("--quick", action="store_true", help="stop at the middle size (10k × 2k × 200k)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--repeats", type=int, default=3, help="runs per measurement (median reported)")
@@ -105,12 +113,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug rather than bad input: say so briefly, keep the traceback for --debug
+        print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        return EXIT_BUG
+
+
+def _load(folder: Path):
+    """Load and validate a data folder; its warnings go to stderr."""
+    from ranking import data
+
+    ds = data.load_dataset(folder)
+    for w in ds.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return ds
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from ranking import data
-
-    ds = data.load_dataset(args.data)
+    ds = _load(args.data)
     summary = ds.summary()
     if args.json:
         print(json.dumps(summary, sort_keys=True))
@@ -122,8 +143,6 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  region_restriction: {summary['content']['region_restriction']}")
         print(f"  affinity columns: {summary['users']['affinity_columns']}")
         print(f"  ground truth: {'yes' if summary['has_truth'] else 'no'}")
-    for w in ds.warnings:
-        print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -131,7 +150,7 @@ def _label(args: argparse.Namespace) -> int:
     from ranking import data, labels
 
     cfg = _label_config(args)
-    ds = data.load_dataset(args.data)
+    ds = _load(args.data)
     out = labels.labelled(ds.interactions, ds.content, cfg)
     data.write_labelled(args.out, out)
     n_pos = int(out["label"].sum())
@@ -151,9 +170,95 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ranking import pipeline
+    from ranking import data
+    from ranking.config import PipelineConfig
+    from ranking.errors import ConfigError
 
-    return pipeline.run_cli(args)
+    raw = data.read_json(args.config) if args.config else {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{args.config}: must hold a JSON object such as {{\"stage3\": {{\"epochs\": 5}}}}")
+    if args.seed is not None:
+        raw = {**raw, "seed": args.seed}
+    if not isinstance(raw.get("seed", 0), int) or isinstance(raw.get("seed"), bool):
+        raise ConfigError(f"seed must be a whole number, got {raw['seed']!r}")
+    config = PipelineConfig.from_dict(raw)
+    dataset = _load(args.data)
+    from ranking import pipeline, store  # XGBoost is slow to import: only once the settings and data are good
+
+    result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())
+    store.save_run(args.out, result)
+    print("\n".join(run_summary(result, args.out)))
+    return 0
+
+
+class _Progress:
+    """Progress on stderr: one line per stage, then at most one per tenth of the run."""
+
+    def __init__(self) -> None:
+        self.stage, self.shown = "", -1.0
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:
+        if stage == "done" or (stage == self.stage and fraction - self.shown < 0.1):
+            return
+        self.stage, self.shown = stage, fraction
+        print(f"[{fraction:4.0%}] {stage}: {message}", file=sys.stderr, flush=True)
+
+
+def run_summary(result, out: Path) -> list[str]:
+    """What `run` prints: the data and split, one metric row per stage, grouped notes, where it wrote."""
+    from ranking.evaluate import MIN_USERS
+    from ranking.prepare import IS_TEST
+
+    ds, prep, ev, k = result.prep.dataset, result.prep, result.evaluation, result.config.eval.k
+    n_test = int(prep.interactions[IS_TEST].sum())
+    split = result.config.split
+    lines = [f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {len(prep.interactions)} interactions; "
+             f"{len(prep.interactions) - n_test} train, {n_test} held out ({split.method} split); "
+             f"{prep.n_eval_users} users have held-out interactions"]
+    truth = ds.truth is not None
+    head = ["list", *([f"oracle NDCG@{k}"] if truth else []), f"NDCG@{k}", f"recall@{k}", "recall@list", "AUC"]
+    rows = []
+    lists = result.lists()
+    for name, m in [*ev["stages"].items(), ("random", ev.get("baseline", {}))]:
+        width = lists[name].width if name in lists else k
+        keys = [*([f"oracle_ndcg@{k}"] if truth else []), f"ndcg@{k}", f"recall@{k}", f"recall@{width}", "auc"]
+        rows.append([name, str(width), *(_num(m.get(key)) for key in keys)])
+    if all(c == "-" for r in rows for c in r[2:]):
+        lines.append("no ranking metric can be measured on this data (see the notes); list lengths: "
+                     + ", ".join(f"{r[0]} {r[1]}" for r in rows[:-1]))
+    else:
+        lines += _table([["", *head], *rows])
+    if prep.n_eval_users < MIN_USERS:
+        lines.append(f"note: only {prep.n_eval_users} users have at least {split.min_history} interactions, so "
+                     "too few users are held out for ranking metrics; a generated world "
+                     "(python -m ranking synth) is big enough to measure them.")
+    lines += [f"note: {n}" for n in group_notes(ev.get("notes", []))]
+    lines.append(f"wrote {out}: rankings.csv, metrics.json, config.json, models.pkl "
+                 f"({result.timing_s.get('total', 0.0):.1f} s)")
+    return lines
+
+
+def group_notes(notes: list[str]) -> list[str]:
+    """Merge notes that differ only in their 'stage: ' prefix ('stage1, stage2: same text')."""
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        where, sep, text = note.partition(": ")
+        if not sep or " " in where:
+            where, text = "", note
+        groups.setdefault(text, []).append(where)
+    return [f"{', '.join(w for w in wheres if w)}: {text}" if any(wheres) else text
+            for text, wheres in groups.items()]
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows as aligned text: first column left, the others right."""
+    widths = [max(map(len, col)) for col in zip(*rows, strict=True)]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            for r in rows]
+
+
+def _num(v) -> str:
+    return "-" if v is None or v != v else f"{v:.3f}"
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -231,31 +231,3 @@ def rankings_frame(prep: Prepared, lists: dict[str, RankedLists]) -> pd.DataFram
     out["stage"] = out["stage"].astype(str)
     return out
 
-
-def run_cli(args) -> int:
-    """`python -m ranking run`: train, rank, evaluate and save a run folder."""
-    import sys
-
-    from ranking import data, store
-
-    raw = data.read_json(args.config) if args.config else {}
-    if args.seed is not None:
-        raw = {**raw, "seed": args.seed}
-    config = PipelineConfig.from_dict(raw)
-    dataset = data.load_dataset(args.data)
-
-    def say(stage: str, fraction: float, message: str) -> None:
-        if not args.quiet:
-            print(f"[{fraction:4.0%}] {stage}: {message}", file=sys.stderr)
-
-    result = run(dataset, config, progress=say)
-    store.save_run(args.out, result)
-    ev = result.evaluation
-    for stage in STAGES:
-        m = ev["stages"].get(stage, {})
-        shown = {k: round(v, 4) for k, v in m.items() if isinstance(v, float) and not k.startswith("n_")}
-        print(f"{stage}: {shown}")
-    for note in ev.get("notes", []):
-        print(f"note: {note}")
-    print(f"wrote {args.out} in {result.timing_s['total']:.1f} s")
-    return 0

@@ -26,8 +26,8 @@ FORMAT = 1
 
 
 def metrics_document(evaluation: dict, timing_s: dict, config: PipelineConfig) -> dict:
-    """The JSON-able summary of a run (per-user arrays left out)."""
-    return {
+    """The JSON-able summary of a run (per-user arrays left out; NaN becomes null, which strict JSON allows)."""
+    return _null_nan({
         "stages": evaluation["stages"],
         "transitions": evaluation.get("transitions", {}),
         "baseline": evaluation.get("baseline", {}),
@@ -35,7 +35,17 @@ def metrics_document(evaluation: dict, timing_s: dict, config: PipelineConfig) -
         "notes": evaluation.get("notes", []),
         "timing_s": timing_s,
         "config": config.to_dict(),
-    }
+    })
+
+
+def _null_nan(obj):
+    if isinstance(obj, dict):
+        return {k: _null_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_null_nan(v) for v in obj]
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def save_run(folder: str | Path, result) -> Path:
