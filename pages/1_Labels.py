@@ -78,6 +78,9 @@ if ctx is not None:
             if len(flipped) > 500:
                 st.caption(f"First 500 of {len(flipped):,} shown; the download has all of them.")
 
-    out = L.labelled(inter, dataset.content, cfg.labels)
-    st.download_button("Download labelled interactions (CSV)", out.to_csv(index=False).encode(),
+    def labelled_csv(labels_cfg=cfg.labels) -> bytes:
+        return L.labelled(inter, dataset.content, labels_cfg).to_csv(index=False).encode()
+
+    # built only when clicked: a slider move must not serialise every interaction
+    st.download_button("Download labelled interactions (CSV)", labelled_csv,
                        file_name="interactions_labelled.csv", mime="text/csv", icon=":material/download:")

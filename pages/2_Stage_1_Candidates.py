@@ -44,7 +44,6 @@ if ctx is not None:
         st.latex(rf"\text{{stage-1 score}} = \text{{{s1.source}}}(u, i), \qquad K = {k}")
 
     C.train_button("stage1", dataset, data_key, cfg, blocker=C.training_blocker(dataset, cfg, data_key))
-    C.job_panel()
 
     view = S.view(dataset, data_key, cfg)
     if view is None:

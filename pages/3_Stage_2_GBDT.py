@@ -11,6 +11,15 @@ from pages.ui import state as S
 from ranking import charts, inspect
 from ranking import features as F
 
+
+def _curves_to_evals(curves: dict) -> dict:
+    out: dict[str, dict[str, list[float]]] = {}
+    for name, values in curves.items():
+        part, _, metric = name.partition("-")
+        out.setdefault(part, {})[metric] = values
+    return out
+
+
 ctx = C.page(
     "Stage 2 — XGBoost ranker",
     "Stage 2 scores every candidate with **gradient-boosted trees** over features that depend on the "
@@ -19,15 +28,9 @@ ctx = C.page(
     "(The notebook's model saw only user columns plus quality, so every candidate got the same score.) "
     "It trains on each user's **later** training impressions with features computed from their "
     "**earlier** ones, so no label leaks into its inputs, and keeps the **top N** for stage 3.",
+    curves=lambda curves: charts.learning_curve(_curves_to_evals(curves)),
 )
 
-
-def _curves_to_evals(curves: dict) -> dict:
-    out: dict[str, dict[str, list[float]]] = {}
-    for name, values in curves.items():
-        part, _, metric = name.partition("-")
-        out.setdefault(part, {})[metric] = values
-    return out
 
 
 if ctx is not None:
@@ -39,7 +42,6 @@ if ctx is not None:
         "pointwise — the trees predict the probability that an impression is positive.")
         + f" Early stopping after {cfg.stage2.early_stopping_rounds} rounds without improvement on "
         "held-out users.")
-    C.job_panel(lambda curves: charts.learning_curve(_curves_to_evals(curves)))
 
     view = S.view(dataset, data_key, cfg)
     if view is None or "stage2" not in view.results:

@@ -15,6 +15,7 @@ ctx = C.page(
     "(collaborative signal the trees cannot express) and, optionally, stage 2's score as an input "
     "(*stacking*, using out-of-fold scores so stage 2's training labels do not leak). It is trained "
     "with dropout and early stopping on held-out users; TensorFlow is only loaded when you train it.",
+    curves=charts.loss_curve,
 )
 if ctx is not None:
     dataset, data_key, cfg = ctx
@@ -26,7 +27,6 @@ if ctx is not None:
         ["stage-2 score"] if n3.use_stage2_score else [])
     st.caption(f"Network: [{' + '.join(inputs)}] → Dense {layers} (ReLU, dropout {n3.dropout:g}) → sigmoid. "
                f"Adam, learning rate {n3.learning_rate:g}, batch {n3.batch_size}, up to {n3.epochs} epochs.")
-    C.job_panel(charts.loss_curve)
 
     view = S.view(dataset, data_key, cfg)
     if view is None or "stage3" not in view.results:

@@ -22,7 +22,6 @@ if ctx is not None:
     view = S.view(dataset, data_key, cfg)
     if view is None or "stage2" not in view.results:
         st.info("Train at least stages 1 and 2 (Home → Train all stages) to see rank shifts.")
-        C.job_panel()
         st.stop()
     prep, ev = view.prep, view.evaluation
     lists = {"stage1": view.results["stage1"].lists, "stage2": view.results["stage2"].lists}

@@ -22,7 +22,6 @@ ctx = C.page(
 )
 if ctx is not None:
     dataset, data_key, cfg = ctx
-    C.job_panel()
     view = S.view(dataset, data_key, cfg)
     if view is None:
         st.info("Train the stages (Home → Train all stages) to evaluate them.")
@@ -106,5 +105,5 @@ if ctx is not None:
     d1.download_button("Download metrics (JSON)", metrics_json, file_name="metrics.json",
                        mime="application/json", icon=":material/download:")
     d2.download_button("Download every user's rankings (CSV)",
-                       rankings_frame(view.prep, lists).to_csv(index=False).encode(),
+                       lambda: rankings_frame(view.prep, lists).to_csv(index=False).encode(),
                        file_name="rankings.csv", mime="text/csv", icon=":material/download:")

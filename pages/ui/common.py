@@ -22,15 +22,21 @@ BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
          "missing": ("not trained", "gray", ":material/radio_button_unchecked:")}
 
 
-def page(title: str, intro: str) -> tuple[Dataset, str, PipelineConfig] | None:
-    """Page setup: title, what this page does, the dataset and the current settings.
+def page(title: str, intro: str, curves: Callable[[dict], object] | None = None
+         ) -> tuple[Dataset, str, PipelineConfig] | None:
+    """Page setup: title, what this page does, training progress, the dataset and the current settings.
 
+    The progress panel always sits in one container right under the intro, so its self-refreshing
+    fragment keeps the same place in the page on every run and every page (a fragment whose place
+    moved between a full rerun and its next tick made the browser drop the update).
     Returns None (after saying why) when the dataset cannot be loaded.
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     st.title(title)
     st.markdown(intro)
     _sync_run()
+    with st.container():
+        job_panel(curves)
     try:
         dataset, data_key = S.current_dataset()
     except RankingError as exc:
@@ -128,9 +134,10 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
         j = S.lab().job
         if j is None or j.done:
             st.rerun()
-        st.progress(j.fraction, text=j.message)
-        if curve_chart is not None and j.curves:
-            st.plotly_chart(curve_chart(dict(j.curves)), key="live_curve")
+        with st.container():  # one element, whatever is drawn inside
+            st.progress(j.fraction, text=j.message)
+            if curve_chart is not None and j.curves:
+                st.plotly_chart(curve_chart(dict(j.curves)), key="live_curve")
 
     _poll()
 

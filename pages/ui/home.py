@@ -32,5 +32,4 @@ def render() -> None:
     with c2:
         st.caption("Trains stage 1 → 2 → 3 with the current settings (about 10–30 s on the sample world). "
                    "Each stage can also be trained on its own page.")
-    C.job_panel()
     V.headline_metrics(dataset, data_key, cfg)

@@ -21,6 +21,21 @@ from . import state as S
 NEURAL_LOCK = threading.Lock()
 
 
+def _single_threaded_blas() -> None:
+    """One OpenBLAS thread per call, process-wide.
+
+    OpenBLAS's own thread pool is shared: when several sessions' training threads call it at once
+    (stage 1's SVD), they spin waiting for it. Ten concurrent 300×120 SVDs took 200 s instead of 0.5 s.
+    """
+    import scipy.linalg  # noqa: F401  (loads SciPy's bundled OpenBLAS so the limit covers it too)
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    threadpool_limits(1, user_api="blas")
+
+
+_single_threaded_blas()  # at import: before any session's script or training thread calls BLAS
+
+
 @dataclass
 class Job:
     """A training run: which stages, how far along, live curves, and how it ended."""

@@ -48,7 +48,8 @@ def _upload() -> None:
         accept_multiple_files=True, key="upload_files",
         help="Names are matched case-insensitively; interactions.csv is accepted too.")
     if files:
-        names = tuple(sorted(f.name for f in files))
+        # file_id too: a corrected file re-uploaded under the same name must be validated again
+        names = tuple(sorted(f"{f.name} #{f.file_id}" for f in files))
         if names != lab.upload_names:
             from ranking import data
 
