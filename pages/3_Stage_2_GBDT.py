@@ -57,7 +57,7 @@ if ctx is not None:
     c[0].metric("Training rows (targets)", f"{model.n_train_rows_:,}", help="Held-out validation rows: "
                 f"{model.n_valid_rows_:,}")
     c[1].metric("Trees used", f"{model.best_iteration_ + 1}")
-    c[2].metric("AUC on held-out impressions", f"{m.get('auc', float('nan')):.3f}")
+    c[2].metric("Held-out AUC", f"{m.get('auc', float('nan')):.3f}")
     c[3].metric("Log-loss", f"{m.get('logloss', float('nan')):.3f}" if not
                 cfg.stage2.objective.startswith("rank") else "n/a (ranking margin)")
     basis = f"oracle_ndcg@{k}" if f"oracle_ndcg@{k}" in m else f"ndcg@{k}"

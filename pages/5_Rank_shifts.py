@@ -44,8 +44,8 @@ if ctx is not None:
                              format_func=lambda v: "—" if v is None else f"item {v}")
     st.plotly_chart(charts.bump_chart(bump, highlight=highlight), key="bump")
     if change is not None and np.isfinite(change[user]):
-        st.caption(f"This user's {basis}: {per[first][basis][user]:.3f} at {first} → "
-                   f"{per[last][basis][user]:.3f} at {last} ({change[user]:+.3f}).")
+        st.caption(f"This user's {basis}: {per[first][basis][user]:.3f} at {S.STAGE_TITLES[first]} → "
+                   f"{per[last][basis][user]:.3f} at {S.STAGE_TITLES[last]} ({change[user]:+.3f}).")
 
     st.subheader("Ranks and moves")
     st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)

@@ -27,7 +27,7 @@ if ctx is not None:
         st.info("Train the stages (Home → Train all stages) to evaluate them.")
         st.stop()
     ev, k = view.evaluation, cfg.eval.k
-    stages = pd.DataFrame(ev["stages"]).T
+    stages = pd.DataFrame(ev["stages"]).T.apply(pd.to_numeric, errors="coerce")
     stages.index.name = "stage"
     has_truth = dataset.truth is not None
     main = [f"oracle_ndcg@{k}"] if has_truth else []
@@ -49,7 +49,9 @@ if ctx is not None:
                    "gap is exposure bias, the reason the paper recommends counterfactual evaluation.")
 
     st.subheader("All metrics")
-    st.dataframe(stages.style.format(precision=4, na_rep="—"))
+    counts = [c for c in stages.columns if c.startswith("n_")]
+    stages[counts] = stages[counts].astype("float64")
+    st.dataframe(stages.style.format(precision=4, na_rep="—").format("{:,.0f}", subset=counts, na_rep="—"))
 
     t1, t2, t3 = st.tabs(["Stage to stage", "Calibration", "Compare runs"])
     with t1:

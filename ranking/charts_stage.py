@@ -162,7 +162,7 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
     else:  # reversed explicit range: rank 1 on top, no empty rank-0 row
         step = 1 if max_rank <= 20 else 5 if max_rank <= 100 else 25
         fig.update_yaxes(range=[max_rank + 0.8, 0.2], tickvals=[1, *range(step, int(max_rank) + 1, step)])
-    fig.update_layout(legend_title_text="topic")
+    fig.update_layout(legend_title={"text": "topic:", "side": "left"})  # default "top" collides with the subtitle
     shown = f"showing {len(keep)} of {len(order)} items: those reaching {_short(stages[min(1, last_x)])}"
     shown += f" + {n_exit} best exits" if n_exit else ""
     shown += "; × = dropped before the next stage" + ("; ◆ = new at this stage" if entries.any() else "")

@@ -1,8 +1,15 @@
-"""Start `streamlit run app.py` on a free loopback port and drive it with Playwright + Debian's Chromium."""
+"""Start `streamlit run app.py` on a free loopback port and drive it with Playwright + Debian's Chromium.
+
+Waiting is the hard part of browser tests. The DOM's run-state marker (``data-test-script-state``)
+can skip "running" entirely when a rerun is fast (React batches the two updates), so each page
+also counts the ``script_finished`` messages the server sends over the websocket: ``expect_rerun``
+waits for the rerun an action caused instead of sleeping and hoping.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,7 +28,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
-
+VIEWPORT = {"width": 1400, "height": 900}
+ACTION_TIMEOUT = 90_000  # ms; generous because the 2 cores are often shared with other test runs
+TRAIN_TIMEOUT = 180_000  # ms; training stages 1-3 on the sample world takes ~25 s on an idle 2-core box
 
 def require_browser() -> None:
     """Skip locally when Chromium or Playwright is missing; fail in CI (LAB_REQUIRE_BROWSER=1)."""
@@ -92,15 +101,162 @@ def chromium():
             browser.close()
 
 
+@contextmanager
+def session(browser, url: str | None = None):
+    """A new browser context (its own cookies, so its own Streamlit session) with one page, optionally opened."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(ACTION_TIMEOUT)
+    page = context.new_page()
+    count_runs(page)
+    try:
+        if url is not None:
+            open_url(page, url)
+        yield page
+    finally:
+        _RUNS.pop(id(page), None)
+        context.close()
+
+
+_RUNS: dict[int, list[int]] = {}  # id(page) -> [full runs finished, fragment runs finished]
+
+
+def count_runs(page) -> None:
+    """Count this page's finished script runs: full runs and fragment runs (e.g. a progress poll)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    full = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR)
+    counter = _RUNS.setdefault(id(page), [0, 0])
+
+    def on_frame(payload) -> None:
+        if isinstance(payload, bytes | bytearray):
+            msg = ForwardMsg.FromString(bytes(payload))
+            if msg.WhichOneof("type") == "script_finished":
+                if msg.script_finished in full:
+                    counter[0] += 1
+                elif msg.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                    counter[1] += 1
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+
+
 def wait_idle(page, timeout: float = 120_000) -> None:
     """Wait until the script has finished its run (Streamlit marks the app root)."""
     page.wait_for_timeout(300)
     page.wait_for_selector(IDLE, timeout=timeout)
 
 
+def open_url(page, url: str) -> None:
+    """Load a URL (a new Streamlit session) and wait for its first run to finish."""
+    page.goto(url)
+    page.wait_for_selector(IDLE, timeout=ACTION_TIMEOUT)
+    page.locator("h1").first.wait_for()
+
+
+def expect(target):
+    """Playwright's retrying assertions (imported lazily so a missing package skips instead of erroring)."""
+    from playwright.sync_api import expect as _expect
+
+    _expect.set_options(timeout=ACTION_TIMEOUT)
+    return _expect(target)
+
+
+def runs_ended(page) -> int:
+    """Full script runs this page has seen finish (pages opened with ``session`` only)."""
+    page.wait_for_timeout(1)  # let Playwright deliver pending websocket events
+    return _RUNS[id(page)][0]
+
+
+def fragment_runs(page) -> int:
+    """Fragment runs this page has seen finish (the training progress panel polls once a second)."""
+    page.wait_for_timeout(1)
+    return _RUNS[id(page)][1]
+
+
+@contextmanager
+def expect_rerun(page, timeout: float = ACTION_TIMEOUT):
+    """Wrap an action that makes Streamlit rerun; afterwards, wait for that rerun to finish."""
+    before = runs_ended(page)
+    yield
+    deadline = time.monotonic() + timeout / 1000
+    while runs_ended(page) <= before:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no script run finished within {timeout / 1000:.0f} s of the action")
+        page.wait_for_timeout(50)
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def go_to(page, link: str) -> None:
+    """Switch page with the sidebar link (same session, unlike page.goto) and wait for the new page.
+
+    ``link`` is the link's text ('Home', 'Labels', …), not its icon.
+    """
+    with expect_rerun(page):
+        label = page.get_by_test_id("stMarkdownContainer").get_by_text(link, exact=True)
+        page.get_by_test_id("stSidebarNavLink").filter(has=label).click()
+    page.locator("h1").first.wait_for()
+
+
+def sidebar_badges(page) -> list[str]:
+    """The stage badges in the sidebar, e.g. ['Stage 1 · candidates: trained', …]."""
+    text = page.get_by_test_id("stSidebar").inner_text()
+    return re.findall(r"Stage \d · [a-zA-Z]+: [^\n]+", text)
+
+
+def metric(page, label: str) -> str:
+    """The value shown by the st.metric with this label."""
+    box = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label))
+    return box.get_by_test_id("stMetricValue").inner_text()
+
+
+def slider(page, label: str):
+    """The keyboard-focusable thumb (a visually hidden range input) of the slider with this label."""
+    label_el = page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True)
+    return page.get_by_test_id("stSlider").filter(has=label_el).locator("input[type=range]")
+
+
+def choose_dataset(page, option: str) -> None:
+    """Pick 'Bundled sample world', 'Generate a world' or 'Upload three CSVs' on the home page."""
+    with expect_rerun(page):
+        page.get_by_test_id("stRadioGroup").get_by_text(option, exact=True).click()
+
+
+def upload(page, paths: list[Path]) -> None:
+    """Put files into the (single) file uploader and wait for the rerun that validates them."""
+    with expect_rerun(page):
+        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(p) for p in paths])
+
+
+def wait_trained(page, what: str = "Trained ", timeout: float = TRAIN_TIMEOUT) -> str:
+    """Wait for the training success message (or fail on a training error); return its text."""
+    done = page.get_by_test_id("stAlertContentSuccess").filter(has_text=what)
+    failed = page.get_by_test_id("stAlertContentError").filter(has_text="Training stopped")
+    done.or_(failed).first.wait_for(timeout=timeout)
+    if failed.count():
+        raise AssertionError(failed.first.inner_text())
+    page.wait_for_selector(IDLE, timeout=timeout)
+    return done.first.inner_text()
+
+
+def plot_texts(chart, selector: str) -> list[str]:
+    """Text of SVG elements inside a Plotly chart (e.g. '.xtick text'); tspans are joined with spaces."""
+    return chart.locator(selector).evaluate_all(
+        "els => els.map(e => e.querySelectorAll('tspan').length"
+        " ? Array.from(e.querySelectorAll('tspan')).map(t => t.textContent).join(' ') : e.textContent)")
+
+
 def screenshot(page, name: str) -> Path:
-    """Save a full-page PNG under artifacts/ (git-ignored)."""
+    """Save a PNG of the whole page (Streamlit scrolls inside stMain, so grow the viewport) under artifacts/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    size = page.viewport_size or VIEWPORT
+    height = page.evaluate("() => (document.querySelector('[data-testid=stMain]') || document.body).scrollHeight")
+    tall = min(max(int(height), size["height"]), 12_000)
+    if tall > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": tall})
+        page.wait_for_timeout(600)  # Plotly and the data grids re-lay out on resize
+    try:
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        if tall > size["height"]:
+            page.set_viewport_size(size)
     return path

@@ -18,7 +18,7 @@ from . import settings as W
 from . import state as S
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
-         "stale": ("stale: settings changed", "orange", ":material/warning:"),
+         "stale": ("stale", "orange", ":material/warning:"),
          "missing": ("not trained", "gray", ":material/radio_button_unchecked:")}
 
 
@@ -34,7 +34,9 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     st.title(title)
     st.markdown(intro)
+    W.adopt_url()
     _sync_run()
+    sync_url()
     with st.container():
         job_panel(curves)
     try:
@@ -78,8 +80,33 @@ def _sync_run() -> None:
             lab.run_id = runs.save(lab, S.current_dataset()[1], S.data_source(), S.generation_spec())
         except OSError as exc:  # a full or read-only disk must not cost the demo
             st.caption(f"(could not save this run for links: {exc})")
-    if lab.run_id and st.query_params.get("run") != lab.run_id:
-        st.query_params["run"] = lab.run_id
+
+
+def url_params() -> dict[str, str]:
+    """The current view as URL parameters: settings that differ from the defaults, dataset, user, run."""
+    params: dict[str, str] = {}
+    for s in W.SETTINGS:
+        v = W.value(s.key)
+        if v != s.default:
+            params[s.key] = str(v)
+    src = S.data_source()
+    if src != "sample":
+        params["data"] = src
+    if src == "world":
+        params.update({k: str(v) for k, v in S.generation_spec().items()})
+    user = st.session_state.get("user", st.query_params.get("user"))
+    if user not in (None, ""):
+        params["user"] = str(user)
+    if S.lab().run_id:
+        params["run"] = S.lab().run_id
+    return params
+
+
+def sync_url() -> None:
+    """Keep the address bar a lesson link on every page (widget changes are in session state by now)."""
+    params = url_params()
+    if params != st.query_params.to_dict():
+        st.query_params.from_dict(params)
 
 
 def stage_badges(cfg: PipelineConfig, data_key: str, container=None) -> None:
@@ -98,7 +125,7 @@ def train_button(target: str, dataset: Dataset, data_key: str, cfg: PipelineConf
     running = lab.job is not None and lab.job.running
     status = S.status(target, cfg, data_key)
     text = label or (f"Retrain {S.STAGE_TITLES[target]}" if status != "missing" else f"Train {S.STAGE_TITLES[target]}")
-    if len(plan) > 1:
+    if len(plan) > 1 and label is None:
         text += f" (+ {', '.join(S.STAGE_TITLES[s].split(' · ')[0] for s in plan[:-1])})"
     help_text = blocker or ("A training is already running." if running else
                             "Trains: " + " → ".join(S.STAGE_TITLES[s] for s in plan))
@@ -156,20 +183,7 @@ def training_blocker(dataset: Dataset, cfg: PipelineConfig, data_key: str) -> st
 
 def lesson_link(cfg: PipelineConfig) -> None:
     """The current view as a link: settings that differ from the defaults, dataset, user, run."""
-    params: dict[str, str] = {}
-    for s in W.SETTINGS:
-        v = W.value(s.key)
-        if v != s.default:
-            params[s.key] = str(v)
-    src = S.data_source()
-    if src != "sample":
-        params["data"] = src
-    if src == "world":
-        params.update({k: str(v) for k, v in S.generation_spec().items()})
-    for extra in ("user", "run"):
-        v = st.session_state.get(extra, st.query_params.get(extra))
-        if v not in (None, ""):
-            params[extra] = str(v)
+    params = url_params()
     try:
         base = st.context.url or ""
     except Exception:  # outside a browser session (tests)
@@ -202,7 +216,7 @@ def user_picker(dataset: Dataset, shortcuts: dict[str, int] | None = None, key: 
     if current not in set(ids.tolist()):
         current = int(ids[0])
     st.session_state[key] = current
-    chosen = st.selectbox("User", options=ids.tolist(), key=key, bind="query-params", persist_state="session",
+    chosen = st.selectbox("User", options=ids.tolist(), key=key, persist_state="session",
                           help="Type to search by user id.")
     return int(np.flatnonzero(ids == chosen)[0])
 

@@ -1,8 +1,9 @@
-"""Every tunable setting of the lab: one widget key, its place in PipelineConfig, and its URL binding.
+"""Every tunable setting of the lab: one widget key (also its URL parameter) and its place in PipelineConfig.
 
-Widgets are created with ``bind="query-params"`` so the URL always carries the current
-settings (a *lesson link*), and ``persist_state="session"`` so values survive page
-switches. ``current_config()`` reads them back on any page, rendered there or not.
+Widgets keep their values across page switches (``persist_state="session"``); on a session's
+first run ``adopt_url`` takes values from the URL, and every page writes the current settings
+back to the URL (``common.sync_url``), so the address bar is always a *lesson link*.
+``current_config()`` reads the settings on any page, whether it draws them or not.
 """
 
 from __future__ import annotations
@@ -153,8 +154,7 @@ def widget(key: str, container: Any = None, disabled: bool = False) -> Any:
     where = container if container is not None else st
     if key not in st.session_state:
         st.session_state[key] = value(key)
-    common = {"key": key, "help": s.help or None, "disabled": disabled, "bind": "query-params",
-              "persist_state": "session"}
+    common = {"key": key, "help": s.help or None, "disabled": disabled, "persist_state": "session"}
     if s.kind == "slider":
         where.slider(s.label, min_value=type(s.default)(s.lo), max_value=type(s.default)(s.hi),
                      step=type(s.default)(s.step), **common)
@@ -168,6 +168,23 @@ def widget(key: str, container: Any = None, disabled: bool = False) -> Any:
     elif s.kind == "toggle":
         where.toggle(s.label, **common)
     return value(key)
+
+
+def adopt_url() -> None:
+    """Once per session: copy settings from the URL into session state, so a lesson link's values
+    survive switching to a page that does not draw them (only drawn widgets keep their URL binding)."""
+    if st.session_state.get("_url_adopted"):
+        return
+    st.session_state["_url_adopted"] = True
+    for key in BY_KEY:
+        if key in st.query_params and key not in st.session_state:
+            st.session_state[key] = _coerce(BY_KEY[key], st.query_params[key])
+    for key in ("g_users", "g_items", "g_inter", "g_seed", "user"):
+        if key in st.query_params and key not in st.session_state:
+            try:
+                st.session_state[key] = int(float(st.query_params[key]))
+            except ValueError:
+                pass  # an unusable value falls back to the default where it is read
 
 
 def set_values(values: dict[str, Any]) -> None:

@@ -89,10 +89,15 @@ def generation_spec() -> dict[str, int]:
     return out
 
 
+SOURCES = {"sample": "Bundled sample world", "world": "Generate a world", "upload": "Upload three CSVs"}
+
+
 def data_source() -> str:
-    """sample | world | upload."""
+    """sample | world | upload (the URL may carry the key or, written by the bound radio, its label)."""
     raw = st.session_state.get("data", st.query_params.get("data", "sample"))
-    return raw if raw in ("sample", "world", "upload") else "sample"
+    by_label = {label: key for key, label in SOURCES.items()}
+    raw = by_label.get(raw, raw)
+    return raw if raw in SOURCES else "sample"
 
 
 def current_dataset() -> tuple[Dataset, str]:

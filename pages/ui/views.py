@@ -11,16 +11,16 @@ from ranking.errors import DataError
 from . import common as C
 from . import state as S
 
-SOURCES = {"sample": "Bundled sample world", "world": "Generate a world", "upload": "Upload three CSVs"}
+SOURCES = S.SOURCES
 
 
 def dataset_picker() -> None:
     """Choose the bundled world, a generated one (size + seed) or an upload (validated)."""
     st.subheader("Dataset")
-    if "data" not in st.session_state:
+    if st.session_state.get("data") not in S.SOURCES:
         st.session_state["data"] = S.data_source()
     st.radio("Dataset", options=list(SOURCES), format_func=SOURCES.get, horizontal=True, key="data",
-             bind="query-params", persist_state="session", label_visibility="collapsed")
+             persist_state="session", label_visibility="collapsed")
     source = S.data_source()
     if source == "world":
         g = S.generation_spec()
@@ -31,7 +31,7 @@ def dataset_picker() -> None:
                 st.session_state[key] = g[key]
             col.number_input(text, min_value=0 if key == "g_seed" else 10,
                              max_value=S.MAX_GEN.get(key, 1_000_000), step=1, key=key,
-                             bind="query-params", persist_state="session")
+                             persist_state="session")
         st.caption("A generated world has users with known tastes, so every stage can be scored "
                    "against the truth (oracle NDCG). Same size + seed → the same world.")
     elif source == "upload":
@@ -47,7 +47,9 @@ def _upload() -> None:
         "Users.csv, Content.csv and Interaction.csv (the notebook's schema)", type=["csv"],
         accept_multiple_files=True, key="upload_files",
         help="Names are matched case-insensitively; interactions.csv is accepted too.")
-    if files:
+    if not files:
+        lab.upload_problems, lab.upload_names = [], ()
+    else:
         # file_id too: a corrected file re-uploaded under the same name must be validated again
         names = tuple(sorted(f"{f.name} #{f.file_id}" for f in files))
         if names != lab.upload_names:
@@ -92,7 +94,7 @@ def funnel_section(dataset: Dataset, data_key: str, cfg: PipelineConfig) -> None
     counts = inspect.funnel_counts(prep, cfg, results["stage1"].lists if fresh["stage1"] else None)
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(charts.funnel(counts), key="funnel")
-    seconds = {S.STAGE_TITLES[s]: t.seconds for s, t in S.lab().stages.items() if fresh.get(s)}
+    seconds = {s: t.seconds for s, t in S.lab().stages.items() if fresh.get(s)}  # keys pick stage colours
     if seconds:
         c2.plotly_chart(charts.stage_timing(seconds), key="timing")
     else:
@@ -113,8 +115,10 @@ def headline_metrics(dataset: Dataset, data_key: str, cfg: PipelineConfig) -> No
     for col, (stage, m) in zip(cols, ev["stages"].items(), strict=True):
         name = f"oracle_ndcg@{k}" if f"oracle_ndcg@{k}" in m else f"ndcg@{k}"
         v = m.get(name)
-        delta = None if prev is None or v is None else f"{v - prev:+.3f}"
-        col.metric(f"{S.STAGE_TITLES.get(stage, stage)} · {name}", "—" if v is None else f"{v:.3f}", delta)
+        delta = None if prev is None or v is None or abs(v - prev) < 5e-4 else f"{v - prev:+.3f}"
+        short = S.STAGE_TITLES.get(stage, stage).split(" · ")[0]
+        col.metric(f"{short} · {name.replace('oracle_ndcg', 'oracle NDCG').replace('ndcg', 'NDCG')}",
+                   "—" if v is None else f"{v:.3f}", delta)
         prev = v
     st.caption("Oracle NDCG compares each list with the best possible list under the world's true "
                "preferences; held-out NDCG uses the interactions the models never saw.")
