@@ -153,7 +153,7 @@ def sankey_flows(prep: Prepared, cfg: PipelineConfig, lists: dict[str, RankedLis
         n = int(lists[stage].lengths[users].sum())
         rows.append((prev_name, names[stage], n))
         if prev_n - n > 0:
-            rows.append((prev_name, f"Dropped before {names[stage].lower()}", prev_n - n))
+            rows.append((prev_name, f"Dropped before {names[stage]}", prev_n - n))
         prev_name, prev_n = names[stage], n
     assert n_cat >= eligible
     return pd.DataFrame(rows, columns=["source", "target", "value"])

@@ -150,3 +150,19 @@ def test_the_ui_ranks_exactly_like_the_library():
     for stage, lib in (("stage1", s1.lists), ("stage2", s2.lists), ("stage3", s3.lists)):
         np.testing.assert_array_equal(ui[stage].items, lib.items)
         np.testing.assert_array_equal(ui[stage].scores, lib.scores)
+
+
+def test_a_second_train_click_while_training_starts_nothing(monkeypatch):
+    """The server-side guard behind the disabled button: one job per session at a time."""
+    from pages.ui import jobs
+    from pages.ui import state as S
+    from ranking import synth
+    from ranking.config import PipelineConfig
+
+    monkeypatch.setenv("LAB_SYNC_TRAINING", "0")
+    lab = S.LabState()
+    running = jobs.Job(stages=["stage1"])  # not done: a training is under way
+    lab.job = running
+    dataset = synth.generate(synth.WorldSpec(n_users=50, n_items=30, n_interactions=600, seed=1)).to_dataset()
+    assert jobs.start(lab, ["stage1"], dataset, "k", PipelineConfig()) is None
+    assert lab.job is running
