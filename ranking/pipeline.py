@@ -164,7 +164,8 @@ def evaluate_run(prep: Prepared, config: PipelineConfig, s1: Stage1Result, s2: S
         pair_scores["stage2"] = (tu, ti, s2.model.score_pairs(prep, tu, ti)) if len(tu) else None
     if s3 is not None and s2 is not None:
         lists["stage3"] = s3.lists
-        pair_scores["stage3"] = (tu, ti, stage3_score_pairs(prep, s2, s3, tu, ti)) if len(tu) else None
+        s2_pairs = pair_scores["stage2"][2] if len(tu) else None  # computed just above: not again
+        pair_scores["stage3"] = (tu, ti, stage3_score_pairs(prep, s2, s3, tu, ti, s2_pairs)) if len(tu) else None
     if post is not None:
         lists["final"] = post.lists
         pair_scores["final"] = None
@@ -172,11 +173,14 @@ def evaluate_run(prep: Prepared, config: PipelineConfig, s1: Stage1Result, s2: S
                                seed=config.seed)
 
 
-def stage3_score_pairs(prep: Prepared, s2: Stage2Result, s3: Stage3Result,
-                       user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
-    """Stage-3 probabilities for arbitrary (user, item) pairs, e.g. held-out interactions."""
+def stage3_score_pairs(prep: Prepared, s2: Stage2Result, s3: Stage3Result, user_pos: np.ndarray,
+                       item_pos: np.ndarray, stage2_score: np.ndarray | None = None) -> np.ndarray:
+    """Stage-3 probabilities for arbitrary (user, item) pairs, e.g. held-out interactions.
+
+    ``stage2_score``: the pairs' stage-2 scores when the caller already has them (saves a pass).
+    """
     X = s2.model.pair_features(prep, user_pos, item_pos)
-    s2_score = s2.model.score_pairs(prep, user_pos, item_pos)
+    s2_score = s2.model.score_pairs(prep, user_pos, item_pos) if stage2_score is None else stage2_score
     return s3.model.predict(X, user_pos=user_pos, item_pos=item_pos, stage2_score=s2_score)
 
 

@@ -67,24 +67,45 @@ class Prepared:
         filter removed among pairs the earlier filters kept.
         """
         user_pos = np.asarray(user_pos)
-        mask = np.ones((len(user_pos), self.n_items), dtype=bool)
         removed = {"region": 0, "blocklist": 0, "seen": 0}
+        # Stages call this for every chunk of users over the whole catalog: the sparse filters
+        # touch only the rows and cells they remove, and counts use count_nonzero, not sum.
         if config.filter_region:
-            ok = (self.item_restriction[None, :] < 0) | (
+            mask = (self.item_restriction[None, :] < 0) | (
                 self.item_restriction[None, :] == self.user_region[user_pos, None]
             )
-            removed["region"] = int(mask.sum() - ok.sum())
-            mask &= ok
+            removed["region"] = mask.size - int(np.count_nonzero(mask))
+        else:
+            mask = np.ones((len(user_pos), self.n_items), dtype=bool)
         if config.filter_blocklist and self.blocked.nnz:
-            blocked_items = (self.blocked[user_pos].toarray())[:, self.item_publisher]
-            before = int(mask.sum())
-            mask &= ~blocked_items
-            removed["blocklist"] = before - int(mask.sum())
+            r, c = _stored(self.blocked, user_pos)
+            if len(r):
+                rows, r = np.unique(r, return_inverse=True)  # users whose blocklist names a known publisher
+                blocked = np.zeros((len(rows), len(self.publishers)), dtype=bool)
+                blocked[r, c] = True
+                part = mask[rows]
+                before = int(np.count_nonzero(part))
+                part &= ~blocked[:, self.item_publisher]
+                removed["blocklist"] = before - int(np.count_nonzero(part))
+                mask[rows] = part
         if config.filter_seen and self.seen.nnz:
-            before = int(mask.sum())
-            mask &= ~self.seen[user_pos].toarray()
-            removed["seen"] = before - int(mask.sum())
+            r, c = _stored(self.seen, user_pos)
+            removed["seen"] = int(np.count_nonzero(mask[r, c]))
+            mask[r, c] = False
         return mask, removed
+
+
+def _stored(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row number in ``rows``, column) of every True entry stored in those CSR rows, without scipy's slicing."""
+    if not matrix.has_canonical_format:  # a repeated entry must count once, as with toarray()
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
+    rows = np.asarray(rows, dtype=np.intp)
+    start, stop = matrix.indptr[rows], matrix.indptr[rows + 1]
+    counts = stop - start
+    at = np.repeat(start - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+    keep = matrix.data[at].astype(bool)  # an explicitly stored False removes nothing, as with toarray()
+    return np.repeat(np.arange(len(rows)), counts)[keep], matrix.indices[at][keep]
 
 
 def prepare(dataset: Dataset, labels: L.LabelConfig, split: SplitConfig, seed: int) -> Prepared:
