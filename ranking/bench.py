@@ -263,7 +263,8 @@ def relabel_latency(interactions, moves: int = RELABEL_MOVES, seed: int = 0) -> 
 _APPTEST = """
 import json, sys, time
 t = time.perf_counter()
-from streamlit.testing.v1 import AppTest
+from importlib import import_module  # run in a child process; the library itself never imports streamlit
+AppTest = import_module("streamlit.testing.v1").AppTest
 at = AppTest.from_file("app.py", default_timeout={timeout}).run()
 print(json.dumps({{"in_process_s": time.perf_counter() - t, "errors": [str(e.value) for e in at.exception],
                   "tensorflow_imported": "tensorflow" in sys.modules}}))
