@@ -134,12 +134,17 @@ def train_button(target: str, dataset: Dataset, data_key: str, cfg: PipelineConf
     if blocker:
         st.caption(f":material/block: {blocker}")
     if clicked:
-        try:
-            jobs.start(lab, plan, dataset, data_key, cfg)
-        except RankingError as exc:
-            st.error(str(exc))
-            return
-        st.rerun()
+        _start(lab, plan, dataset, data_key, cfg)
+
+
+def _start(lab: S.LabState, plan: list[str], dataset: Dataset, data_key: str, cfg: PipelineConfig) -> None:
+    """Start a training and rerun so the progress panel shows; a library error is shown instead."""
+    try:
+        jobs.start(lab, plan, dataset, data_key, cfg)
+    except RankingError as exc:
+        st.error(str(exc))
+        return
+    st.rerun()
 
 
 def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
@@ -245,10 +250,4 @@ def train_form(target: str, keys: tuple[str, ...], dataset: Dataset, data_key: s
         st.caption("A training is already running in this session.")
     if submitted:
         cfg = W.current_config()
-        plan = S.to_train(target, cfg, data_key)
-        try:
-            jobs.start(lab, plan, dataset, data_key, cfg)
-        except RankingError as exc:
-            st.error(str(exc))
-            return
-        st.rerun()
+        _start(lab, S.to_train(target, cfg, data_key), dataset, data_key, cfg)
