@@ -41,7 +41,7 @@ from ranking import schema as S
 from ranking.config import GBDTConfig
 from ranking.errors import TrainingError
 from ranking.lists import PAD, RankedLists, order_rows
-from ranking.prepare import IS_TEST, ITEM_POS, USER_POS, Prepared
+from ranking.prepare import IS_TEST, ITEM_POS, USER_POS, Prepared, seconds
 
 HISTORY_SHARE = 0.7
 VALID_SHARE = 0.15
@@ -69,15 +69,11 @@ class TrainingTable:
         return len(self.y)
 
 
-def _seconds(ts: pd.Series) -> np.ndarray:
-    return (pd.to_datetime(ts, utc=True).astype("datetime64[ns, UTC]").astype("int64") // 10**9).to_numpy()
-
-
 def history_mask(train: pd.DataFrame) -> np.ndarray:
     """Per row of ``train``: True for the user's earliest ⌊0.7·n⌋ interactions (at most n − 1)."""
     n = len(train)
     user = train[USER_POS].to_numpy(np.int64)
-    order = np.lexsort((np.arange(n), train[S.CONTENT_ID].to_numpy(), _seconds(train[S.EVENT_TS]), user))
+    order = np.lexsort((np.arange(n), train[S.CONTENT_ID].to_numpy(), seconds(train[S.EVENT_TS]), user))
     counts = np.bincount(user, minlength=int(user.max()) + 1 if n else 0)
     starts = np.cumsum(counts) - counts
     rank = np.arange(n) - starts[user[order]]
@@ -95,7 +91,7 @@ def history_prep(prep: Prepared, history: pd.DataFrame) -> Prepared:
     seen = sp.csr_matrix((np.ones(len(inter), dtype=bool), pairs), shape=(prep.n_users, prep.n_items))
     seen.sum_duplicates()
     seen.data[:] = True
-    t = _seconds(inter[S.EVENT_TS])
+    t = seconds(inter[S.EVENT_TS])
     t_serve = int(t.max()) if len(t) else prep.t_serve_s
     return dataclasses.replace(prep, interactions=inter, seen=seen, t_serve_s=t_serve)
 
@@ -110,7 +106,7 @@ def training_table(prep: Prepared, stage1, seed: int) -> TrainingTable:
     hprep = history_prep(prep, hist)
     gen = type(stage1)(stage1.config, seed=seed).fit(hprep)
     stats = F.fit_stats(prep, hist)
-    at = _seconds(target[S.EVENT_TS])
+    at = seconds(target[S.EVENT_TS])
     u = target[USER_POS].to_numpy(np.int32)
     i = target[ITEM_POS].to_numpy(np.int32)
     order = np.lexsort((i, at, u))  # XGBoost's ranking objective needs rows grouped by query (user)

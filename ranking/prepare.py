@@ -144,18 +144,18 @@ def prepare(dataset: Dataset, labels: L.LabelConfig, split: SplitConfig, seed: i
     )
     seen.sum_duplicates()
     seen.data[:] = True
-    ts = _seconds(train[S.EVENT_TS]) if len(train) else _seconds(inter[S.EVENT_TS])
+    ts = seconds(train[S.EVENT_TS]) if len(train) else seconds(inter[S.EVENT_TS])
     return Prepared(
         dataset=dataset, interactions=inter, topics=topics, publishers=publishers,
         item_topic=item_topic, item_publisher=item_publisher,
         item_quality=content[S.QUALITY].to_numpy(dtype=np.float32),
-        item_published_s=_seconds(content[S.PUBLISHED]), item_restriction=item_restriction,
+        item_published_s=seconds(content[S.PUBLISHED]), item_restriction=item_restriction,
         user_region=user_region, user_affinity=affinity, blocked=blocked, seen=seen,
         t_serve_s=int(ts.max()) if len(ts) else 0, n_eval_users=n_eval, n_train_only_users=n_train_only,
     )
 
 
-def _seconds(ts: pd.Series) -> np.ndarray:
+def seconds(ts: pd.Series) -> np.ndarray:
     """UTC timestamps as int64 seconds since the epoch."""
     return (pd.to_datetime(ts, utc=True).astype("datetime64[ns, UTC]").astype("int64") // 10**9).to_numpy()
 
@@ -165,7 +165,7 @@ def _split(inter: pd.DataFrame, split: SplitConfig, seed: int) -> tuple[np.ndarr
     n = len(inter)
     user = inter[USER_POS].to_numpy()
     if split.method == "time":
-        key = _seconds(inter[S.EVENT_TS])
+        key = seconds(inter[S.EVENT_TS])
     else:
         key = np.random.default_rng(seed).random(n)
     # order within user by key, ties by content id then row: deterministic
