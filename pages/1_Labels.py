@@ -8,9 +8,9 @@ import streamlit as st
 from pages.ui import common as C
 from pages.ui import settings as W
 from pages.ui import state as S
-from ranking import charts
-from ranking import labels as L
-from ranking import schema as SC
+from ranking import viz
+from ranking.data import schema as SC
+from ranking.prep import labels as L
 
 ctx = C.page(
     "Labels — what counts as engagement",
@@ -63,7 +63,7 @@ if ctx is not None:
               f"{(n_pos - int(ref_labels.sum())) / max(n, 1):+.1%} vs reference")
     m2.metric("Positive impressions", f"{n_pos:,} of {n:,}")
     m3.metric("Labels flipped vs reference", f"{len(flipped):,}")
-    st.plotly_chart(charts.score_histogram(scores, labels, cfg.labels.threshold, ref_labels), key="hist")
+    st.plotly_chart(viz.score_histogram(scores, labels, cfg.labels.threshold, ref_labels), key="hist")
 
     if n_pos == 0 or n_pos == n:
         st.warning("With these settings every impression has the same label, so no model can learn "

@@ -8,8 +8,9 @@ import streamlit as st
 from pages.ui import common as C
 from pages.ui import settings as W
 from pages.ui import state as S
-from ranking import charts, inspect
-from ranking.candidates import SOURCE_NAMES, sources_of
+from ranking import viz
+from ranking.evaluation import explain
+from ranking.stages.candidates import SOURCE_NAMES, sources_of
 
 ctx = C.page(
     "Stage 1 — Candidates",
@@ -65,7 +66,7 @@ if ctx is not None:
     tab_user, tab_recall = st.tabs(["One user's candidates", "Recall against K"])
     with tab_user:
         user = C.user_picker(dataset)
-        items = inspect.item_frame(prep)
+        items = explain.item_frame(prep)
         row = cands.items[user]
         keep = row >= 0
         table = items.iloc[row[keep]].reset_index(drop=True)
@@ -86,7 +87,7 @@ if ctx is not None:
         cache = S.lab().prep_cache
         if key not in cache:
             with st.spinner("Ranking every eligible item by each source…"):
-                cache[key] = inspect.recall_curve(prep, view.results["stage1"].model, ks)
-        st.plotly_chart(charts.recall_at_k(cache[key], current_k=k), key="recall_chart")
+                cache[key] = explain.recall_curve(prep, view.results["stage1"].model, ks)
+        st.plotly_chart(viz.recall_at_k(cache[key], current_k=k), key="recall_chart")
         st.caption("Recall@K = share of a user's held-out positive impressions found in their top K, averaged "
                    "over users with at least one. A larger K finds more but costs stage 2 more work.")

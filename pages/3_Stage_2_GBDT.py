@@ -8,8 +8,9 @@ import streamlit as st
 
 from pages.ui import common as C
 from pages.ui import state as S
-from ranking import charts, inspect
-from ranking import features as F
+from ranking import viz
+from ranking.evaluation import explain
+from ranking.stages import features as F
 
 
 def _curves_to_evals(curves: dict) -> dict:
@@ -28,7 +29,7 @@ ctx = C.page(
     "(The notebook's model saw only user columns plus quality, so every candidate got the same score.) "
     "It trains on each user's **later** training impressions with features computed from their "
     "**earlier** ones, so no label leaks into its inputs, and keeps the **top N** for stage 3.",
-    curves=lambda curves: charts.learning_curve(_curves_to_evals(curves)),
+    curves=lambda curves: viz.learning_curve(_curves_to_evals(curves)),
 )
 
 
@@ -65,15 +66,15 @@ if ctx is not None:
 
     t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
     with t1:
-        st.plotly_chart(charts.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
+        st.plotly_chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
     with t2:
         desc = {name: F.describe(name) for name in model.feature_names_}
-        st.plotly_chart(charts.feature_importance(model.importance_, descriptions=desc), key="imp")
+        st.plotly_chart(viz.feature_importance(model.importance_, descriptions=desc), key="imp")
         st.caption("Total gain: how much each feature reduced the loss across all splits that use it.")
     with t3:
         user = C.user_picker(dataset)
         lists = {"stage1": view.results["stage1"].lists, "stage2": s2.lists}
-        table = inspect.user_table(prep, lists, user)
+        table = explain.user_table(prep, lists, user)
         st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)
         contrib = model.contributions(prep, view.results["stage1"].lists, user)
         if len(contrib):
@@ -81,7 +82,7 @@ if ctx is not None:
             chosen = st.selectbox("Why does this item score what it scores?", in_top, key="s2_item")
             row = contrib.loc[chosen]
             parts = row[model.feature_names_]
-            st.plotly_chart(charts.contributions(parts, float(row["bias"]),
+            st.plotly_chart(viz.contributions(parts, float(row["bias"]),
                                                  f"Item {chosen}: contribution of each feature to its score"),
                             key="contrib")
             values = pd.Series({n: row[f"{n}_value"] for n in model.feature_names_})

@@ -6,7 +6,8 @@ import streamlit as st
 
 from pages.ui import common as C
 from pages.ui import state as S
-from ranking import charts, inspect
+from ranking import viz
+from ranking.evaluation import explain
 
 ctx = C.page(
     "Stage 3 — Neural re-ranker",
@@ -15,7 +16,7 @@ ctx = C.page(
     "(collaborative signal the trees cannot express) and, optionally, stage 2's score as an input "
     "(*stacking*, using out-of-fold scores so stage 2's training labels do not leak). It is trained "
     "with dropout and early stopping on held-out users; TensorFlow is only loaded when you train it.",
-    curves=charts.loss_curve,
+    curves=viz.loss_curve,
 )
 if ctx is not None:
     dataset, data_key, cfg = ctx
@@ -46,11 +47,11 @@ if ctx is not None:
                 f"{ev['stage3'].get(basis, 0) - ev['stage2'].get(basis, 0):+.3f} vs stage 2")
     t1, t2 = st.tabs(["Loss curve", "One user's list"])
     with t1:
-        st.plotly_chart(charts.loss_curve(s3.model.history_), key="loss")
+        st.plotly_chart(viz.loss_curve(s3.model.history_), key="loss")
     with t2:
         user = C.user_picker(dataset)
         lists = {"stage2": view.results["stage2"].lists, "stage3": s3.lists}
-        table = inspect.user_table(prep, lists, user)
+        table = explain.user_table(prep, lists, user)
         st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=420)
         st.caption("Δ is positive when stage 3 moved the item up. The rank-shifts page follows the "
                    "whole list through every stage.")

@@ -8,7 +8,8 @@ import streamlit as st
 
 from pages.ui import common as C
 from pages.ui import state as S
-from ranking import charts, inspect
+from ranking import viz
+from ranking.evaluation import explain
 
 ctx = C.page(
     "Rank shifts",
@@ -36,13 +37,13 @@ if ctx is not None:
     change = None
     if basis in per.get(first, {}) and basis in per.get(last, {}):
         change = np.asarray(per[last][basis]) - np.asarray(per[first][basis])
-    user = C.user_picker(dataset, shortcuts=inspect.movers(lists, change))
-    bump = inspect.bump_frame(prep, lists, user)
-    table = inspect.user_table(prep, lists, user)
+    user = C.user_picker(dataset, shortcuts=explain.movers(lists, change))
+    bump = explain.bump_frame(prep, lists, user)
+    table = explain.user_table(prep, lists, user)
     ids = table["content_id"].tolist()
     highlight = st.selectbox("Highlight an item", [None, *ids], key="highlight",
                              format_func=lambda v: "—" if v is None else f"item {v}")
-    st.plotly_chart(charts.bump_chart(bump, highlight=highlight), key="bump")
+    st.plotly_chart(viz.bump_chart(bump, highlight=highlight), key="bump")
     if change is not None and np.isfinite(change[user]):
         st.caption(f"This user's {basis}: {per[first][basis][user]:.3f} at {S.STAGE_TITLES[first]} → "
                    f"{per[last][basis][user]:.3f} at {S.STAGE_TITLES[last]} ({change[user]:+.3f}).")
@@ -59,17 +60,17 @@ if ctx is not None:
         if highlight in contrib.index:
             r = contrib.loc[highlight]
             names = view.results["stage2"].model.feature_names_
-            st.plotly_chart(charts.contributions(r[names], float(r["bias"]),
+            st.plotly_chart(viz.contributions(r[names], float(r["bias"]),
                                                  f"Stage 2's reasons for item {highlight}"), key="why")
 
     st.subheader("The funnel")
     scope = st.radio("Flows for", ["this user", "all users (per user average)"], horizontal=True,
                      key="sankey_scope")
-    flows = inspect.sankey_flows(prep, cfg, lists, user if scope == "this user" else None)
+    flows = explain.sankey_flows(prep, cfg, lists, user if scope == "this user" else None)
     if scope != "this user":
         flows["value"] = flows["value"] / prep.n_users
-    st.plotly_chart(charts.sankey(flows), key="sankey")
+    st.plotly_chart(viz.sankey(flows), key="sankey")
 
     st.subheader("How much does each stage reshuffle?")
     taus = {name: np.asarray(per[name]["kendall_tau"]) for name in ev["transitions"] if name in per}
-    st.plotly_chart(charts.kendall_tau_hist(taus), key="tau")
+    st.plotly_chart(viz.kendall_tau_hist(taus), key="tau")

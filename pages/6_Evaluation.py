@@ -10,7 +10,7 @@ import streamlit as st
 
 from pages.ui import common as C
 from pages.ui import state as S
-from ranking import charts
+from ranking import viz
 from ranking.pipeline import rankings_frame
 
 ctx = C.page(
@@ -34,7 +34,7 @@ if ctx is not None:
     main += [f"ndcg@{k}", f"map@{k}", f"hit@{k}"]
     baseline = {"oracle NDCG": ev["baseline"].get(f"oracle_ndcg@{k}")} if has_truth else {
         "NDCG": ev["baseline"].get(f"ndcg@{k}")}
-    st.plotly_chart(charts.metrics_by_stage(stages.reset_index(), main, baseline=baseline), key="metrics")
+    st.plotly_chart(viz.metrics_by_stage(stages.reset_index(), main, baseline=baseline), key="metrics")
     if has_truth:
         best = stages[f"oracle_ndcg@{k}"].iloc[-1]
         base = ev["baseline"].get(f"oracle_ndcg@{k}", float("nan"))
@@ -59,7 +59,7 @@ if ctx is not None:
         if not tr.empty:
             frame = tr.reset_index(names="transition")[["transition", "improved", "unchanged", "degraded"]]
             frame["p_value"] = tr["wilcoxon_p"].to_numpy()
-            st.plotly_chart(charts.improved_degraded(frame, what=f"per-user {tr['basis'].iloc[0]}"),
+            st.plotly_chart(viz.improved_degraded(frame, what=f"per-user {tr['basis'].iloc[0]}"),
                             key="improved")
             st.dataframe(tr.style.format(precision=4, na_rep="—"))
             st.caption("Kendall τ compares the order of the items both stages list; the paired Wilcoxon "
@@ -67,7 +67,7 @@ if ctx is not None:
     with t2:
         cal = [pd.DataFrame(rows).assign(stage=name) for name, rows in ev["calibration"].items()]
         if cal:
-            st.plotly_chart(charts.calibration(pd.concat(cal, ignore_index=True)), key="calib")
+            st.plotly_chart(viz.calibration(pd.concat(cal, ignore_index=True)), key="calib")
         else:
             st.info("Calibration needs probabilities: train stage 3, or stage 2 with binary:logistic "
                     "(rank:ndcg produces ranking margins, not probabilities).")
@@ -81,7 +81,7 @@ if ctx is not None:
         if pinned is not None:
             c2.caption(f"A = pinned run ({pinned['stage']}), B = the current settings ({stages.index[-1]}).")
             names = [m for m in main if m in pinned["metrics"] and m in current]
-            st.plotly_chart(charts.compare_runs({m: pinned["metrics"][m] for m in names},
+            st.plotly_chart(viz.compare_runs({m: pinned["metrics"][m] for m in names},
                                                 {m: current[m] for m in names}, names=("A (pinned)", "B (now)")),
                             key="compare")
             diff = {f"{sec}.{key}": (a_val, cfg.to_dict()[sec][key])

@@ -35,7 +35,7 @@ def _add_label_options(p: argparse.ArgumentParser) -> None:
 
 
 def _label_config(args: argparse.Namespace):
-    from ranking.labels import LabelConfig
+    from ranking.config import LabelConfig
 
     dwell: float | str = args.expected_dwell
     try:
@@ -147,7 +147,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _label(args: argparse.Namespace) -> int:
-    from ranking import data, labels
+    from ranking import data
+    from ranking.prep import labels
 
     cfg = _label_config(args)
     ds = _load(args.data)
@@ -159,7 +160,7 @@ def _label(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from ranking import synth
+    from ranking.data import synth
 
     spec = synth.WorldSpec(n_users=args.users, n_items=args.items, n_interactions=args.interactions,
                            seed=args.seed)
@@ -183,7 +184,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"seed must be a whole number, got {raw['seed']!r}")
     config = PipelineConfig.from_dict(raw)
     dataset = _load(args.data)
-    from ranking import pipeline, store  # XGBoost is slow to import: only once the settings and data are good
+    from ranking import pipeline
+    from ranking.data import store  # XGBoost is slow to import: only once the settings and data are good
 
     result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())
     store.save_run(args.out, result)
@@ -206,8 +208,8 @@ class _Progress:
 
 def run_summary(result, out: Path) -> list[str]:
     """What `run` prints: the data and split, one metric row per stage, grouped notes, where it wrote."""
-    from ranking.evaluate import MIN_USERS
-    from ranking.prepare import IS_TEST
+    from ranking.evaluation.evaluate import MIN_USERS
+    from ranking.prep.split import IS_TEST
 
     ds, prep, ev, k = result.prep.dataset, result.prep, result.evaluation, result.config.eval.k
     n_test = int(prep.interactions[IS_TEST].sum())
@@ -262,7 +264,7 @@ def _num(v) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from ranking import bench
+    from benchmarks import bench
 
     return bench.main(quick=args.quick, as_json=args.json, repeats=args.repeats)
 

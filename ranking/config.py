@@ -7,10 +7,71 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ranking.errors import ConfigError
-from ranking.labels import LabelConfig
 
 SOURCES = ("topic", "popularity", "cf", "hybrid")
+EXPECTED_DWELL_MODES = ("mean", "median", "per_topic")
+COMMENT_MODES = ("count", "indicator")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Weights, dwell normalisation and threshold of the compound engagement label.
+
+    ``expected_dwell`` is a positive number or one of ``mean`` / ``median`` (of all dwell
+    times) / ``per_topic`` (median dwell of each content topic, as the paper suggests per
+    vertical). ``comment_mode`` multiplies the raw comment count (notebook) or its
+    indicator ``comment > 0`` (the paper's I(·)). ``grade_bounds`` cut the score into the
+    paper's graded relevance buckets: below the first → 0, … , above the last → len.
+    """
+
+    w_click: float = 1.0
+    w_dwell: float = 0.5
+    w_share: float = 2.0
+    w_comment: float = 1.0
+    w_hide: float = 1.0
+    expected_dwell: float | str = 10.0
+    threshold: float = 2.0
+    comment_mode: str = "count"
+    grade_bounds: tuple[float, ...] = (1.0, 2.0, 3.0)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.expected_dwell, str):
+            if self.expected_dwell not in EXPECTED_DWELL_MODES:
+                try:
+                    object.__setattr__(self, "expected_dwell", float(self.expected_dwell))
+                except ValueError:
+                    raise ConfigError(
+                        f"expected_dwell must be a positive number or one of {EXPECTED_DWELL_MODES}, "
+                        f"got {self.expected_dwell!r}"
+                    ) from None
+        if not isinstance(self.expected_dwell, str) and not float(self.expected_dwell) > 0:
+            raise ConfigError(f"expected_dwell must be > 0, got {self.expected_dwell}")
+        if self.comment_mode not in COMMENT_MODES:
+            raise ConfigError(f"comment_mode must be one of {COMMENT_MODES}, got {self.comment_mode!r}")
+        if list(self.grade_bounds) != sorted(self.grade_bounds):
+            raise ConfigError(f"grade_bounds must be increasing, got {self.grade_bounds}")
+        for name in ("w_click", "w_dwell", "w_share", "w_comment", "w_hide", "threshold"):
+            if not np.isfinite(float(getattr(self, name))):
+                raise ConfigError(f"{name} must be a finite number")
+
+    def formula(self) -> str:
+        """The live formula as LaTeX, with the current numbers."""
+        dwell = (
+            f"{float(self.expected_dwell):g}"
+            if not isinstance(self.expected_dwell, str)
+            else r"\text{" + self.expected_dwell.replace("_", " ") + r" dwell}"
+        )
+        comment = r"\text{comment}" if self.comment_mode == "count" else r"\mathbb{1}[\text{comment}>0]"
+        return (
+            rf"\text{{score}} = {self.w_click:g}\,\text{{click}} + {self.w_dwell:g}\,"
+            rf"\frac{{\text{{dwell}}}}{{{dwell}}} + {self.w_share:g}\,\text{{share}} + "
+            rf"{self.w_comment:g}\,{comment} - {self.w_hide:g}\,\text{{hide}}"
+            rf"\qquad \text{{label}} = [\text{{score}} > {self.threshold:g}]"
+        )
+
 
 
 @dataclass(frozen=True)

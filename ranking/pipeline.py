@@ -2,7 +2,7 @@
 
 Each stage has its own function so the dashboard can train one stage at a time and keep
 the results in the browser session; ``run`` chains them all with a progress callback.
-Results are plain objects: nothing here reads or writes files (see ranking.store).
+Results are plain objects: nothing here reads or writes files (see ranking.data.store).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ranking import evaluate as E
-from ranking.candidates import CandidateGenerator, Candidates
 from ranking.config import PipelineConfig
-from ranking.dataset import Dataset
+from ranking.data.dataset import Dataset
 from ranking.errors import TrainingError
-from ranking.gbdt import GBDTRanker
-from ranking.lists import RankedLists, order_rows
-from ranking.postprocess import PostResult, postprocess
-from ranking.prepare import ITEM_POS, USER_POS, Prepared, prepare
+from ranking.evaluation import evaluate as E
+from ranking.prep.lists import RankedLists, order_rows
+from ranking.prep.split import ITEM_POS, USER_POS, Prepared, prepare
+from ranking.stages.candidates import CandidateGenerator, Candidates
+from ranking.stages.gbdt import GBDTRanker
+from ranking.stages.postprocess import PostResult, postprocess
 
 Progress = Callable[[str, float, str], None]  # (stage, fraction 0..1, message)
 STAGES = ("stage1", "stage2", "stage3", "final")
@@ -55,7 +55,7 @@ class Stage2Result:
 class Stage3Result:
     """Stage 3: the fitted Keras re-ranker and its re-ordering of stage 2's top N."""
 
-    model: object  # ranking.neural.NeuralReranker (imported lazily: TensorFlow is heavy)
+    model: object  # ranking.stages.neural.NeuralReranker (imported lazily: TensorFlow is heavy)
     lists: RankedLists
     seconds: float
 
@@ -122,7 +122,7 @@ def train_stage2(prep: Prepared, s1: Stage1Result, config: PipelineConfig,
 def train_stage3(prep: Prepared, s2: Stage2Result, config: PipelineConfig,
                  progress: Callable[[int, dict], None] | None = None) -> Stage3Result:
     """Fit the Keras re-ranker on stage 2's training table and re-rank stage 2's top N."""
-    from ranking.neural import NeuralReranker
+    from ranking.stages.neural import NeuralReranker
 
     t0 = time.perf_counter()
     table = s2.model.table_

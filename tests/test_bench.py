@@ -10,12 +10,14 @@ import json
 import numpy as np
 import pytest
 
-from ranking import bench as B
-from ranking import data, naive, synth
-from ranking.candidates import CandidateGenerator
+from benchmarks import bench as B
+from benchmarks import naive
+from ranking import data
 from ranking.config import CandidateConfig, GBDTConfig, NeuralConfig, PipelineConfig, PostConfig
-from ranking.lists import PAD
-from ranking.prepare import prepare
+from ranking.data import synth
+from ranking.prep.lists import PAD
+from ranking.prep.split import prepare
+from ranking.stages.candidates import CandidateGenerator
 
 # n_jobs=1: XGBoost's OpenMP threads spin badly when the test machine's cores are busy
 SMALL = PipelineConfig(stage2=GBDTConfig(n_jobs=1, n_estimators=40, top_n=8), stage3=NeuralConfig(epochs=2),

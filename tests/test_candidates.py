@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from ranking import candidates as C
-from ranking import lists
-from ranking.config import CandidateConfig, SplitConfig
-from ranking.dataset import Dataset
+from ranking.config import CandidateConfig, LabelConfig, SplitConfig
+from ranking.data.dataset import Dataset
 from ranking.errors import TrainingError
-from ranking.labels import LabelConfig
-from ranking.prepare import prepare
+from ranking.prep import lists
+from ranking.prep.split import prepare
+from ranking.stages import candidates as C
 
 DAY0 = pd.Timestamp("2025-04-01", tz="UTC")
 NO_FILTERS = {"filter_region": False, "filter_blocklist": False, "filter_seen": False}
@@ -282,7 +281,7 @@ def _truth_recall(prep, cand, top: int = 10) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_hybrid_finds_more_truly_relevant_items_than_popularity(seed):
-    synth = pytest.importorskip("ranking.synth")
+    synth = pytest.importorskip("ranking.data.synth")
     pytest.importorskip("ranking.data")
     world = synth.generate(synth.WorldSpec(n_users=300, n_items=120, n_interactions=6000, seed=seed))
     prep = prepare(world.to_dataset(), LabelConfig(), SplitConfig(), seed)

@@ -11,11 +11,12 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from ranking import charts as C
-from ranking import charts_stage as CS
+from ranking import viz as C
 from ranking.errors import DataError
+from ranking.viz import stage_charts as CS
+from ranking.viz import style as ST
 
-EMPTY = C.EMPTY_MESSAGE
+EMPTY = ST.EMPTY_MESSAGE
 STAGES = ["stage1", "stage2", "stage3", "final"]
 
 
@@ -115,7 +116,7 @@ def _trace(fig: go.Figure, content_id: int) -> go.Scatter:
 # ---------------------------------------------------------------- shared contract
 
 def test_every_chart_is_covered():
-    public = set(C.__all__) - {"STAGE_COLORS"}
+    public = set(C.__all__) - {"STAGE_COLORS", "PALETTE"}
     assert public == set(SAMPLES) == set(EMPTY_INPUTS)
 
 
@@ -162,7 +163,7 @@ def test_module_hygiene():
     for make, _ in SAMPLES.values():
         make()
     assert pio.templates.default == before  # no global plotly state touched
-    for path in ("ranking/charts.py", "ranking/charts_stage.py"):
+    for path in ("ranking/viz/charts.py", "ranking/viz/stage_charts.py", "ranking/viz/style.py"):
         with open(path, encoding="utf-8") as fh:
             src = fh.read()
         assert "streamlit" not in src.split('"""', 2)[2]
@@ -355,9 +356,9 @@ def test_sankey_nodes_links_and_counts():
     assert list(s.node.label) == ["Catalog (100)", "Candidates (35)", "Ineligible (region) (65)",
                                   "Stage 2 top N (20)", "Dropped at stage 2 (15)"]  # zero flow dropped
     assert list(s.link.value) == [35.0, 65.0, 20.0, 15.0]
-    assert s.node.color[2] == C.NEUTRAL
-    assert s.node.color[4] == C.NEUTRAL
-    assert s.node.color[0] != C.NEUTRAL
+    assert s.node.color[2] == ST.NEUTRAL
+    assert s.node.color[4] == ST.NEUTRAL
+    assert s.node.color[0] != ST.NEUTRAL
 
 
 def test_kendall_tau_median_and_nan():
@@ -408,7 +409,7 @@ def test_improved_degraded_normalises_and_annotates_p():
     improved, unchanged, degraded = fig.data
     assert list(improved.x) == [0.6, 0.25]
     assert list(degraded.x) == [0.2, 0.5]
-    assert (improved.marker.color, unchanged.marker.color, degraded.marker.color) == (C.GOOD, C.NEUTRAL, C.BAD)
+    assert (improved.marker.color, unchanged.marker.color, degraded.marker.color) == (ST.GOOD, ST.NEUTRAL, ST.BAD)
     assert list(improved.y) == ["Stage 1 → Stage 2", "Stage 2 → Stage 3"]
     assert _notes(fig) == ["p < 0.001", "p = n/a"]
     assert fig.layout.barmode == "stack"

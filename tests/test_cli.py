@@ -486,10 +486,11 @@ def test_two_runs_with_one_seed_give_identical_bytes(run1, run2):
 
 
 def test_a_saved_run_reloads_without_training(run1, world, monkeypatch, tmp_path):
-    from ranking import data, pipeline, store
-    from ranking.candidates import CandidateGenerator
-    from ranking.gbdt import GBDTRanker
-    from ranking.neural import NeuralReranker
+    from ranking import data, pipeline
+    from ranking.data import store
+    from ranking.stages.candidates import CandidateGenerator
+    from ranking.stages.gbdt import GBDTRanker
+    from ranking.stages.neural import NeuralReranker
 
     def no_training(self, *args, **kwargs):
         raise AssertionError("load_run must not train")

@@ -6,8 +6,6 @@ Expected values come from reading the seed CSVs by hand (see the comments), neve
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ranking import data
-from ranking import schema as S
+from ranking.data import schema as S
 from ranking.errors import DataError
 
 NAMES = ("Users.csv", "Content.csv", "Interaction.csv")
@@ -425,9 +423,7 @@ def test_world_json_truth_is_lazy(seed, tmp_path, monkeypatch):
         calls.append(spec)
         return np.full((dataset.n_users, dataset.n_items), 0.25)
 
-    fake = types.ModuleType("ranking.synth")
-    fake.truth_from_spec = truth_from_spec
-    monkeypatch.setitem(sys.modules, "ranking.synth", fake)
+    monkeypatch.setattr("ranking.data.io.truth_from_spec", truth_from_spec)
     data.write_tables(tmp_path, seed.users, seed.content, seed.interactions, spec={"seed": 1})
     ds = data.load_dataset(tmp_path)
     assert ds.spec == {"seed": 1}
@@ -435,15 +431,6 @@ def test_world_json_truth_is_lazy(seed, tmp_path, monkeypatch):
     assert ds.truth.rows(np.array([0, 5])).shape == (2, 100)
     ds.truth.rows(np.array([1]))
     assert calls == [{"seed": 1}]
-
-
-def test_world_json_without_synth_warns(seed, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "ranking.synth", None)  # makes the import fail
-    data.write_tables(tmp_path, seed.users, seed.content, seed.interactions, spec={"seed": 1})
-    ds = data.load_dataset(tmp_path)
-    assert ds.truth is None
-    assert ds.spec == {"seed": 1}
-    assert any("ranking.synth is unavailable" in w for w in ds.warnings)
 
 
 def test_write_csv_formats(tmp_path):

@@ -12,14 +12,13 @@ import pytest
 from scipy.stats import kendalltau, wilcoxon
 from sklearn.metrics import log_loss, ndcg_score, roc_auc_score
 
-from ranking import evaluate as E
-from ranking import schema as S
-from ranking import synth
-from ranking.config import CandidateConfig, SplitConfig
-from ranking.dataset import Dataset, DenseTruth
-from ranking.labels import LabelConfig
-from ranking.lists import PAD, RankedLists, order_rows, top_k
-from ranking.prepare import ITEM_POS, USER_POS, Prepared, prepare
+from ranking.config import CandidateConfig, LabelConfig, SplitConfig
+from ranking.data import schema as S
+from ranking.data import synth
+from ranking.data.dataset import Dataset, DenseTruth
+from ranking.evaluation import evaluate as E
+from ranking.prep.lists import PAD, RankedLists, order_rows, top_k
+from ranking.prep.split import ITEM_POS, USER_POS, Prepared, prepare
 
 CC = CandidateConfig()
 NAN = np.nan

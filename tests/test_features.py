@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ranking import data, synth
-from ranking import features as F
-from ranking import schema as S
-from ranking.candidates import CandidateGenerator
-from ranking.config import CandidateConfig, SplitConfig
-from ranking.gbdt import history_mask, training_table
-from ranking.labels import LabelConfig
-from ranking.prepare import ITEM_POS, USER_POS, prepare
+from ranking import data
+from ranking.config import CandidateConfig, LabelConfig, SplitConfig
+from ranking.data import schema as S
+from ranking.data import synth
+from ranking.prep.split import ITEM_POS, USER_POS, prepare
+from ranking.stages import features as F
+from ranking.stages.candidates import CandidateGenerator
+from ranking.stages.gbdt import history_mask, training_table
 
 P, N = (1, 30.0), (0, 0.0)  # (click, dwell): score 2.5 → positive; 0 → negative (notebook label)
 

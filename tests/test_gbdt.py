@@ -8,15 +8,14 @@ import pickle
 import numpy as np
 import pytest
 
-from ranking import gbdt as G
-from ranking import metrics as M
-from ranking import synth
-from ranking.candidates import CandidateGenerator
-from ranking.config import CandidateConfig, GBDTConfig, SplitConfig
+from ranking.config import CandidateConfig, GBDTConfig, LabelConfig, SplitConfig
+from ranking.data import synth
 from ranking.errors import TrainingError
-from ranking.labels import LabelConfig
-from ranking.lists import PAD, order_rows
-from ranking.prepare import USER_POS, prepare
+from ranking.evaluation import metrics as M
+from ranking.prep.lists import PAD, order_rows
+from ranking.prep.split import USER_POS, prepare
+from ranking.stages import gbdt as G
+from ranking.stages.candidates import CandidateGenerator
 
 # n_jobs=1: XGBoost's OpenMP threads spin badly when the test machine's cores are busy
 RANK = GBDTConfig(objective="rank:ndcg", n_jobs=1, top_n=10)

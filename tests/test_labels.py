@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ranking import labels as L
 from ranking.errors import ConfigError
+from ranking.prep import labels as L
 
 
 def _tiny() -> pd.DataFrame:

@@ -12,7 +12,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, dcg_score, ndcg_score, roc_auc_score
 from sklearn.metrics import log_loss as sk_log_loss
 
-from ranking import metrics as M
+from ranking.evaluation import metrics as M
 
 NAN = np.nan
 

@@ -15,7 +15,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from ranking.config import NeuralConfig
 from ranking.errors import TrainingError
-from ranking.neural import NeuralReranker
+from ranking.stages.neural import NeuralReranker
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = NeuralConfig(hidden=(16,), dropout=0.1, id_embeddings=False, use_stage2_score=False,
@@ -43,7 +43,7 @@ def planted() -> tuple[NeuralReranker, dict[str, np.ndarray]]:
 
 
 def test_import_does_not_load_tensorflow():
-    code = ("import sys, ranking.neural; "
+    code = ("import sys, ranking.stages.neural; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported eagerly'")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": ""}, timeout=60, check=False)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ranking.config import PostConfig
-from ranking.lists import PAD, RankedLists
-from ranking.postprocess import postprocess
+from ranking.prep.lists import PAD, RankedLists
+from ranking.stages.postprocess import postprocess
 
 # item:          0     1     2     3     4     5     6     7
 TOPIC = np.array([0, 0, 0, 1, 1, 2, 0, 2], np.int16)

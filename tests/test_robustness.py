@@ -133,8 +133,8 @@ def test_same_settings_give_the_same_rankings_twice():
 def test_the_ui_ranks_exactly_like_the_library():
     """Same settings + seed → the same lists in the app as from ranking.pipeline (what the CLI runs)."""
     from ranking import pipeline as P
-    from ranking import synth
     from ranking.config import NeuralConfig, PipelineConfig
+    from ranking.data import synth
 
     at = app()
     at.run()
@@ -156,8 +156,8 @@ def test_a_second_train_click_while_training_starts_nothing(monkeypatch):
     """The server-side guard behind the disabled button: one job per session at a time."""
     from pages.ui import jobs
     from pages.ui import state as S
-    from ranking import synth
     from ranking.config import PipelineConfig
+    from ranking.data import synth
 
     monkeypatch.setenv("LAB_SYNC_TRAINING", "0")
     lab = S.LabState()

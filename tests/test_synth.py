@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ranking import labels as L
-from ranking import schema as S
-from ranking import synth
+from ranking.data import schema as S
+from ranking.data import synth
+from ranking.data import world as W
 from ranking.errors import ConfigError, DataError
+from ranking.prep import labels as L
 
 SMALL = synth.WorldSpec(n_users=200, n_items=60, n_interactions=3000, seed=7)
 
@@ -65,23 +66,23 @@ def test_sizes_ids_and_columns(world):
     assert (len(world.users), len(world.content), len(world.interactions)) == (1000, 300, 20000)
     assert world.users[S.USER_ID].tolist() == list(range(1, 1001))
     assert world.content[S.CONTENT_ID].tolist() == list(range(101, 401))
-    assert list(world.users.columns) == [S.USER_ID, S.DEVICE, S.REGION, *synth.AFFINITY_COLUMNS, S.SESSION,
+    assert list(world.users.columns) == [S.USER_ID, S.DEVICE, S.REGION, *W.AFFINITY_COLUMNS, S.SESSION,
                                          S.BLOCKLIST]
     assert list(world.content.columns) == list(S.CONTENT_COLUMNS)
     assert list(world.interactions.columns) == list(S.INTERACTION_COLUMNS)
     assert world.content[S.PUBLISHER].nunique() == spec.publishers == 10
-    assert set(world.content[S.PUBLISHER]) == {name for name, _ in synth.PUBLISHERS[:10]}
+    assert set(world.content[S.PUBLISHER]) == {name for name, _ in W.PUBLISHERS[:10]}
 
 
 def test_values_are_in_their_domains(world):
     u, c, it = world.users, world.content, world.interactions
     assert set(u[S.DEVICE]) == {"mobile", "desktop", "tablet"}
     assert set(u[S.REGION]) == set(S.REGIONS)  # "NA" is a string, never missing
-    aff = u[list(synth.AFFINITY_COLUMNS)].to_numpy()
+    aff = u[list(W.AFFINITY_COLUMNS)].to_numpy()
     assert aff.min() >= 0
     assert aff.max() <= 1
     assert np.array_equal(aff, aff.round(2))
-    assert set(c[S.TOPIC]) == set(synth.TOPICS)
+    assert set(c[S.TOPIC]) == set(W.TOPICS)
     assert set(c[S.RESTRICTION]) == {"ALL", "NA", "EU", "AS"}
     assert (c[S.RESTRICTION] == "ALL").mean() > 0.6
     assert c[S.QUALITY].between(0, 1).all()
@@ -100,7 +101,7 @@ def test_values_are_in_their_domains(world):
 def test_tables_validate_through_the_loader(world):
     ds = world.to_dataset()
     assert (ds.n_users, ds.n_items, len(ds.interactions)) == (1000, 300, 20000)
-    assert set(ds.affinity) == set(synth.TOPICS)
+    assert set(ds.affinity) == set(W.TOPICS)
     assert ds.truth is not None
     assert ds.spec == world.spec.to_dict()
     assert ds.truth.rows(np.arange(3)).shape == (3, 300)
@@ -149,9 +150,9 @@ def test_truth_from_spec_follows_the_dataset_row_order(world):
 def test_utility_is_the_documented_formula(world):
     t, u, i = world.truth, 17, 42
     pub = t.item_publisher[i]
-    expected = (synth.B0 + t.bias[u] + synth.B_TOPIC * t.taste[u, t.item_topic[i]]
-                + synth.B_PUB * t.pub_pref[u, pub] + synth.B_QUALITY * (t.item_quality[i] - 0.5)
-                + synth.B_CF * t.user_factors[u] @ t.item_factors[i] - synth.B_BLOCK * t.blocked[u, pub])
+    expected = (W.B0 + t.bias[u] + W.B_TOPIC * t.taste[u, t.item_topic[i]]
+                + W.B_PUB * t.pub_pref[u, pub] + W.B_QUALITY * (t.item_quality[i] - 0.5)
+                + W.B_CF * t.user_factors[u] @ t.item_factors[i] - W.B_BLOCK * t.blocked[u, pub])
     assert t.utility([u])[0, i] == pytest.approx(expected)
     assert t.rows([u])[0, i] == pytest.approx(1 / (1 + np.exp(-expected)), rel=1e-6)
     assert t.pair_utility([u], [i])[0] == pytest.approx(expected)
@@ -173,7 +174,7 @@ def test_label_rate_and_agreement_with_engagement(world):
 
 
 def test_stated_affinities_are_noisy_views_of_true_tastes(world):
-    stated = world.users[list(synth.AFFINITY_COLUMNS)].to_numpy()
+    stated = world.users[list(W.AFFINITY_COLUMNS)].to_numpy()
     match = (world.truth.taste.argmax(1) == stated.argmax(1)).mean()
     assert 0.3 < match < 0.9  # chance is 0.2
 
@@ -199,7 +200,7 @@ def test_true_p_engage_ranks_observed_labels_better_than_chance(world):
 def test_spec_round_trip_and_validation():
     spec = synth.WorldSpec(n_users=10, n_items=20, n_interactions=5, seed=3, n_publishers=4)
     d = json.loads(json.dumps(spec.to_dict()))
-    assert d["generator_version"] == synth.GENERATOR_VERSION
+    assert d["generator_version"] == W.GENERATOR_VERSION
     assert synth.WorldSpec.from_dict(d) == spec
     with pytest.raises(ConfigError, match="unknown"):
         synth.WorldSpec.from_dict({**d, "colour": 1})

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from ranking.config import PipelineConfig
-from ranking.dataset import Dataset
+from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
 
 from . import jobs, runs

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from ranking.config import PipelineConfig
-from ranking.dataset import Dataset
+from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
 
 from . import state as S

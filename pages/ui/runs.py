@@ -14,7 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
-from ranking import data, store
+from ranking import data
+from ranking.data import store
 from ranking.errors import RankingError
 
 from . import state as S

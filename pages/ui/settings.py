@@ -18,13 +18,13 @@ from ranking.config import (
     CandidateConfig,
     EvalConfig,
     GBDTConfig,
+    LabelConfig,
     NeuralConfig,
     PipelineConfig,
     PostConfig,
     SplitConfig,
 )
 from ranking.errors import ConfigError
-from ranking.labels import LabelConfig
 
 HIDDEN_CHOICES = {"32": (32,), "64-32": (64, 32), "128-64": (128, 64), "128-64-32": (128, 64, 32)}
 

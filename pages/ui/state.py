@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from ranking.config import PipelineConfig
-from ranking.dataset import Dataset
+from ranking.data.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = Path(os.environ.get("LAB_SAMPLE_DIR", ROOT / "data" / "sample"))
@@ -69,7 +69,7 @@ def _sample(path: str, mtime: float) -> Dataset:
 
 @st.cache_resource(max_entries=4, show_spinner="Generating a world…")
 def _generated(n_users: int, n_items: int, n_interactions: int, seed: int) -> Dataset:
-    from ranking import synth
+    from ranking.data import synth
 
     spec = synth.WorldSpec(n_users=n_users, n_items=n_items, n_interactions=n_interactions, seed=seed)
     return synth.generate(spec).to_dataset()

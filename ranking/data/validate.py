@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from ranking import schema as S
+from ranking.data import schema as S
 
 MAX_ROWS = 8  # row numbers listed per message
 MAX_VALUES = 5  # distinct offending values listed per message

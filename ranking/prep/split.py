@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ranking import labels as L
-from ranking import schema as S
 from ranking.config import CandidateConfig, SplitConfig
-from ranking.dataset import Dataset
+from ranking.data import schema as S
+from ranking.data.dataset import Dataset
 from ranking.errors import DataError
+from ranking.prep import labels as L
 
 USER_POS = "user_pos"
 ITEM_POS = "item_pos"

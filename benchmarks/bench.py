@@ -3,7 +3,7 @@
 Where it sits: beside the pipeline, for the README's performance table. For each size it
 generates a world in memory, runs label → stage 1 → 2 → 3 → post-processing → evaluation
 ``repeats`` times (medians reported), then times one user's full re-rank over the whole
-catalog on a sample of users. On the small sizes the naive reference (``ranking.naive``)
+catalog on a sample of users. On the small sizes the naive reference (``benchmarks.naive``)
 runs beside it with the same trained models. Then the label slider's relabel latency at
 1M interactions and the app's start time. Peak memory is the whole process's high-water
 mark (``getrusage``) plus a sampled peak per phase. Progress goes to stderr; the table (or
@@ -30,14 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ranking import labels as L
-from ranking import naive, synth
+from benchmarks import naive
 from ranking import pipeline as P
-from ranking.candidates import CandidateGenerator
 from ranking.config import CandidateConfig, PipelineConfig
-from ranking.gbdt import GBDTRanker
-from ranking.lists import RankedLists, order_rows
-from ranking.postprocess import postprocess
+from ranking.data import synth
+from ranking.prep import labels as L
+from ranking.prep.lists import RankedLists, order_rows
+from ranking.stages.candidates import CandidateGenerator
+from ranking.stages.gbdt import GBDTRanker
+from ranking.stages.postprocess import postprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_K = 20  # the notebook's top 20
@@ -141,7 +142,7 @@ def _world(size: Size, seed: int = 0):
 
 def run_pipeline(size: Size, config: PipelineConfig, rss: _Rss) -> tuple[dict, dict, tuple]:
     """One timed run as ``pipeline.run`` chains it: (seconds per phase, peak bytes per phase, results)."""
-    from ranking.neural import NeuralReranker
+    from ranking.stages.neural import NeuralReranker
 
     secs, peak = {}, {}
 
@@ -392,7 +393,7 @@ def measure(sizes=SIZES, repeats: int = 3, config: PipelineConfig | None = None,
             app: bool = True, latency_users: int = LATENCY_USERS, naive_users: int = NAIVE_USERS,
             naive_budget_s: float = NAIVE_BUDGET_S) -> dict:
     """Run everything and return one JSON-able dict (see ``format_table`` for what it holds)."""
-    from ranking.neural import _tf
+    from ranking.stages.neural import _tf
 
     config = config or PipelineConfig()
     repeats = max(1, int(repeats))

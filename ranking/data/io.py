@@ -25,7 +25,7 @@ Warnings (kept in `Dataset.warnings`; the data is used as it is):
   impressions); device_type outside `schema.DEVICES`; events before their item's publish time;
   blocklist entries naming no publisher (true of the seed sample); an affinity column matching no
   topic, or a second column for an already matched topic; topics without an affinity column;
-  ignored uploaded files; world.json without `ranking.synth` to compute its truth.
+  ignored uploaded files; world.json without `ranking.data.synth` to compute its truth.
 
 Affinity rule: column `topic_affinity_<name>` belongs to the content topic equal to <name>
 (ignoring case), else to `schema.TOPIC_ALIASES[<name>]` (tech -> technology), else to the only
@@ -51,10 +51,11 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from ranking import schema as S
-from ranking.dataset import Dataset, DenseTruth, Truth, fingerprint_frames
+from ranking.data import schema as S
+from ranking.data.dataset import Dataset, DenseTruth, Truth, fingerprint_frames
+from ranking.data.validate import Report, Table, check_tables, rows_text, truth_matrix
+from ranking.data.world import truth_from_spec
 from ranking.errors import DataError
-from ranking.validate import Report, Table, check_tables, rows_text, truth_matrix
 
 TABLES = ("users", "content", "interactions")
 DEFAULT_NAMES = {"users": "Users.csv", "content": "Content.csv", "interactions": "Interaction.csv"}
@@ -63,7 +64,7 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class _SpecTruth:
-    """Truth computed on first use from a generated world's spec by `ranking.synth.truth_from_spec`."""
+    """Truth computed on first use from a generated world's spec by `ranking.data.world.truth_from_spec`."""
 
     def __init__(self, compute, spec: dict, dataset: Dataset):
         self._compute, self._spec, self._dataset, self._truth = compute, spec, dataset, None
@@ -123,13 +124,7 @@ def _build(tables: dict[str, Table | None], rep: Report, *, name: str, truth=Non
         truth = DenseTruth(truth.astype(np.float32))
     if rep.problems:
         raise DataError(rep.problems, rep.warnings)
-    compute = None
-    if truth is None and spec is not None:
-        try:
-            from ranking.synth import truth_from_spec as compute
-        except ImportError:
-            rep.add(f"{S.WORLD_FILE}: ranking.synth is unavailable, so this world has no ground truth",
-                    warn=True)
+    compute = truth_from_spec if truth is None and spec is not None else None
     dataset = Dataset(
         users=users, content=content, interactions=inter, affinity=affinity, name=name, truth=truth,
         warnings=tuple(rep.warnings), spec=spec, fingerprint=fingerprint_frames(users, content, inter),

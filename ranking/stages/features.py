@@ -6,7 +6,7 @@ that depend on the candidate (topic match, user–publisher history, region matc
 freshness) and the stage-1 scores. Post-impression signals (click, dwell_time, share, comment,
 hide) and the label made from them are never inputs; they enter only as *counts over past
 interactions* in ``FeatureStats``, fitted on whichever interactions the caller passes — the
-history part when training (see ``ranking.gbdt``), the whole training set when serving.
+history part when training (see ``ranking.stages.gbdt``), the whole training set when serving.
 
 Smoothed rates are Bayesian averages: ``(positives + m·prior) / (impressions + m)`` with
 ``m = PRIOR_STRENGTH`` pseudo-impressions at ``prior`` = the positive rate over all the
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ranking import schema as S
-from ranking.prepare import ITEM_POS, USER_POS, Prepared
+from ranking.data import schema as S
+from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
 PRIOR_STRENGTH = 5.0  # pseudo-impressions at the global rate: a rate from 2 impressions stays near the prior
 AFFINITY_PREFIX = "affinity_"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ranking.config import PostConfig
-from ranking.lists import PAD, RankedLists
-from ranking.prepare import Prepared
+from ranking.prep.lists import PAD, RankedLists
+from ranking.prep.split import Prepared
 
 
 @dataclass(frozen=True, eq=False)

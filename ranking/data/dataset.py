@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ranking import schema as S
+from ranking.data import schema as S
 
 
 class Truth(Protocol):

@@ -36,12 +36,12 @@ import pandas as pd
 import scipy.sparse as sp
 import xgboost as xgb
 
-from ranking import features as F
-from ranking import schema as S
 from ranking.config import GBDTConfig
+from ranking.data import schema as S
 from ranking.errors import TrainingError
-from ranking.lists import PAD, RankedLists, order_rows
-from ranking.prepare import IS_TEST, ITEM_POS, USER_POS, Prepared, seconds
+from ranking.prep.lists import PAD, RankedLists, order_rows
+from ranking.prep.split import IS_TEST, ITEM_POS, USER_POS, Prepared, seconds
+from ranking.stages import features as F
 
 HISTORY_SHARE = 0.7
 VALID_SHARE = 0.15
@@ -137,7 +137,7 @@ class _Progress(xgb.callback.TrainingCallback):
 
 
 class GBDTRanker:
-    """XGBoost (``rank:ndcg`` with one query per user, or ``binary:logistic``) on ``ranking.features``."""
+    """XGBoost (``rank:ndcg`` with one query per user, or ``binary:logistic``) on ``ranking.stages.features``."""
 
     def __init__(self, config: GBDTConfig, seed: int = 0):
         self.config = config

@@ -1,6 +1,6 @@
 """The notebook's way, kept only as the benchmark's reference: row loops and one prediction per row.
 
-Where it sits: beside the pipeline, never inside it. ``ranking.bench`` times these functions
+Where it sits: beside the pipeline, never inside it. ``benchmarks.bench`` times these functions
 against the vectorised stages to show what the rewrite buys. Stage 1 is the notebook's topic
 match — one DataFrame filter per (user, item) pair, a Python sort, the top K, no eligibility
 filters. Stages 2 and 3 score one candidate at a time with the *same* fitted models as the
@@ -16,11 +16,11 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ranking import schema as S
 from ranking.config import PostConfig
-from ranking.lists import PAD, RankedLists
-from ranking.postprocess import postprocess
-from ranking.prepare import Prepared
+from ranking.data import schema as S
+from ranking.prep.lists import PAD, RankedLists
+from ranking.prep.split import Prepared
+from ranking.stages.postprocess import postprocess
 
 
 def topic_score(user_row: pd.Series, content_row: pd.Series, affinity: dict[str, str]) -> float:

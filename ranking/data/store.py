@@ -15,7 +15,7 @@ import numpy as np
 
 from ranking import data
 from ranking.config import PipelineConfig
-from ranking.dataset import Dataset
+from ranking.data.dataset import Dataset
 from ranking.errors import DataError
 
 RANKINGS = "rankings.csv"

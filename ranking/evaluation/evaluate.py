@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from ranking import metrics as M
-from ranking import schema as S
 from ranking.config import CandidateConfig
-from ranking.lists import PAD, RankedLists, order_rows
-from ranking.prepare import ITEM_POS, USER_POS, Prepared
+from ranking.data import schema as S
+from ranking.evaluation import metrics as M
+from ranking.prep.lists import PAD, RankedLists, order_rows
+from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
 MIN_USERS = 10  # below this many users a mean over users is noise: report NaN and say so
 CHUNK = 2048  # users per chunk when touching n_items-wide rows (truth, eligibility)

@@ -1,7 +1,7 @@
 """Stage-flow charts: how lists and quality change from stage 1 to the final feed.
 
-Where it sits: beside ``ranking.charts`` (shared style, palette and the simpler charts), re-exported
-from there. Inputs are plain frames/dicts documented per function; stage names 'stage1', 'stage2',
+Where it sits: beside ``ranking.viz.charts`` (the simpler charts); both draw in ``ranking.viz.style``.
+Inputs are plain frames/dicts documented per function; stage names 'stage1', 'stage2',
 'stage3', 'final' get their fixed colours and readable labels, other names are drawn as given.
 """
 
@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb
 from plotly.subplots import make_subplots
 
-from ranking.charts import (
+from ranking.errors import DataError
+from ranking.viz.style import (
     BAD,
     BASE_FONT,
     GOOD,
@@ -31,7 +32,6 @@ from ranking.charts import (
     _stage_label,
     _style,
 )
-from ranking.errors import DataError
 
 _DROP_WORDS = ("dropped", "ineligible", "removed", "filtered", "blocked", "already", "not ")
 

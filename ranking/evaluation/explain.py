@@ -10,10 +10,10 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ranking import schema as S
 from ranking.config import PipelineConfig
-from ranking.lists import PAD, RankedLists
-from ranking.prepare import ITEM_POS, USER_POS, Prepared
+from ranking.data import schema as S
+from ranking.prep.lists import PAD, RankedLists
+from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
 STAGE_LABELS = {"stage1": "Stage 1", "stage2": "Stage 2", "stage3": "Stage 3", "final": "Final"}
 SAMPLE_USERS = 2000  # eligibility is averaged over at most this many users before stage 1 is trained
@@ -165,10 +165,10 @@ def recall_curve(prep: Prepared, model, ks: list[int], chunk: int = 2048) -> pd.
     Each single source ranks eligible items by its own score; "hybrid blend" by the blended
     stage-1 score. Returns columns k, recall, source (mean over users with a held-out positive).
     """
-    from ranking import evaluate as E
-    from ranking import metrics as M
-    from ranking.candidates import SOURCE_NAMES
-    from ranking.lists import top_k
+    from ranking.evaluation import evaluate as E
+    from ranking.evaluation import metrics as M
+    from ranking.prep.lists import top_k
+    from ranking.stages.candidates import SOURCE_NAMES
 
     k_max = min(max(ks), prep.n_items)
     names = [*SOURCE_NAMES, "hybrid blend"]

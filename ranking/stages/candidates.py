@@ -16,11 +16,11 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from ranking import schema as S
 from ranking.config import CandidateConfig
+from ranking.data import schema as S
 from ranking.errors import ConfigError, DataError, TrainingError
-from ranking.lists import PAD, RankedLists
-from ranking.prepare import ITEM_POS, USER_POS, Prepared
+from ranking.prep.lists import PAD, RankedLists
+from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
 SOURCE_NAMES = ("topic", "popularity", "cf")
 POPULARITY_SMOOTHING = 0.01  # weight of decayed exposure next to decayed positives

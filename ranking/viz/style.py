@@ -1,0 +1,87 @@
+"""The projector style every chart shares: palette, stage colours and labels, fonts, helpers.
+
+Where it sits: under ``ranking.viz.charts`` and ``ranking.viz.stage_charts``; nothing here draws a chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ranking.errors import DataError
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable under the common colour-vision deficiencies.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+STAGE_COLORS = {"stage1": "#56B4E9", "stage2": "#E69F00", "stage3": "#009E73", "final": "#CC79A7"}
+STAGE_ORDER = tuple(STAGE_COLORS)
+STAGE_LABELS = {"stage1": "Stage 1<br>candidates", "stage2": "Stage 2<br>XGBoost",
+                "stage3": "Stage 3<br>neural", "final": "Final"}
+GOOD, NEUTRAL, BAD = "#009E73", "#BBBBBB", "#D55E00"
+TRAIN_COLOR, VALID_COLOR = "#0072B2", "#E69F00"
+EMPTY_MESSAGE = "nothing to show yet"
+
+BASE_FONT, TITLE_FONT = 16, 22
+MIN_HEIGHT = 320  # px; a short bar chart with a title and legend is unreadable below this
+_LOWER_IS_BETTER = ("loss", "logloss", "mlogloss", "error", "rmse", "mae", "mse")
+
+def _style(fig: go.Figure, title: str, x: str | None, y: str | None, height: int,
+           legend: bool = False) -> go.Figure:
+    """Apply the projector layout: title, axis titles, fonts, template, margins, height, legend."""
+    fig.update_layout(
+        title={"text": title, "font": {"size": TITLE_FONT}, "x": 0.01, "xanchor": "left"},
+        template="plotly_white", height=max(int(height), MIN_HEIGHT), font={"size": BASE_FONT},
+        hoverlabel={"font": {"size": BASE_FONT}}, showlegend=legend,
+        margin={"l": 80, "r": 40, "t": 120 if legend else 80, "b": 70},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+    )
+    if x is not None:
+        fig.update_xaxes(title_text=x)
+    if y is not None:
+        fig.update_yaxes(title_text=y)
+    return fig
+
+
+def _empty(title: str, height: int = 360, message: str = EMPTY_MESSAGE) -> go.Figure:
+    """A placeholder figure for inputs with nothing to draw (e.g. before the first run)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": BASE_FONT + 4, "color": "#777777"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _style(fig, title, None, None, height)
+
+
+def _fmt(v: float) -> str:
+    """Short human number: 300, 231.4, 0.4123, 12,345; 'n/a' for NaN/None."""
+    if v is None or pd.isna(v):
+        return "n/a"
+    v = float(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.0f}" if v == round(v) else f"{v:.4g}"
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def _stage_label(stage: str, sep: str = "<br>") -> str:
+    return STAGE_LABELS.get(stage, str(stage)).replace("<br>", sep)
+
+
+def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{what}: missing column(s) {missing}; got {list(frame.columns)}")
+
+
+def _direction(metric: str) -> str:
+    base = metric.split("@")[0].lower()
+    return "lower is better" if base in _LOWER_IS_BETTER else "higher is better"
+
+
+def _mode(n: int) -> str:
+    # Markers keep a 1-point (live) series visible; beyond ~40 points they only add noise.
+    return "lines+markers" if n < 40 else "lines"
