@@ -35,10 +35,10 @@ browser: $(VENV)/.dev
 	$(BIN)/python -m pytest -m browser
 
 bench: $(VENV)/.runtime  ## performance table (takes minutes)
-	$(BIN)/python -m ranking bench
+	$(BIN)/python -m benchmarks
 
 bench-quick: $(VENV)/.runtime
-	$(BIN)/python -m ranking bench --quick
+	$(BIN)/python -m benchmarks --quick
 
 load: $(VENV)/.dev  ## full concurrent-sessions load test (≥ 60 s)
 	LOAD_SECONDS=60 LOAD_SESSIONS=10 $(BIN)/python -m pytest -m load -s

@@ -1,4 +1,4 @@
-"""Multistage Ranking Lab — entry point: the home page plus every numbered page found in pages/."""
+"""Multistage Ranking Lab — entry point: every numbered page in pages/, the home page (0_Home) first."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.ui import home
+import pages.ui  # noqa: F401  (sets the thread environment once per process before any library import)
 
 PAGES = sorted((Path(__file__).parent / "pages").glob("[0-9]*_*.py"))
 
-navigation = st.navigation([
-    st.Page(home.render, title="Home", icon=":material/home:", default=True, url_path="home"),
-    *(st.Page(str(p)) for p in PAGES),  # titles and URLs from the numbered file names, as before
-])
+navigation = st.navigation([st.Page(str(p), default=(i == 0)) for i, p in enumerate(PAGES)])
 navigation.run()

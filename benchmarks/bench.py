@@ -1,4 +1,4 @@
-"""`python -m ranking bench`: time every stage at several world sizes, against the notebook's loops.
+"""`python -m benchmarks` (`make bench`): time every stage at several world sizes, against the notebook's loops.
 
 Where it sits: beside the pipeline, for the README's performance table. For each size it
 generates a world in memory, runs label → stage 1 → 2 → 3 → post-processing → evaluation
@@ -37,7 +37,6 @@ from ranking.data import synth
 from ranking.prep import labels as L
 from ranking.prep.lists import RankedLists, order_rows
 from ranking.stages.candidates import CandidateGenerator
-from ranking.stages.gbdt import GBDTRanker
 from ranking.stages.postprocess import postprocess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +45,7 @@ LATENCY_USERS, WARMUP_USERS = 100, 5
 NAIVE_USERS = 10  # users timed on the naive per-user path (about a second each: one Keras call per row)
 NAIVE_BUDGET_S = 5.0  # the naive stage-1 loop runs users until this much time has passed, then extrapolates
 RELABEL_N, RELABEL_MOVES, HIST_BINS = 1_000_000, 20, 40
-PHASES = ("generate", "label", "stage1", "stage2_train", "stage2_score", "stage3_train", "stage3_score",
-          "post", "evaluate")
+PHASES = ("generate", "label", "stage1", "stage2", "stage3", "finish")  # finish = post-processing + evaluation
 GB = 1024**3
 
 
@@ -141,9 +139,7 @@ def _world(size: Size, seed: int = 0):
 # -- the pipeline, phase by phase ---------------------------------------------------------------
 
 def run_pipeline(size: Size, config: PipelineConfig, rss: _Rss) -> tuple[dict, dict, tuple]:
-    """One timed run as ``pipeline.run`` chains it: (seconds per phase, peak bytes per phase, results)."""
-    from ranking.stages.neural import NeuralReranker
-
+    """One timed run through the pipeline's public steps: (seconds per phase, peak bytes per phase, results)."""
     secs, peak = {}, {}
 
     def timed(name, fn, *args, **kwargs):
@@ -155,21 +151,12 @@ def run_pipeline(size: Size, config: PipelineConfig, rss: _Rss) -> tuple[dict, d
 
     dataset = timed("generate", _world, size)
     prep = timed("label", P.prepare_data, dataset, config)
-    s1 = timed("stage1", P.train_stage1, prep, config)
-    ranker = timed("stage2_train", GBDTRanker(config.stage2, seed=config.seed).fit, prep, s1.model)
-    scores = timed("stage2_score", ranker.score, prep, s1.lists)
-    s2 = P.Stage2Result(ranker, order_rows(s1.lists.items, scores, keep=config.stage2.top_n), scores,
-                        secs["stage2_train"] + secs["stage2_score"])
-    t = ranker.table_
-    model = timed("stage3_train", NeuralReranker(config.stage3, seed=config.seed).fit, t.X, t.y,
-                  user_pos=t.user_pos, item_pos=t.item_pos, n_users=prep.n_users, n_items=prep.n_items,
-                  stage2_score=t.oof_score if config.stage3.use_stage2_score else None, is_valid=t.is_valid,
-                  feature_names=list(t.feature_names))
-    s3 = P.Stage3Result(model, timed("stage3_score", P.rerank_stage3, prep, s2, model), 0.0)
-    post = timed("post", P.finalize, prep, s3, config)
-    timed("evaluate", P.evaluate_run, prep, config, s1, s2, s3, post)
+    outputs: dict = {}
+    for stage in P.STAGES:  # one stage at a time, as the app trains them: fit + rank every user
+        outputs = timed(stage, P.train, prep, config, [stage], trained=outputs)
+    result = timed("finish", P.finish, prep, config, outputs)
     secs["end_to_end"] = sum(secs[p] for p in PHASES[1:])
-    return secs, peak, (prep, s1, s2, s3, post)
+    return secs, peak, (prep, outputs["stage1"], outputs["stage2"], outputs["stage3"], result.post)
 
 
 def per_user_latency(prep, s1, s2, s3, post, config: PipelineConfig, n_users: int = LATENCY_USERS,
@@ -186,7 +173,7 @@ def per_user_latency(prep, s1, s2, s3, post, config: PipelineConfig, n_users: in
         top = order_rows(cands.items, s2.model.score(prep, cands), keep=config.stage2.top_n)
         t2 = time.perf_counter()
         one = replace(s2, lists=_UserLists(top.items, top.scores, cands.user_pos))
-        lists = P.rerank_stage3(prep, one, s3.model)
+        lists = P.rerank(prep, one, s3.model)
         t3 = time.perf_counter()
         final = postprocess(prep, lists, config.post).lists
         t4 = time.perf_counter()
@@ -393,12 +380,10 @@ def measure(sizes=SIZES, repeats: int = 3, config: PipelineConfig | None = None,
             app: bool = True, latency_users: int = LATENCY_USERS, naive_users: int = NAIVE_USERS,
             naive_budget_s: float = NAIVE_BUDGET_S) -> dict:
     """Run everything and return one JSON-able dict (see ``format_table`` for what it holds)."""
-    from ranking.stages.neural import _tf
-
     config = config or PipelineConfig()
     repeats = max(1, int(repeats))
     t = time.perf_counter()
-    _tf()  # import once up front, so no stage-3 row carries it
+    import keras  # import TensorFlow once up front, so no stage-3 row carries it
     result: dict = {"machine": machine(), "repeats": repeats, "tensorflow_import_s": time.perf_counter() - t,
                     "sizes": {}}
     relabel_inter = None
@@ -409,7 +394,7 @@ def measure(sizes=SIZES, repeats: int = 3, config: PipelineConfig | None = None,
             if size.n_interactions == relabel_n:
                 relabel_inter = prep.dataset.interactions
             del prep
-            _tf()[1].backend.clear_session()
+            keras.backend.clear_session()
             gc.collect()
     _say(f"relabel latency at {relabel_n:,} interactions")
     if relabel_inter is None:
@@ -479,12 +464,9 @@ ROWS = (
     ("generate world (in memory)", ("seconds", "generate"), "s"),
     ("label + split", ("seconds", "label"), "s"),
     ("stage 1, all users (fit + generate)", ("seconds", "stage1"), "s"),
-    ("stage 2 train", ("seconds", "stage2_train"), "s"),
-    ("stage 2 score (all candidates)", ("seconds", "stage2_score"), "s"),
-    ("stage 3 train", ("seconds", "stage3_train"), "s"),
-    ("stage 3 score (top N)", ("seconds", "stage3_score"), "s"),
-    ("post-process", ("seconds", "post"), "s"),
-    ("evaluate", ("seconds", "evaluate"), "s"),
+    ("stage 2, all users (train + score every candidate)", ("seconds", "stage2"), "s"),
+    ("stage 3, all users (train + re-rank top N)", ("seconds", "stage3"), "s"),
+    ("post-process + evaluate", ("seconds", "finish"), "s"),
     ("**end to end (label → evaluate)**", ("seconds", "end_to_end"), "s"),
     ("per-user re-rank p50 / p95", ("per_user", "total_p50_ms", "total_p95_ms"), "ms"),
     ("· stage 1 candidates p50 / p95", ("per_user", "stage1_p50_ms", "stage1_p95_ms"), "ms"),

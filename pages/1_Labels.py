@@ -7,8 +7,7 @@ import streamlit as st
 
 from pages.ui import common as C
 from pages.ui import settings as W
-from pages.ui import state as S
-from ranking import viz
+from ranking import data, viz
 from ranking.data import schema as SC
 from ranking.prep import labels as L
 
@@ -20,7 +19,7 @@ ctx = C.page(
     "impressions become positive; the stages train on these labels.",
 )
 if ctx is not None:
-    dataset, data_key, cfg = ctx
+    dataset, cfg = ctx.dataset, ctx.cfg
 
     def apply_preset() -> None:
         W.set_values(W.label_values(L.PRESETS[st.session_state["preset"]]))
@@ -47,7 +46,7 @@ if ctx is not None:
     scores = L.score(inter, cfg.labels, topics)
     labels = L.label(scores, cfg.labels)
 
-    trained_on = S.lab().stages.get("stage1")
+    trained_on = ctx.lab.stages.get("stage1")
     ref_options = {"Notebook defaults": L.LabelConfig()}
     if trained_on is not None:
         ref_options["Labels the stages were trained on"] = trained_on.key[0][2]
@@ -79,7 +78,7 @@ if ctx is not None:
                 st.caption(f"First 500 of {len(flipped):,} shown; the download has all of them.")
 
     def labelled_csv(labels_cfg=cfg.labels) -> bytes:
-        return L.labelled(inter, dataset.content, labels_cfg).to_csv(index=False).encode()
+        return data.labelled_bytes(L.labelled(inter, dataset.content, labels_cfg))  # the CLI's `label` bytes
 
     # built only when clicked: a slider move must not serialise every interaction
     st.download_button("Download labelled interactions (CSV)", labelled_csv,

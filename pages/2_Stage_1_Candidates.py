@@ -7,7 +7,6 @@ import streamlit as st
 
 from pages.ui import common as C
 from pages.ui import settings as W
-from pages.ui import state as S
 from ranking import viz
 from ranking.evaluation import explain
 from ranking.stages.candidates import SOURCE_NAMES, sources_of
@@ -22,7 +21,7 @@ ctx = C.page(
     "items the user later engaged with made the shortlist.",
 )
 if ctx is not None:
-    dataset, data_key, cfg = ctx
+    dataset = ctx.dataset
     left, right = st.columns(2)
     with left:
         W.widget("s1_source")
@@ -32,7 +31,8 @@ if ctx is not None:
         W.widget("f_region")
         W.widget("f_block")
         W.widget("f_seen")
-    cfg = W.current_config()
+    ctx = ctx.refresh()
+    cfg = ctx.cfg
     s1 = cfg.stage1
     k = s1.resolved_k(dataset.n_items)
     if s1.source == "hybrid":
@@ -44,14 +44,14 @@ if ctx is not None:
     else:
         st.latex(rf"\text{{stage-1 score}} = \text{{{s1.source}}}(u, i), \qquad K = {k}")
 
-    C.train_button("stage1", dataset, data_key, cfg, blocker=C.training_blocker(dataset, cfg, data_key))
+    C.train_button("stage1", ctx)
 
-    view = S.view(dataset, data_key, cfg)
+    view = ctx.view()
     if view is None:
         st.info("Train stage 1 to see each user's candidates.")
         st.stop()
-    prep, cands = view.prep, view.results["stage1"].lists
-    m = view.evaluation["stages"]["stage1"]
+    prep, cands = view.prep, view.stage1.lists
+    m = view.evaluation.stages["stage1"]
     c = st.columns(5)
     c[0].metric("Candidates per user", f"{cands.lengths.mean():.1f}")
     c[1].metric("Removed by region", f"{cands.removed.get('region', 0):,}")
@@ -83,11 +83,9 @@ if ctx is not None:
         st.dataframe(table, hide_index=True, height=420)
     with tab_recall:
         ks = sorted({5, 10, 20, 50, 100, 200, k} & set(range(1, dataset.n_items + 1)) | {min(k, dataset.n_items)})
-        key = ("recall", S.stage_keys(cfg, data_key)["stage1"], tuple(ks))
-        cache = S.lab().prep_cache
-        if key not in cache:
-            with st.spinner("Ranking every eligible item by each source…"):
-                cache[key] = explain.recall_curve(prep, view.results["stage1"].model, ks)
-        st.plotly_chart(viz.recall_at_k(cache[key], current_k=k), key="recall_chart")
+        with st.spinner("Ranking every eligible item by each source…"):
+            key = ("recall", ctx.lab.stages["stage1"].key, tuple(ks))
+            curve = ctx.lab.memo(key, lambda: explain.recall_curve(prep, view.stage1.model, ks))
+        st.plotly_chart(viz.recall_at_k(curve, current_k=k), key="recall_chart")
         st.caption("Recall@K = share of a user's held-out positive impressions found in their top K, averaged "
                    "over users with at least one. A larger K finds more but costs stage 2 more work.")

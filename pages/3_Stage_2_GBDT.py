@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
-from pages.ui import state as S
-from ranking import viz
+from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages import features as F
 
@@ -35,8 +34,8 @@ ctx = C.page(
 
 
 if ctx is not None:
-    dataset, data_key, cfg = ctx
-    C.train_form("stage2", ("s2_objective", "s2_trees", "s2_depth", "s2_lr", "s2_top_n"), dataset, data_key)
+    dataset, cfg = ctx.dataset, ctx.cfg
+    C.train_form("stage2", ("s2_objective", "s2_trees", "s2_depth", "s2_lr", "s2_top_n"), ctx)
     st.caption(f"Objective **{cfg.stage2.objective}**: " + (
         "LambdaMART — each user's candidates form one query and the trees optimise NDCG of the order."
         if cfg.stage2.objective.startswith("rank") else
@@ -44,15 +43,15 @@ if ctx is not None:
         + f" Early stopping after {cfg.stage2.early_stopping_rounds} rounds without improvement on "
         "held-out users.")
 
-    view = S.view(dataset, data_key, cfg)
-    if view is None or "stage2" not in view.results:
+    view = ctx.view()
+    if view is None or view.stage2 is None:
         st.info("Train stage 2 (it trains stage 1 first if needed) to see its learning curve, "
                 "feature importance and each user's re-ranked list.")
         st.stop()
-    prep, s2 = view.prep, view.results["stage2"]
+    prep, s2 = view.prep, view.stage2
     model = s2.model
-    m = view.evaluation["stages"]["stage2"]
-    m1 = view.evaluation["stages"]["stage1"]
+    ev = view.evaluation
+    m = ev.stages["stage2"]
     k = cfg.eval.k
     c = st.columns(5)
     c[0].metric("Training rows (targets)", f"{model.n_train_rows_:,}", help="Held-out validation rows: "
@@ -61,8 +60,8 @@ if ctx is not None:
     c[2].metric("Held-out AUC", f"{m.get('auc', float('nan')):.3f}")
     c[3].metric("Log-loss", f"{m.get('logloss', float('nan')):.3f}" if not
                 cfg.stage2.objective.startswith("rank") else "n/a (ranking margin)")
-    basis = f"oracle_ndcg@{k}" if f"oracle_ndcg@{k}" in m else f"ndcg@{k}"
-    c[4].metric(basis, f"{m.get(basis, float('nan')):.3f}", f"{m.get(basis, 0) - m1.get(basis, 0):+.3f} vs stage 1")
+    c[4].metric(names.title(ev.basis), f"{ev.headline('stage2'):.3f}",
+                f"{ev.headline('stage2') - ev.headline('stage1'):+.3f} vs stage 1")
 
     t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
     with t1:
@@ -73,10 +72,10 @@ if ctx is not None:
         st.caption("Total gain: how much each feature reduced the loss across all splits that use it.")
     with t3:
         user = C.user_picker(dataset)
-        lists = {"stage1": view.results["stage1"].lists, "stage2": s2.lists}
+        lists = {"stage1": view.stage1.lists, "stage2": s2.lists}
         table = explain.user_table(prep, lists, user)
         st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)
-        contrib = model.contributions(prep, view.results["stage1"].lists, user)
+        contrib = model.contributions(prep, view.stage1.lists, user)
         if len(contrib):
             in_top = [cid for cid in table["content_id"] if cid in contrib.index][: cfg.stage2.top_n]
             chosen = st.selectbox("Why does this item score what it scores?", in_top, key="s2_item")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.ui import common as C
-from pages.ui import state as S
-from ranking import viz
+from ranking import names, viz
 from ranking.evaluation import explain
 
 ctx = C.page(
@@ -19,9 +18,9 @@ ctx = C.page(
     curves=viz.loss_curve,
 )
 if ctx is not None:
-    dataset, data_key, cfg = ctx
+    dataset, cfg = ctx.dataset, ctx.cfg
     C.train_form("stage3", ("s3_hidden", "s3_dropout", "s3_epochs", "s3_batch", "s3_lr", "s3_ids", "s3_stack"),
-                 dataset, data_key)
+                 ctx)
     n3 = cfg.stage3
     layers = " → ".join(str(h) for h in n3.hidden)
     inputs = ["features"] + (["user & item embeddings"] if n3.id_embeddings else []) + (
@@ -29,28 +28,27 @@ if ctx is not None:
     st.caption(f"Network: [{' + '.join(inputs)}] → Dense {layers} (ReLU, dropout {n3.dropout:g}) → sigmoid. "
                f"Adam, learning rate {n3.learning_rate:g}, batch {n3.batch_size}, up to {n3.epochs} epochs.")
 
-    view = S.view(dataset, data_key, cfg)
-    if view is None or "stage3" not in view.results:
+    view = ctx.view()
+    if view is None or view.stage3 is None:
         st.info("Train stage 3 (earlier stages are trained first if needed) to see its loss curve and "
                 "each user's re-ranked list.")
         st.stop()
-    prep, s3 = view.prep, view.results["stage3"]
-    ev = view.evaluation["stages"]
-    k = cfg.eval.k
-    basis = f"oracle_ndcg@{k}" if f"oracle_ndcg@{k}" in ev["stage3"] else f"ndcg@{k}"
+    prep, s3 = view.prep, view.stage3
+    ev = view.evaluation.stages
+    basis = view.evaluation.basis
     c = st.columns(4)
     c[0].metric("Epochs run", f"{len(s3.model.history_.get('loss', []))}")
     c[1].metric("Held-out AUC", f"{ev['stage3'].get('auc', float('nan')):.3f}",
                 f"{ev['stage3'].get('auc', 0) - ev['stage2'].get('auc', 0):+.3f} vs stage 2")
     c[2].metric("Log-loss", f"{ev['stage3'].get('logloss', float('nan')):.3f}")
-    c[3].metric(basis, f"{ev['stage3'].get(basis, float('nan')):.3f}",
+    c[3].metric(names.title(basis), f"{ev['stage3'].get(basis, float('nan')):.3f}",
                 f"{ev['stage3'].get(basis, 0) - ev['stage2'].get(basis, 0):+.3f} vs stage 2")
     t1, t2 = st.tabs(["Loss curve", "One user's list"])
     with t1:
         st.plotly_chart(viz.loss_curve(s3.model.history_), key="loss")
     with t2:
         user = C.user_picker(dataset)
-        lists = {"stage2": view.results["stage2"].lists, "stage3": s3.lists}
+        lists = {"stage2": view.stage2.lists, "stage3": s3.lists}
         table = explain.user_table(prep, lists, user)
         st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=420)
         st.caption("Δ is positive when stage 3 moved the item up. The rank-shifts page follows the "

@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
-from pages.ui import state as S
-from ranking import viz
+from ranking import names, viz
 from ranking.evaluation import explain
 
 ctx = C.page(
@@ -19,20 +18,15 @@ ctx = C.page(
     "stage reshuffles lists across all users (Kendall τ: 1 = same order, 0 = unrelated).",
 )
 if ctx is not None:
-    dataset, data_key, cfg = ctx
-    view = S.view(dataset, data_key, cfg)
-    if view is None or "stage2" not in view.results:
+    dataset, cfg = ctx.dataset, ctx.cfg
+    view = ctx.view()
+    if view is None or view.stage2 is None:
         st.info("Train at least stages 1 and 2 (Home → Train all stages) to see rank shifts.")
         st.stop()
     prep, ev = view.prep, view.evaluation
-    lists = {"stage1": view.results["stage1"].lists, "stage2": view.results["stage2"].lists}
-    if "stage3" in view.results:
-        lists["stage3"] = view.results["stage3"].lists
-    if view.post is not None:
-        lists["final"] = view.post.lists
-    k = cfg.eval.k
-    basis = f"oracle_ndcg@{k}" if prep.dataset.truth is not None else f"ndcg@{k}"
-    per = ev["per_user"]
+    lists = view.lists()
+    basis = ev.basis
+    per = ev.per_user
     first, last = next(iter(lists)), list(lists)[-1]
     change = None
     if basis in per.get(first, {}) and basis in per.get(last, {}):
@@ -45,22 +39,22 @@ if ctx is not None:
                              format_func=lambda v: "—" if v is None else f"item {v}")
     st.plotly_chart(viz.bump_chart(bump, highlight=highlight), key="bump")
     if change is not None and np.isfinite(change[user]):
-        st.caption(f"This user's {basis}: {per[first][basis][user]:.3f} at {S.STAGE_TITLES[first]} → "
-                   f"{per[last][basis][user]:.3f} at {S.STAGE_TITLES[last]} ({change[user]:+.3f}).")
+        st.caption(f"This user's {names.title(basis)}: {per[first][basis][user]:.3f} at {names.stage_title(first)} → "
+                   f"{per[last][basis][user]:.3f} at {names.stage_title(last)} ({change[user]:+.3f}).")
 
     st.subheader("Ranks and moves")
     st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)
 
-    if highlight is not None and "stage2" in view.results:
+    if highlight is not None:
         st.subheader(f"Why did item {highlight} move?")
         row = table[table["content_id"] == highlight].iloc[0]
         ranks = {c: row[c] for c in table.columns if c.startswith("rank ")}
         st.write(" → ".join(f"{c[5:]}: {'out' if pd.isna(v) else int(v)}" for c, v in ranks.items()))
-        contrib = view.results["stage2"].model.contributions(prep, view.results["stage1"].lists, user)
+        contrib = view.stage2.model.contributions(prep, view.stage1.lists, user)
         if highlight in contrib.index:
             r = contrib.loc[highlight]
-            names = view.results["stage2"].model.feature_names_
-            st.plotly_chart(viz.contributions(r[names], float(r["bias"]),
+            features = view.stage2.model.feature_names_
+            st.plotly_chart(viz.contributions(r[features], float(r["bias"]),
                                                  f"Stage 2's reasons for item {highlight}"), key="why")
 
     st.subheader("The funnel")
@@ -72,5 +66,5 @@ if ctx is not None:
     st.plotly_chart(viz.sankey(flows), key="sankey")
 
     st.subheader("How much does each stage reshuffle?")
-    taus = {name: np.asarray(per[name]["kendall_tau"]) for name in ev["transitions"] if name in per}
+    taus = {name: np.asarray(per[name]["kendall_tau"]) for name in ev.transitions if name in per}
     st.plotly_chart(viz.kendall_tau_hist(taus), key="tau")

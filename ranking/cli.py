@@ -1,4 +1,4 @@
-"""Command line: validate, label, synth, run, bench.
+"""Command line: validate, label, synth, run (the benchmark is `python -m benchmarks`).
 
 Bad input exits 2 with a short message on stderr (an unexpected error exits 1); `--debug` adds the
 traceback. `validate`, `label` and `synth` never import XGBoost or TensorFlow.
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ranking",
         description="Multistage Ranking Lab, headless: validate data, label interactions, "
-                    "generate a world, run the three-stage pipeline, benchmark.",
+                    "generate a world, run the three-stage pipeline.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
     # --debug is accepted after the command too; SUPPRESS keeps the sub-parser from resetting it to False
@@ -85,10 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="overrides the config's seed")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    p = sub.add_parser("bench", parents=[common], help="time the pipeline at several sizes against a naive reference")
-    p.add_argument("--quick", action="store_true", help="stop at the middle size (10k × 2k × 200k)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--repeats", type=int, default=3, help="runs per measurement (median reported)")
     return parser
 
 
@@ -184,11 +180,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"seed must be a whole number, got {raw['seed']!r}")
     config = PipelineConfig.from_dict(raw)
     dataset = _load(args.data)
-    from ranking import pipeline
-    from ranking.data import store  # XGBoost is slow to import: only once the settings and data are good
+    from ranking import pipeline  # XGBoost is slow to import: only once the settings and data are good
 
     result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())
-    store.save_run(args.out, result)
+    pipeline.save_run(args.out, result)
     print("\n".join(run_summary(result, args.out)))
     return 0
 
@@ -199,7 +194,7 @@ class _Progress:
     def __init__(self) -> None:
         self.stage, self.shown = "", -1.0
 
-    def __call__(self, stage: str, fraction: float, message: str) -> None:
+    def __call__(self, stage: str, fraction: float, message: str, logs: dict | None = None) -> None:
         if stage == "done" or (stage == self.stage and fraction - self.shown < 0.1):
             return
         self.stage, self.shown = stage, fraction
@@ -208,6 +203,7 @@ class _Progress:
 
 def run_summary(result, out: Path) -> list[str]:
     """What `run` prints: the data and split, one metric row per stage, grouped notes, where it wrote."""
+    from ranking import names
     from ranking.evaluation.evaluate import MIN_USERS
     from ranking.prep.split import IS_TEST
 
@@ -221,9 +217,10 @@ def run_summary(result, out: Path) -> list[str]:
     head = ["list", *([f"oracle NDCG@{k}"] if truth else []), f"NDCG@{k}", f"recall@{k}", "recall@list", "AUC"]
     rows = []
     lists = result.lists()
-    for name, m in [*ev["stages"].items(), ("random", ev.get("baseline", {}))]:
+    for name, m in [*ev.stages.items(), ("random", ev.baseline)]:
         width = lists[name].width if name in lists else k
-        keys = [*([f"oracle_ndcg@{k}"] if truth else []), f"ndcg@{k}", f"recall@{k}", f"recall@{width}", "auc"]
+        keys = [*([names.at("oracle_ndcg", k)] if truth else []), names.at("ndcg", k), names.at("recall", k),
+                names.at("recall", width), "auc"]
         rows.append([name, str(width), *(_num(m.get(key)) for key in keys)])
     if all(c == "-" for r in rows for c in r[2:]):
         lines.append("no ranking metric can be measured on this data (see the notes); list lengths: "
@@ -234,7 +231,7 @@ def run_summary(result, out: Path) -> list[str]:
         lines.append(f"note: only {prep.n_eval_users} users have at least {split.min_history} interactions, so "
                      "too few users are held out for ranking metrics; a generated world "
                      "(python -m ranking synth) is big enough to measure them.")
-    lines += [f"note: {n}" for n in group_notes(ev.get("notes", []))]
+    lines += [f"note: {n}" for n in group_notes(list(ev.notes))]
     lines.append(f"wrote {out}: rankings.csv, metrics.json, config.json, models.pkl "
                  f"({result.timing_s.get('total', 0.0):.1f} s)")
     return lines
@@ -263,10 +260,4 @@ def _num(v) -> str:
     return "-" if v is None or v != v else f"{v:.3f}"
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from benchmarks import bench
-
-    return bench.main(quick=args.quick, as_json=args.json, repeats=args.repeats)
-
-
-_COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "run": _run, "bench": _bench}
+_COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "run": _run}

@@ -1,4 +1,8 @@
-"""Page helpers shared by app.py and pages/ (a sub-folder, so Streamlit does not list it as a page)."""
+"""Page helpers shared by the pages (a sub-folder, so Streamlit does not list it as a page).
+
+``common`` draws what every page shares, ``settings`` maps widgets to the pipeline config and the
+URL, ``views`` draws the home page's sections. What a session *owns* lives in ``pages.session``.
+"""
 
 import os
 
@@ -6,3 +10,7 @@ import os
 # made fits 5-7x slower. Must be set before xgboost is first imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pages.session.jobs import single_threaded_blas
+
+single_threaded_blas()  # once per server process, before any session's script or training calls BLAS

@@ -1,29 +1,72 @@
-"""What every page shares: header, dataset line, stale badges, train buttons, live progress, links."""
+"""What every page shares: header, dataset line, stale badges, train buttons, live progress, links.
+
+The session itself (its data, trained stages, jobs and saved runs) is ``pages.session``; this
+module only draws it and turns clicks into calls.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
 
+from pages.session import jobs, runs
+from pages.session.datasets import DataChoice, resolve
+from pages.session.state import LabState, Status
 from ranking.config import PipelineConfig
 from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
+from ranking.names import STAGES, TITLES
+from ranking.pipeline import PipelineResult
 
-from . import jobs, runs
 from . import settings as W
-from . import state as S
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
          "stale": ("stale", "orange", ":material/warning:"),
          "missing": ("not trained", "gray", ":material/radio_button_unchecked:")}
 
 
-def page(title: str, intro: str, curves: Callable[[dict], object] | None = None
-         ) -> tuple[Dataset, str, PipelineConfig] | None:
+def lab() -> LabState:
+    """This browser session's lab (created on first use)."""
+    if "_lab" not in st.session_state:
+        st.session_state["_lab"] = LabState()
+    return st.session_state["_lab"]
+
+
+def data_choice() -> DataChoice:
+    """The dataset this session asked for: widget state, else the URL (a lesson link), else the sample."""
+    get = lambda key, default=None: st.session_state.get(key, st.query_params.get(key, default))  # noqa: E731
+    return DataChoice.parse(get("data", "sample"), {k: get(k) for k in ("g_users", "g_items", "g_inter", "g_seed")
+                                                     if get(k) is not None})
+
+
+@dataclass(eq=False)
+class Ctx:
+    """What a page works with: the dataset and its key, the current settings and this session's lab."""
+
+    dataset: Dataset
+    data_key: str
+    cfg: PipelineConfig
+    lab: LabState
+    choice: DataChoice
+
+    def view(self) -> PipelineResult | None:
+        """Every fresh stage post-processed and evaluated (memoised per session); None before stage 1."""
+        return self.lab.view(self.dataset, self.data_key, self.cfg)
+
+    def status(self, stage: str) -> Status:
+        return self.lab.status(stage, self.cfg, self.data_key)
+
+    def refresh(self) -> Ctx:
+        """The same context with the settings as the widgets drawn so far describe them."""
+        return Ctx(self.dataset, self.data_key, W.current_config(), self.lab, self.choice)
+
+
+def page(title: str, intro: str, curves: Callable[[dict], object] | None = None) -> Ctx | None:
     """Page setup: title, what this page does, training progress, the dataset and the current settings.
 
     The progress panel always sits in one container right under the intro, so its self-refreshing
@@ -35,24 +78,25 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None
     st.title(title)
     st.markdown(intro)
     W.adopt_url()
-    _sync_run()
-    sync_url()
+    _adopt_run_link()
     with st.container():
         job_panel(curves)
+    state, choice = lab(), data_choice()
     try:
-        dataset, data_key = S.current_dataset()
+        dataset, data_key = resolve(choice, state.upload)
     except RankingError as exc:
         st.error("The dataset could not be loaded:")
         st.text(str(exc))
         return None
-    cfg = W.current_config()
+    ctx = Ctx(dataset, data_key, W.current_config(), state, choice)
+    sync_url(ctx)
     with st.sidebar:
-        st.caption(f"**Data:** {dataset.name} — {dataset.n_users:,} users · {dataset.n_items:,} items · "
+        st.caption(f"**Data:** {md_escape(dataset.name)} — {dataset.n_users:,} users · {dataset.n_items:,} items · "
                    f"{len(dataset.interactions):,} interactions"
                    + (" · ground truth ✓" if dataset.truth is not None else ""))
-        stage_badges(cfg, data_key)
-        lesson_link(cfg)
-    return dataset, data_key, cfg
+        stage_badges(ctx)
+        lesson_link(ctx)
+    return ctx
 
 
 def md_escape(text: object) -> str:
@@ -60,87 +104,102 @@ def md_escape(text: object) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
 
 
-def _sync_run() -> None:
-    """Restore a run named in the URL once per session; save finished trainings; keep ?run= current."""
-    lab = S.lab()
-    if not lab.run_checked:
-        lab.run_checked = True
-        wanted = st.query_params.get("run")
-        if wanted and not lab.stages:
-            problem = runs.restore(lab, wanted)
-            if problem:
-                st.warning(problem)
-            else:
-                st.toast("Restored the trained stages from the link — no retraining needed.",
-                         icon=":material/history:")
-    job = lab.job
-    if job is not None and job.done and not job.error and not job.saved:
-        job.saved = True
-        try:
-            lab.run_id = runs.save(lab, S.current_dataset()[1], S.data_source(), S.generation_spec())
-        except OSError as exc:  # a full or read-only disk must not cost the demo
-            st.caption(f"(could not save this run for links: {exc})")
+def _adopt_run_link() -> None:
+    """Once per session: restore the trained stages of a run named in the URL (a refresh or lesson link)."""
+    state = lab()
+    if state.run_checked:
+        return
+    state.run_checked = True
+    wanted = st.query_params.get("run")
+    if wanted and not state.stages:
+        problem = runs.restore(state, wanted)
+        if problem:
+            st.warning(problem)
+        else:
+            st.toast("Restored the trained stages from the link — no retraining needed.", icon=":material/history:")
 
 
-def url_params() -> dict[str, str]:
+def url_params(ctx: Ctx) -> dict[str, str]:
     """The current view as URL parameters: settings that differ from the defaults, dataset, user, run."""
     params: dict[str, str] = {}
     for s in W.SETTINGS:
         v = W.value(s.key)
         if v != s.default:
             params[s.key] = str(v)
-    src = S.data_source()
-    if src != "sample":
-        params["data"] = src
-    if src == "world":
-        params.update({k: str(v) for k, v in S.generation_spec().items()})
+    if ctx.choice.source != "sample":
+        params["data"] = ctx.choice.source
+    if ctx.choice.source == "world":
+        params.update({k: str(v) for k, v in ctx.choice.generation().items()})
     user = st.session_state.get("user", st.query_params.get("user"))
     if user not in (None, ""):
         params["user"] = str(user)
-    if S.lab().run_id:
-        params["run"] = S.lab().run_id
+    if ctx.lab.run_id:
+        params["run"] = ctx.lab.run_id
     return params
 
 
-def sync_url() -> None:
-    """Keep the address bar a lesson link on every page (widget changes are in session state by now)."""
-    params = url_params()
+def sync_url(ctx: Ctx) -> None:
+    """Keep the address bar a lesson link on every page.
+
+    Written by hand rather than with the widgets' ``bind="query-params"``: a bound parameter lives in
+    the URL only while its widget is drawn, so switching to a page that does not draw it drops it from
+    the address bar, and F5 there loses the setting (checked with Streamlit 1.67 in a browser). A lesson
+    link must carry every setting on every page, and the dataset, the user and the run besides.
+    """
+    params = url_params(ctx)
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)
 
 
-def stage_badges(cfg: PipelineConfig, data_key: str, container=None) -> None:
+def stage_badges(ctx: Ctx, container=None) -> None:
     """A badge per stage: trained, stale (with why) or not trained."""
     where = container or st
-    for stage in S.STAGE_ORDER:
-        text, color, icon = BADGE[S.status(stage, cfg, data_key)]
-        where.badge(f"{S.STAGE_TITLES[stage]}: {text}", color=color, icon=icon)
+    for stage in STAGES:
+        text, color, icon = BADGE[ctx.status(stage)]
+        where.badge(f"{TITLES[stage]}: {text}", color=color, icon=icon)
 
 
-def train_button(target: str, dataset: Dataset, data_key: str, cfg: PipelineConfig, label: str | None = None,
-                 blocker: str | None = None, key: str | None = None) -> None:
+def train_button(target: str, ctx: Ctx, label: str | None = None, key: str | None = None) -> None:
     """A button that trains `target` (and any missing or stale stage before it) in the background."""
-    lab = S.lab()
-    plan = S.to_train(target, cfg, data_key)
-    running = lab.job is not None and lab.job.running
-    status = S.status(target, cfg, data_key)
-    text = label or (f"Retrain {S.STAGE_TITLES[target]}" if status != "missing" else f"Train {S.STAGE_TITLES[target]}")
+    plan = ctx.lab.plan(target, ctx.cfg, ctx.data_key)
+    blocker = training_blocker(ctx)
+    status = ctx.status(target)
+    text = label or (f"Retrain {TITLES[target]}" if status != "missing" else f"Train {TITLES[target]}")
     if len(plan) > 1 and label is None:
-        text += f" (+ {', '.join(S.STAGE_TITLES[s].split(' · ')[0] for s in plan[:-1])})"
-    help_text = blocker or ("A training is already running." if running else
-                            "Trains: " + " → ".join(S.STAGE_TITLES[s] for s in plan))
-    clicked = st.button(text, key=key or f"train_{target}", type="primary", disabled=bool(blocker) or running,
+        text += f" (+ {', '.join(TITLES[s].split(' · ')[0] for s in plan[:-1])})"
+    help_text = blocker or ("A training is already running." if ctx.lab.running else
+                            "Trains: " + " → ".join(TITLES[s] for s in plan))
+    clicked = st.button(text, key=key or f"train_{target}", type="primary", disabled=bool(blocker) or ctx.lab.running,
                         help=help_text, icon=":material/play_arrow:")
     if blocker:
         st.caption(f":material/block: {blocker}")
     if clicked:
-        _start(lab, plan, dataset, data_key, cfg)
+        _start(ctx, plan)
 
 
-def _start(lab: S.LabState, plan: list[str], dataset: Dataset, data_key: str, cfg: PipelineConfig) -> None:
+def train_form(target: str, keys: tuple[str, ...], ctx: Ctx, columns: int = 3) -> None:
+    """A form of a stage's settings whose submit button trains the stage (nothing trains on a mere rerun)."""
+    blocker = training_blocker(ctx)
+    verb = "Train" if ctx.status(target) == "missing" else "Retrain"
+    with st.form(f"form_{target}", border=True):
+        cols = st.columns(columns)
+        for i, key in enumerate(keys):
+            W.widget(key, cols[i % columns])
+        submitted = st.form_submit_button(f"{verb} {TITLES[target]}", type="primary",
+                                          disabled=bool(blocker) or ctx.lab.running, icon=":material/play_arrow:")
+    if blocker:
+        st.caption(f":material/block: {blocker}")
+    elif ctx.lab.running:
+        st.caption("A training is already running in this session.")
+    if submitted:
+        now = ctx.refresh()
+        _start(now, now.lab.plan(target, now.cfg, now.data_key))
+
+
+def _start(ctx: Ctx, plan: list[str]) -> None:
     """Start a training and rerun so the progress panel shows; a library error is shown instead."""
     try:
-        jobs.start(lab, plan, dataset, data_key, cfg)
+        jobs.start(ctx.lab, plan, ctx.dataset, ctx.data_key, ctx.cfg, ctx.choice)
     except RankingError as exc:
         st.error(str(exc))
         return
@@ -149,21 +208,22 @@ def _start(lab: S.LabState, plan: list[str], dataset: Dataset, data_key: str, cf
 
 def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
     """Live progress of this session's training; reruns the page when it ends."""
-    lab = S.lab()
-    job = lab.job
+    job = lab().job
     if job is None:
         return
     if job.done:
         if job.error:
             st.error(f"Training stopped: {job.error}")
         elif not job.announced:
-            st.success(f"Trained {', '.join(S.STAGE_TITLES[s] for s in job.stages)} in {job.seconds:.1f} s.")
+            st.success(f"Trained {', '.join(TITLES[s] for s in job.stages)} in {job.seconds:.1f} s.")
+            if job.save_problem:
+                st.caption(job.save_problem)
             job.announced = True
         return
 
     @st.fragment(run_every=1.0)
     def _poll() -> None:
-        j = S.lab().job
+        j = lab().job
         if j is None or j.done:
             st.rerun()
         with st.container():  # one element, whatever is drawn inside
@@ -174,21 +234,21 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
     _poll()
 
 
-def training_blocker(dataset: Dataset, cfg: PipelineConfig, data_key: str) -> str | None:
+def training_blocker(ctx: Ctx) -> str | None:
     """Why training cannot start with these settings (None when it can)."""
     try:
-        prep = S.prepared(dataset, cfg, data_key)
+        prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
     except RankingError as exc:
         return str(exc)
     if prep.n_eval_users < 2:
-        return (f"Only {prep.n_eval_users} user(s) have at least {cfg.split.min_history} interactions, "
+        return (f"Only {prep.n_eval_users} user(s) have at least {ctx.cfg.split.min_history} interactions, "
                 "so nothing can be held out for evaluation. Use a larger world.")
     return None
 
 
-def lesson_link(cfg: PipelineConfig) -> None:
+def lesson_link(ctx: Ctx) -> None:
     """The current view as a link: settings that differ from the defaults, dataset, user, run."""
-    params = url_params()
+    params = url_params(ctx)
     try:
         base = st.context.url or ""
     except Exception:  # outside a browser session (tests)
@@ -197,12 +257,6 @@ def lesson_link(cfg: PipelineConfig) -> None:
     with st.popover("Copy lesson link", icon=":material/link:"):
         st.caption("Opening this link reproduces the settings, dataset and chosen user.")
         st.code(link or "(default settings)", language=None)
-
-
-def trained(stage: str):
-    """The result object of a trained stage, or None."""
-    t = S.lab().stages.get(stage)
-    return None if t is None else t.result
 
 
 def user_picker(dataset: Dataset, shortcuts: dict[str, int] | None = None, key: str = "user") -> int:
@@ -228,26 +282,3 @@ def user_picker(dataset: Dataset, shortcuts: dict[str, int] | None = None, key: 
 
 def _set_user(key: str, user_id: int) -> None:
     st.session_state[key] = user_id
-
-
-def train_form(target: str, keys: tuple[str, ...], dataset: Dataset, data_key: str, columns: int = 3) -> None:
-    """A form of a stage's settings whose submit button trains the stage (nothing trains on a mere rerun)."""
-    lab = S.lab()
-    running = lab.job is not None and lab.job.running
-    cfg_now = W.current_config()
-    blocker = training_blocker(dataset, cfg_now, data_key)
-    status = S.status(target, cfg_now, data_key)
-    verb = "Train" if status == "missing" else "Retrain"
-    with st.form(f"form_{target}", border=True):
-        cols = st.columns(columns)
-        for i, key in enumerate(keys):
-            W.widget(key, cols[i % columns])
-        submitted = st.form_submit_button(f"{verb} {S.STAGE_TITLES[target]}", type="primary",
-                                          disabled=bool(blocker) or running, icon=":material/play_arrow:")
-    if blocker:
-        st.caption(f":material/block: {blocker}")
-    elif running:
-        st.caption("A training is already running in this session.")
-    if submitted:
-        cfg = W.current_config()
-        _start(lab, S.to_train(target, cfg, data_key), dataset, data_key, cfg)

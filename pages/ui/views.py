@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
-from ranking.config import PipelineConfig
-from ranking.data.dataset import Dataset
-from ranking.errors import DataError
+from pages.session.datasets import GEN_LIMITS, SOURCES
+from ranking import names
+from ranking.errors import DataError, RankingError
 
 from . import common as C
-from . import state as S
-
-SOURCES = S.SOURCES
 
 
 def dataset_picker() -> None:
     """Choose the bundled world, a generated one (size + seed) or an upload (validated)."""
     st.subheader("Dataset")
-    if st.session_state.get("data") not in S.SOURCES:
-        st.session_state["data"] = S.data_source()
+    choice = C.data_choice()
+    if st.session_state.get("data") not in SOURCES:
+        st.session_state["data"] = choice.source
     st.radio("Dataset", options=list(SOURCES), format_func=SOURCES.get, horizontal=True, key="data",
              persist_state="session", label_visibility="collapsed")
-    source = S.data_source()
+    choice = C.data_choice()
+    source = choice.source
     if source == "world":
-        g = S.generation_spec()
+        g = choice.generation()
         cols = st.columns(4)
         labels = {"g_users": "Users", "g_items": "Items", "g_inter": "Interactions", "g_seed": "World seed"}
         for col, (key, text) in zip(cols, labels.items(), strict=True):
             if key not in st.session_state:
                 st.session_state[key] = g[key]
-            col.number_input(text, min_value=0 if key == "g_seed" else 10,
-                             max_value=S.MAX_GEN.get(key, 1_000_000), step=1, key=key,
-                             persist_state="session")
+            lo, hi = GEN_LIMITS[key]
+            col.number_input(text, min_value=lo, max_value=hi, step=1, key=key, persist_state="session")
         st.caption("A generated world has users with known tastes, so every stage can be scored "
                    "against the truth (oracle NDCG). Same size + seed → the same world.")
     elif source == "upload":
@@ -42,7 +41,7 @@ def dataset_picker() -> None:
 
 
 def _upload() -> None:
-    lab = S.lab()
+    lab = C.lab()
     files = st.file_uploader(
         "Users.csv, Content.csv and Interaction.csv (the notebook's schema)", type=["csv"],
         accept_multiple_files=True, key="upload_files",
@@ -79,23 +78,22 @@ def _upload() -> None:
         st.info("Until a valid upload arrives, the lab uses the bundled sample world.")
 
 
-def funnel_section(dataset: Dataset, data_key: str, cfg: PipelineConfig) -> None:
+def funnel_section(ctx: C.Ctx) -> None:
     """The funnel catalog → eligible → candidates → top N → final, with counts and time per stage."""
     from ranking import viz
     from ranking.evaluation import explain
 
     st.subheader("The funnel at the current settings")
     try:
-        prep = S.prepared(dataset, cfg, data_key)
-    except Exception as exc:  # label settings can make the data untrainable; say so, keep the page
+        prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
+    except RankingError as exc:  # label settings can make the data untrainable; say so, keep the page
         st.warning(str(exc))
         return
-    results = {s: C.trained(s) for s in S.STAGE_ORDER}
-    fresh = {s: S.status(s, cfg, data_key) == "fresh" for s in S.STAGE_ORDER}
-    counts = explain.funnel_counts(prep, cfg, results["stage1"].lists if fresh["stage1"] else None)
+    fresh = ctx.lab.fresh_outputs(ctx.cfg, ctx.data_key)
+    counts = explain.funnel_counts(prep, ctx.cfg, fresh["stage1"].lists if "stage1" in fresh else None)
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(viz.funnel(counts), key="funnel")
-    seconds = {s: t.seconds for s, t in S.lab().stages.items() if fresh.get(s)}  # keys pick stage colours
+    seconds = {name: out.seconds for name, out in fresh.items()}  # keys pick stage colours
     if seconds:
         c2.plotly_chart(viz.stage_timing(seconds), key="timing")
     else:
@@ -104,22 +102,19 @@ def funnel_section(dataset: Dataset, data_key: str, cfg: PipelineConfig) -> None
                "blocklist and already-seen filters; K, N and M come from the stage settings.")
 
 
-def headline_metrics(dataset: Dataset, data_key: str, cfg: PipelineConfig) -> None:
-    """Oracle/held-out NDCG per trained stage, if any stage is trained."""
-    ev = S.evaluation(dataset, data_key, cfg)
-    if not ev:
+def headline_metrics(ctx: C.Ctx) -> None:
+    """The basis metric (oracle NDCG@k on a generated world, else held-out NDCG@k) of every trained list."""
+    view = ctx.view()
+    if view is None:
         return
+    ev = view.evaluation
     st.subheader("How good is each stage?")
-    k = cfg.eval.k
-    cols = st.columns(len(ev["stages"]))
+    cols = st.columns(len(ev.stages))
     prev = None
-    for col, (stage, m) in zip(cols, ev["stages"].items(), strict=True):
-        name = f"oracle_ndcg@{k}" if f"oracle_ndcg@{k}" in m else f"ndcg@{k}"
-        v = m.get(name)
-        delta = None if prev is None or v is None or abs(v - prev) < 5e-4 else f"{v - prev:+.3f}"
-        short = S.STAGE_TITLES.get(stage, stage).split(" · ")[0]
-        col.metric(f"{short} · {name.replace('oracle_ndcg', 'oracle NDCG').replace('ndcg', 'NDCG')}",
-                   "—" if v is None else f"{v:.3f}", delta)
+    for col, stage in zip(cols, ev.stages, strict=True):
+        v = ev.headline(stage)
+        delta = None if prev is None or np.isnan(v) or abs(v - prev) < 5e-4 else f"{v - prev:+.3f}"
+        col.metric(f"{names.SHORT[stage]} · {names.title(ev.basis)}", "—" if np.isnan(v) else f"{v:.3f}", delta)
         prev = v
     st.caption("Oracle NDCG compares each list with the best possible list under the world's true "
                "preferences; held-out NDCG uses the interactions the models never saw.")

@@ -6,15 +6,21 @@ re-exported here, so ``from ranking import data; data.load_dataset(...)`` reads 
 
 from ranking.data.dataset import Dataset
 from ranking.data.io import (
+    csv_bytes,
     from_frames,
+    json_bytes,
+    labelled_bytes,
     load_dataset,
     load_uploaded,
     read_json,
+    write_bytes,
     write_csv,
     write_json,
     write_labelled,
     write_tables,
 )
 
-__all__ = ["Dataset", "from_frames", "load_dataset", "load_uploaded", "read_json", "write_csv", "write_json",
-           "write_labelled", "write_tables"]
+__all__ = [
+    "Dataset", "csv_bytes", "from_frames", "json_bytes", "labelled_bytes", "load_dataset", "load_uploaded",
+    "read_json", "write_bytes", "write_csv", "write_json", "write_labelled", "write_tables",
+]

@@ -261,17 +261,30 @@ def write_tables(
 
 
 def write_labelled(path: str | Path, interactions_with_score_and_label: pd.DataFrame) -> None:
-    """Write interactions with their engagement score (rounded to 6 decimals) and label."""
+    """Write interactions with their engagement score and label (see ``labelled_bytes``)."""
+    write_bytes(Path(path), labelled_bytes(interactions_with_score_and_label))
+
+
+def labelled_bytes(interactions_with_score_and_label: pd.DataFrame) -> bytes:
+    """Labelled interactions as CSV bytes, the score rounded to 6 decimals (the CLI's and the app's file)."""
     df = interactions_with_score_and_label.copy()
     if S.SCORE in df:
         df[S.SCORE] = df[S.SCORE].astype(np.float64).round(6)
-    write_csv(path, df)
+    return csv_bytes(df)
 
 
 def write_csv(path: str | Path, df: pd.DataFrame) -> None:
-    """Write a frame as CSV in the lab's format (UTF-8, LF, no index, Z timestamps, clean floats)."""
+    """Write a frame as CSV in the lab's format (see ``csv_bytes``)."""
+    write_bytes(Path(path), csv_bytes(df))
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """A frame as the lab's CSV bytes (UTF-8, LF, no index, Z timestamps, shortest exact floats).
+
+    The CLI writes these bytes and the app offers the same bytes as downloads.
+    """
     text = pd.DataFrame({c: _format(df[c]) for c in df.columns}, columns=df.columns)
-    _write_bytes(Path(path), text.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    return text.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def _format(s: pd.Series) -> list[str]:
@@ -292,9 +305,28 @@ def _format(s: pd.Series) -> list[str]:
 
 
 def write_json(path: str | Path, obj) -> None:
-    """Write JSON with sorted keys and 2-space indent (numpy scalars and arrays allowed)."""
-    text = json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    _write_bytes(Path(path), text.encode("utf-8"))
+    """Write strict JSON (see ``json_bytes``)."""
+    write_bytes(Path(path), json_bytes(obj))
+
+
+def json_bytes(obj) -> bytes:
+    """Strict JSON bytes: sorted keys, 2-space indent, numpy values allowed, NaN and ±inf as ``null``."""
+    text = json.dumps(jsonable(obj), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False,
+                      default=_json_default)
+    return (text + "\n").encode("utf-8")
+
+
+def jsonable(obj):
+    """A copy of nested dicts/lists/tuples with non-finite floats replaced by None (strict JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def read_json(path: str | Path):
@@ -316,9 +348,14 @@ def _json_default(obj):
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary file so readers never see half a file."""
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """The one atomic writer: through a temporary file beside the target, removed if anything fails."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

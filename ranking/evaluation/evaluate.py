@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from ranking import names
 from ranking.config import CandidateConfig
 from ranking.data import schema as S
 from ranking.evaluation import metrics as M
+from ranking.evaluation.result import RunEvaluation
 from ranking.prep.lists import PAD, RankedLists, order_rows
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
@@ -327,13 +329,11 @@ def random_baseline(prep: Prepared, k: int, cand_config: CandidateConfig, seed: 
 
 
 def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, cand_config: CandidateConfig,
-                      pair_scores: dict[str, tuple | None] | None = None, seed: int = 0) -> dict:
-    """Every stage, every consecutive transition and the random baseline, as one dict.
+                      pair_scores: dict[str, tuple | None] | None = None, seed: int = 0) -> RunEvaluation:
+    """Every list, every consecutive transition and the random baseline, as one :class:`RunEvaluation`.
 
-    ``stages`` / ``transitions`` / ``baseline`` map names to metric dicts and ``notes`` is a
-    list of strings (all JSON-able); ``calibration`` holds reliability tables as records;
-    ``per_user`` holds the per-user arrays of every evaluation. Transitions compare oracle
-    NDCG@k when the world has a truth (every served user counts), else held-out NDCG@k.
+    Transitions compare oracle NDCG@k when the world has a truth (every served user counts), else
+    held-out NDCG@k.
     """
     pair_scores = pair_scores or {}
     for lst in lists.values():
@@ -344,19 +344,19 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
                                   pair_scores=pair_scores.get(name), oracle=o)
              for (name, lst), o in zip(lists.items(), oracles, strict=False)}
     base = evaluate_stage(prep, rand, k=k, cand_config=cand_config, stage="random", oracle=oracles[-1])
-    basis = f"oracle_ndcg@{k}" if ideal is not None else f"ndcg@{k}"
+    basis = names.at("oracle_ndcg", k) if ideal is not None else names.at("ndcg", k)
     transitions = {}
     for a, b in itertools.pairwise(lists):
         name = f"{a}→{b}"
         transitions[name] = compare_stages(prep, lists[a], lists[b], evals[a].per_user[basis],
                                            evals[b].per_user[basis], stage=name)
     every = [*evals.values(), *transitions.values(), base]
-    return {
-        "stages": {n: e.metrics for n, e in evals.items()},
-        "transitions": {n: {**t.metrics, "basis": basis} for n, t in transitions.items()},
-        "baseline": base.metrics,
-        "notes": list(dict.fromkeys(note for e in every for note in e.notes)),
-        "calibration": {n: e.calibration.to_dict("records")
-                        for n, e in evals.items() if e.calibration is not None},
-        "per_user": {e.stage: e.per_user for e in every},
-    }
+    return RunEvaluation(
+        k=k, basis=basis,
+        stages={n: e.metrics for n, e in evals.items()},
+        transitions={n: t.metrics for n, t in transitions.items()},
+        baseline=base.metrics,
+        notes=tuple(dict.fromkeys(note for e in every for note in e.notes)),
+        calibration={n: e.calibration for n, e in evals.items() if e.calibration is not None},
+        per_user={e.stage: e.per_user for e in every},
+    )

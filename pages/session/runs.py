@@ -1,8 +1,8 @@
 """Trained sessions saved under runs/<id>, so a refresh or a shared lesson link restores them.
 
-Ids are random and unguessable (``secrets.token_urlsafe``) and validated before they touch
-the file system: no path traversal, no listing. Disk use is bounded: past ``LAB_MAX_RUNS``
-saved runs the oldest are deleted.
+Ids are random and unguessable (``secrets.token_urlsafe``) and validated before they touch the
+file system: no path traversal, no listing. Disk use is bounded: past ``LAB_MAX_RUNS`` saved runs
+the oldest are deleted. Files are written through ``ranking.data.store`` (one atomic writer).
 """
 
 from __future__ import annotations
@@ -18,20 +18,21 @@ from ranking import data
 from ranking.data import store
 from ranking.errors import RankingError
 
-from . import state as S
+from .datasets import ROOT, DataChoice
+from .state import LabState, Trained
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+UPLOAD_DIR = "upload"
 
 
 def runs_dir() -> Path:
     """Where runs are kept: $LAB_RUNS_DIR, else runs/ in the project (git-ignored)."""
-    return Path(os.environ.get("LAB_RUNS_DIR", S.ROOT / "runs"))
+    return Path(os.environ.get("LAB_RUNS_DIR", ROOT / "runs"))
 
 
 def max_runs() -> int:
     """How many saved runs to keep: $LAB_MAX_RUNS, default 50."""
     return int(os.environ.get("LAB_MAX_RUNS", "50"))
-
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
-UPLOAD_DIR = "upload"
 
 
 def valid_id(run_id: object) -> bool:
@@ -48,14 +49,14 @@ def _folder(run_id: str) -> Path:
     return folder
 
 
-def save(lab: S.LabState, data_key: str, source: str, generation: dict) -> str:
+def save(lab: LabState, data_key: str, choice: DataChoice) -> str:
     """Save this session's trained stages; returns the new run id."""
     run_id = secrets.token_urlsafe(16)
     folder = _folder(run_id)
-    payload = {"stages": dict(lab.stages), "data_key": data_key}
-    meta = {"created": time.time(), "data_key": data_key, "source": source, "generation": generation,
-            "stages": sorted(lab.stages)}
-    if source == "upload" and lab.upload is not None:
+    payload = {"stages": {name: (t.key, t.output) for name, t in lab.stages.items()}, "data_key": data_key}
+    meta = {"created": time.time(), "data_key": data_key, "source": choice.source,
+            "generation": choice.generation(), "stages": sorted(lab.stages)}
+    if choice.source == "upload" and lab.upload is not None:
         up = lab.upload
         data.write_tables(folder / UPLOAD_DIR, up.users, up.content, up.interactions)
     store.save_snapshot(folder, payload, meta)
@@ -80,22 +81,24 @@ def prune(keep: int | None = None) -> int:
     keep = max_runs() if keep is None else keep
     if not runs_dir().is_dir():
         return 0
-    runs = [p for p in runs_dir().iterdir() if p.is_dir() and valid_id(p.name)]
-    runs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in runs[keep:]:
+    found = [p for p in runs_dir().iterdir() if p.is_dir() and valid_id(p.name)]
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
         shutil.rmtree(old, ignore_errors=True)
-    return max(0, len(runs) - keep)
+    return max(0, len(found) - keep)
 
 
-def restore(lab: S.LabState, run_id: str) -> str | None:
+def restore(lab: LabState, run_id: str) -> str | None:
     """Put a saved run's stages into this session; returns a message for the page (None if restored)."""
     try:
         payload, _meta, upload = load(run_id)
-    except (ValueError, OSError, RankingError, EOFError):
+        stages = {name: Trained(key, output) for name, (key, output) in payload["stages"].items()}
+    except (ValueError, OSError, RankingError, EOFError, KeyError, TypeError, AttributeError,
+            ModuleNotFoundError):
         return "That run link is not valid or the run has been deleted; train again to create a new one."
     if upload is not None:
         lab.upload = upload
         lab.upload_names = ("(restored from the run link)",)
-    lab.stages = dict(payload["stages"])
+    lab.stages = stages
     lab.run_id = run_id
     return None

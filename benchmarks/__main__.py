@@ -1,0 +1,16 @@
+"""`python -m benchmarks [--quick] [--json] [--repeats N]`: the performance table (see bench.py)."""
+
+import argparse
+import os
+import sys
+
+from benchmarks import bench
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+parser = argparse.ArgumentParser(prog="python -m benchmarks", description=bench.__doc__.splitlines()[0])
+parser.add_argument("--quick", action="store_true", help="stop at the middle size (10k × 2k × 200k)")
+parser.add_argument("--json", action="store_true", help="print the results as JSON")
+parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median reported)")
+args = parser.parse_args()
+sys.exit(bench.main(quick=args.quick, as_json=args.json, repeats=args.repeats))

@@ -1,0 +1,79 @@
+"""Which dataset a session works on: the bundled sample world, a generated world or an upload.
+
+Datasets are immutable, so the sample and generated worlds are cached per process and shared by
+every session (keyed by folder and modification time, or by the generation spec); uploads
+belong to one session (``LabState.upload``). The key returned with a dataset names it in every
+stage's key, so a trained stage is stale the moment the data changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ranking.data import load_dataset, synth
+from ranking.data.dataset import Dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DIR = Path(os.environ.get("LAB_SAMPLE_DIR", ROOT / "data" / "sample"))
+Source = Literal["sample", "world", "upload"]
+SOURCES: dict[str, str] = {"sample": "Bundled sample world", "world": "Generate a world", "upload": "Upload three CSVs"}
+# Generated worlds the UI offers stay small enough to train in well under a minute.
+GEN_DEFAULTS = {"g_users": 1000, "g_items": 300, "g_inter": 20_000, "g_seed": 0}
+GEN_LIMITS = {"g_users": (10, 20_000), "g_items": (10, 5_000), "g_inter": (10, 400_000), "g_seed": (0, 10**9)}
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """The dataset a session asked for: its source and, for a generated world, the spec's four numbers."""
+
+    source: Source = "sample"
+    g_users: int = GEN_DEFAULTS["g_users"]
+    g_items: int = GEN_DEFAULTS["g_items"]
+    g_inter: int = GEN_DEFAULTS["g_inter"]
+    g_seed: int = GEN_DEFAULTS["g_seed"]
+
+    @classmethod
+    def parse(cls, source: object, generation: dict[str, object]) -> DataChoice:
+        """From raw URL or widget values: unknown sources fall back to the sample, numbers are clamped."""
+        src = source if source in SOURCES else {v: k for k, v in SOURCES.items()}.get(source, "sample")
+        numbers = {}
+        for key, default in GEN_DEFAULTS.items():
+            try:
+                value = int(float(generation.get(key, default)))
+            except (TypeError, ValueError):
+                value = default
+            lo, hi = GEN_LIMITS[key]
+            numbers[key] = max(lo, min(value, hi))
+        return cls(src, **numbers)
+
+    def generation(self) -> dict[str, int]:
+        """The four generation numbers, keyed like their widgets and URL parameters."""
+        return {"g_users": self.g_users, "g_items": self.g_items, "g_inter": self.g_inter, "g_seed": self.g_seed}
+
+
+def resolve(choice: DataChoice, upload: Dataset | None = None) -> tuple[Dataset, str]:
+    """The dataset for a choice and the key naming it; an upload not yet made falls back to the sample."""
+    if choice.source == "upload" and upload is not None:
+        return upload, f"upload:{upload.fingerprint}"
+    if choice.source == "world":
+        key = f"world:{choice.g_users}x{choice.g_items}x{choice.g_inter}:seed{choice.g_seed}"
+        return generated(choice.g_users, choice.g_items, choice.g_inter, choice.g_seed), key
+    mtime = max((p.stat().st_mtime for p in SAMPLE_DIR.glob("*")), default=0.0)
+    return sample(str(SAMPLE_DIR), mtime), "sample"
+
+
+@functools.lru_cache(maxsize=2)
+def sample(path: str, mtime: float) -> Dataset:
+    """The bundled sample world (cached until its files change)."""
+    return load_dataset(path, name="sample world")
+
+
+@functools.lru_cache(maxsize=4)
+def generated(n_users: int, n_items: int, n_interactions: int, seed: int) -> Dataset:
+    """A generated world (cached by its spec: the same spec always gives the same world)."""
+    spec = synth.WorldSpec(n_users=n_users, n_items=n_items, n_interactions=n_interactions, seed=seed)
+    return synth.generate(spec).to_dataset()

@@ -1,0 +1,125 @@
+"""One browser session's lab: its upload, trained stages, the job running for it, and staleness.
+
+A trained stage remembers the settings it was trained with (its *key*: the dataset, the seed,
+label and split settings, and every upstream stage's settings). A stage is *fresh* while the
+current settings give the same key, *stale* once any of them changed, *missing* before it was
+trained. Changing a downstream setting never makes an upstream stage stale.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ranking import pipeline
+from ranking.config import PipelineConfig
+from ranking.data.dataset import Dataset
+from ranking.names import STAGES
+from ranking.pipeline import PipelineResult, StageOutput
+from ranking.prep.split import Prepared
+
+Status = Literal["missing", "fresh", "stale"]
+
+
+def stage_keys(cfg: PipelineConfig, data_key: str) -> dict[str, tuple]:
+    """What each stage depends on: its own settings plus everything upstream."""
+    prep = (data_key, cfg.seed, cfg.labels, cfg.split)
+    s1 = (prep, cfg.stage1)
+    s2 = (s1, cfg.stage2)
+    s3 = (s2, cfg.stage3)
+    return {"prepare": prep, "stage1": s1, "stage2": s2, "stage3": s3}
+
+
+@dataclass
+class Trained:
+    """A trained stage's output and the key of the settings it was trained with."""
+
+    key: tuple
+    output: StageOutput
+
+    @property
+    def seconds(self) -> float:
+        return self.output.seconds
+
+
+@dataclass
+class LabState:
+    """Everything one browser session owns (no widget state: that stays with Streamlit)."""
+
+    upload: Dataset | None = None
+    upload_problems: list[str] = field(default_factory=list)
+    upload_names: tuple[str, ...] = ()
+    stages: dict[str, Trained] = field(default_factory=dict)
+    pinned: dict | None = None
+    run_id: str | None = None
+    run_checked: bool = False
+    job: Any = None  # pages.session.jobs.Job while (or after) a training runs
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _prep: tuple[tuple, Prepared] | None = None
+    _view: tuple[tuple, PipelineResult] | None = None
+    _memo: dict = field(default_factory=dict)
+
+    # -- staleness -----------------------------------------------------------------------------
+    def status(self, stage: str, cfg: PipelineConfig, data_key: str) -> Status:
+        """missing | fresh | stale: stale when any setting the stage depends on changed since training."""
+        trained = self.stages.get(stage)
+        if trained is None:
+            return "missing"
+        return "fresh" if trained.key == stage_keys(cfg, data_key)[stage] else "stale"
+
+    def plan(self, target: str, cfg: PipelineConfig, data_key: str) -> list[str]:
+        """The stages a click on "train <target>" runs: the first missing or stale one up to it, then on."""
+        out: list[str] = []
+        for stage in STAGES[: STAGES.index(target) + 1]:
+            if out or self.status(stage, cfg, data_key) != "fresh" or stage == target:
+                out.append(stage)
+        return out
+
+    def fresh_outputs(self, cfg: PipelineConfig, data_key: str) -> dict[str, StageOutput]:
+        """Outputs of the stages that are trained and up to date, in order, stopping at the first gap."""
+        out: dict[str, StageOutput] = {}
+        for stage in STAGES:
+            if self.status(stage, cfg, data_key) != "fresh":
+                break
+            out[stage] = self.stages[stage].output
+        return out
+
+    @property
+    def running(self) -> bool:
+        """True while a training of this session is under way."""
+        return self.job is not None and not self.job.done
+
+    # -- derived data, memoised per session (one entry each) -----------------------------------
+    def prepared(self, dataset: Dataset, cfg: PipelineConfig, data_key: str) -> Prepared:
+        """Labelled and split data for these settings (raises the library's error when untrainable)."""
+        key = stage_keys(cfg, data_key)["prepare"]
+        if self._prep is None or self._prep[0] != key:
+            self._prep = (key, pipeline.prepare_data(dataset, cfg))
+        return self._prep[1]
+
+    def view(self, dataset: Dataset, data_key: str, cfg: PipelineConfig) -> PipelineResult | None:
+        """Every fresh stage post-processed and evaluated (``pipeline.finish``); None before stage 1."""
+        outputs = self.fresh_outputs(cfg, data_key)
+        if not outputs:
+            return None
+        key = (stage_keys(cfg, data_key)[list(outputs)[-1]], cfg.post, cfg.eval)
+        if self._view is None or self._view[0] != key:
+            self._view = (key, pipeline.finish(self.prepared(dataset, cfg, data_key), cfg, outputs))
+        return self._view[1]
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """A derived result kept for this session until its key changes (one entry per key kind)."""
+        kind = key[0]
+        if self._memo.get(kind, (None,))[0] != key:
+            self._memo[kind] = (key, compute())
+        return self._memo[kind][1]
+
+    def adopt(self, outputs: dict[str, StageOutput], cfg: PipelineConfig, data_key: str) -> None:
+        """Keep freshly trained stage outputs under the key of the settings they were trained with."""
+        keys = stage_keys(cfg, data_key)
+        for name, output in outputs.items():
+            if name not in self.stages or self.stages[name].output is not output:
+                self.stages[name] = Trained(keys[name], output)
+        self._view = None

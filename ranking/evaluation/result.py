@@ -1,0 +1,62 @@
+"""The typed result of evaluating a run: metrics per list, per transition and for the random baseline.
+
+Where it sits: returned by ``ranking.evaluation.evaluate.evaluate_pipeline`` and carried by every
+``PipelineResult``; the CLI, saved runs and the pages read it through these fields and helpers
+instead of picking apart nested dicts. Metric keys come from ``ranking.names``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ranking import names
+
+
+@dataclass(frozen=True, eq=False)
+class RunEvaluation:
+    """Scalar metrics of every list and transition, notes, per-user arrays and calibration tables.
+
+    ``basis`` is the per-user metric transitions compare: oracle NDCG@k on a world with a truth
+    (every served user counts), else held-out NDCG@k.
+    """
+
+    k: int
+    basis: str
+    stages: dict[str, dict[str, float]]
+    transitions: dict[str, dict[str, float]] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    calibration: dict[str, pd.DataFrame] = field(default_factory=dict)
+    per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def has_oracle(self) -> bool:
+        """True when the lists were also scored against a world's truth."""
+        return self.basis.startswith("oracle_ndcg")
+
+    def value(self, stage: str, base: str) -> float:
+        """One metric of one list (or of "random"), NaN when it was not measured."""
+        row = self.baseline if stage == "random" else self.stages.get(stage, {})
+        key = base if base.startswith("n_") or base in ("auc", "logloss", "ece") else names.at(base, self.k)
+        return float(row.get(key, np.nan))
+
+    def headline(self, stage: str) -> float:
+        """The basis metric (oracle NDCG@k, else held-out NDCG@k) of one list."""
+        return float((self.baseline if stage == "random" else self.stages.get(stage, {})).get(self.basis, np.nan))
+
+    def table(self) -> pd.DataFrame:
+        """Metrics as a frame: one row per list (funnel order), one column per metric key."""
+        frame = pd.DataFrame(self.stages).T.apply(pd.to_numeric, errors="coerce")
+        frame.index.name = "stage"
+        return frame
+
+    def to_document(self) -> dict:
+        """JSON-able summary (per-user arrays left out; NaN stays NaN: the writer turns it into null)."""
+        return {
+            "k": self.k, "basis": self.basis, "stages": self.stages, "transitions": self.transitions,
+            "baseline": self.baseline, "notes": list(self.notes),
+            "calibration": {n: c.to_dict("records") for n, c in self.calibration.items()},
+        }

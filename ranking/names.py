@@ -1,0 +1,54 @@
+"""Names defined once: the stages of the funnel, their display titles, and the metric keys.
+
+Where it sits: the ground floor. The pipeline, the evaluation, the charts, the CLI and the pages
+all name stages and metrics through this module, so a key such as ``oracle_ndcg@10`` is spelled
+in one place and shown to people by its title ("Oracle NDCG@10").
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+StageName = Literal["stage1", "stage2", "stage3"]
+ListName = Literal["stage1", "stage2", "stage3", "final"]
+
+STAGES: tuple[StageName, ...] = ("stage1", "stage2", "stage3")  # trained stages, in funnel order
+LISTS: tuple[ListName, ...] = (*STAGES, "final")  # every ranked list a run produces
+TITLES = {"stage1": "Stage 1 · candidates", "stage2": "Stage 2 · XGBoost", "stage3": "Stage 3 · neural",
+          "final": "Final list", "random": "Random order"}
+SHORT = {"stage1": "Stage 1", "stage2": "Stage 2", "stage3": "Stage 3", "final": "Final", "random": "Random"}
+
+# metric bases: key prefix → display title (keys at a cut-off are "<base>@<k>")
+METRICS = {
+    "oracle_ndcg": "Oracle NDCG", "ndcg": "NDCG", "precision": "Precision", "recall": "Recall",
+    "map": "MAP", "mrr": "MRR", "hit": "Hit rate", "diversity": "Topic diversity", "coverage": "Catalog coverage",
+    "auc": "AUC", "logloss": "Log-loss", "ece": "Calibration error (ECE)",
+    "n_users_evaluated": "Users evaluated", "n_users_oracle": "Users (oracle)",
+    "kendall_tau": "Kendall τ", "ndcg_change": "NDCG change", "improved": "Users improved",
+    "degraded": "Users degraded", "unchanged": "Users unchanged", "wilcoxon_p": "Wilcoxon p-value",
+    "wilcoxon_stat": "Wilcoxon statistic", "n_users_paired": "Users paired", "n_users_tau": "Users (τ)",
+}
+
+
+def at(base: str, k: int) -> str:
+    """The key of a metric at cut-off k, e.g. ``at("oracle_ndcg", 10) == "oracle_ndcg@10"``."""
+    if base not in METRICS:
+        raise ValueError(f"unknown metric {base!r}; valid: {', '.join(sorted(METRICS))}")
+    return f"{base}@{k}"
+
+
+def title(key: str) -> str:
+    """A metric key for people: ``"oracle_ndcg@10"`` → ``"Oracle NDCG@10"``; graded keys say so."""
+    base, _, rest = key.partition("@")
+    k, _, suffix = rest.partition("_")
+    name = METRICS.get(base, base.replace("_", " "))
+    out = f"{name}@{k}" if k else name
+    return f"{out} (graded)" if suffix == "graded" else out
+
+
+def stage_title(name: str) -> str:
+    """A stage or list name for people (``"stage2"`` → ``"Stage 2 · XGBoost"``); transitions too."""
+    if "→" in name:
+        a, b = name.split("→", 1)
+        return f"{SHORT.get(a, a)} → {SHORT.get(b, b)}"
+    return TITLES.get(name, name)

@@ -1,0 +1,188 @@
+"""One contract for every trained stage: fit on prepared data plus the upstream stage's output, then rank.
+
+Where it sits: between the stage models (``candidates``, ``gbdt``, ``neural``) and the one stage
+chain in ``ranking.pipeline``. Each stage here adapts its model to the same three calls:
+
+- ``fit(prep, upstream, progress)`` learns from the training split and the stage before it;
+- ``rank(prep, upstream)`` returns a :class:`StageOutput`: the fitted model, every user's ranked
+  list and, where the stage has them, per-candidate scores and per-signal predictions;
+- ``score_pairs(prep, own, upstream, user_pos, item_pos)`` (static: works on a reloaded output)
+  scores arbitrary (user, item) pairs, e.g. held-out impressions for AUC and calibration (None
+  where a stage has no such score).
+
+A stage that predicts several engagement signals puts them in ``StageOutput.signals`` (name →
+array shaped like ``lists.items``); the pipeline hands them on untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ranking.config import PipelineConfig
+from ranking.names import StageName
+from ranking.prep.lists import RankedLists, order_rows
+from ranking.prep.split import Prepared
+
+StepProgress = Callable[[float, str, dict], None]  # (fraction of this stage 0..1, message, metric logs)
+
+
+@dataclass(eq=False)
+class StageOutput:
+    """What a trained stage hands on: its model, ranked lists, training time and optional extras."""
+
+    name: StageName
+    model: object
+    lists: RankedLists
+    seconds: float
+    candidate_scores: np.ndarray | None = None  # score of every upstream candidate (rows = users)
+    signals: dict[str, np.ndarray] = field(default_factory=dict)  # per-signal predictions, shaped like lists
+
+
+class Stage(Protocol):
+    """The contract every stage of the funnel follows (see the module docstring)."""
+
+    name: StageName
+
+    def fit(self, prep: Prepared, upstream: StageOutput | None, progress: StepProgress | None = None) -> Stage: ...
+
+    def rank(self, prep: Prepared, upstream: StageOutput | None) -> StageOutput: ...
+
+    @staticmethod
+    def score_pairs(prep: Prepared, own: StageOutput, upstream: StageOutput | None, user_pos: np.ndarray,
+                    item_pos: np.ndarray) -> np.ndarray | None: ...
+
+
+class CandidateStage:
+    """Stage 1: candidate generation over the whole catalog (topic, popularity, CF, hybrid quotas)."""
+
+    name: StageName = "stage1"
+
+    def __init__(self, config: PipelineConfig):
+        self.config = config
+
+    def fit(self, prep: Prepared, upstream: StageOutput | None = None,
+            progress: StepProgress | None = None) -> CandidateStage:
+        from ranking.stages.candidates import CandidateGenerator
+
+        if progress:
+            progress(0.0, "Stage 1: fitting popularity and collaborative filtering, generating candidates", {})
+        t0 = time.perf_counter()
+        self.model_ = CandidateGenerator(self.config.stage1, seed=self.config.seed).fit(prep)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def rank(self, prep: Prepared, upstream: StageOutput | None = None) -> StageOutput:
+        t0 = time.perf_counter()
+        lists = self.model_.generate(prep)
+        return StageOutput("stage1", self.model_, lists, self.fit_seconds_ + time.perf_counter() - t0)
+
+    @staticmethod
+    def score_pairs(prep, own, upstream, user_pos, item_pos) -> None:
+        return None  # a blend of sources, not a probability: no AUC or calibration
+
+
+class GBDTStage:
+    """Stage 2: XGBoost scores every candidate on leak-free pair features and keeps the top N."""
+
+    name: StageName = "stage2"
+
+    def __init__(self, config: PipelineConfig):
+        self.config = config
+
+    def fit(self, prep: Prepared, upstream: StageOutput | None, progress: StepProgress | None = None) -> GBDTStage:
+        from ranking.stages.gbdt import GBDTRanker
+
+        rounds = self.config.stage2.n_estimators
+
+        def on_round(r: int, logs: dict) -> None:
+            if progress:
+                progress(min(1.0, (r + 1) / rounds), f"Stage 2: XGBoost round {r + 1} of at most {rounds}", logs)
+
+        if progress:
+            progress(0.0, "Stage 2: building leak-free features", {})
+        t0 = time.perf_counter()
+        self.model_ = GBDTRanker(self.config.stage2, seed=self.config.seed).fit(
+            prep, _need(upstream, "stage1").model, progress=on_round)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def rank(self, prep: Prepared, upstream: StageOutput | None) -> StageOutput:
+        t0 = time.perf_counter()
+        cands = _need(upstream, "stage1").lists
+        scores = self.model_.score(prep, cands)
+        lists = order_rows(cands.items, scores, keep=self.config.stage2.top_n)
+        return StageOutput("stage2", self.model_, lists, self.fit_seconds_ + time.perf_counter() - t0,
+                           candidate_scores=scores)
+
+    @staticmethod
+    def score_pairs(prep, own, upstream, user_pos, item_pos) -> np.ndarray:
+        return own.model.score_pairs(prep, user_pos, item_pos)
+
+
+class NeuralStage:
+    """Stage 3: a Keras network re-ranks stage 2's top N (TensorFlow is imported only here, lazily)."""
+
+    name: StageName = "stage3"
+
+    def __init__(self, config: PipelineConfig):
+        self.config = config
+
+    def fit(self, prep: Prepared, upstream: StageOutput | None, progress: StepProgress | None = None
+            ) -> NeuralStage:
+        from ranking.stages.neural import NeuralReranker
+
+        epochs = self.config.stage3.epochs
+
+        def on_epoch(e: int, logs: dict) -> None:
+            if progress:
+                progress((e + 1) / epochs, f"Stage 3: epoch {e + 1} of {epochs}", logs)
+
+        if progress:
+            progress(0.0, "Stage 3: importing TensorFlow and building the network", {})
+        t0 = time.perf_counter()
+        table = _need(upstream, "stage2").model.table_
+        self.model_ = NeuralReranker(self.config.stage3, seed=self.config.seed).fit(
+            table.X, table.y, user_pos=table.user_pos, item_pos=table.item_pos,
+            n_users=prep.n_users, n_items=prep.n_items,
+            stage2_score=table.oof_score if self.config.stage3.use_stage2_score else None,
+            is_valid=table.is_valid, feature_names=list(table.feature_names), progress=on_epoch)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def rank(self, prep: Prepared, upstream: StageOutput | None) -> StageOutput:
+        t0 = time.perf_counter()
+        lists = rerank(prep, _need(upstream, "stage2"), self.model_)
+        return StageOutput("stage3", self.model_, lists, self.fit_seconds_ + time.perf_counter() - t0)
+
+    @staticmethod
+    def score_pairs(prep, own, upstream, user_pos, item_pos) -> np.ndarray:
+        s2 = _need(upstream, "stage2").model
+        X = s2.pair_features(prep, user_pos, item_pos)
+        score = s2.score_pairs(prep, user_pos, item_pos)
+        return own.model.predict(X, user_pos=user_pos, item_pos=item_pos, stage2_score=score)
+
+
+def rerank(prep: Prepared, stage2: StageOutput, model, users: np.ndarray | None = None) -> RankedLists:
+    """Score stage 2's top N (of ``users``, default all) with the neural model in one batched call."""
+    lists = stage2.lists if users is None else RankedLists(stage2.lists.items[users], stage2.lists.scores[users])
+    X, user_pos, item_pos, mask = stage2.model.features_for(prep, lists, users=users)
+    p = model.predict(X, user_pos=user_pos, item_pos=item_pos, stage2_score=lists.scores[mask])
+    scores = np.full(lists.items.shape, np.nan, dtype=np.float32)
+    scores[mask] = p
+    return order_rows(lists.items, scores)
+
+
+STAGE_CLASSES: dict[str, type] = {"stage1": CandidateStage, "stage2": GBDTStage, "stage3": NeuralStage}
+UPSTREAM: dict[str, str | None] = {"stage1": None, "stage2": "stage1", "stage3": "stage2"}
+
+
+def _need(upstream: StageOutput | None, name: str) -> StageOutput:
+    if upstream is None or upstream.name != name:
+        got = "nothing" if upstream is None else upstream.name
+        raise ValueError(f"this stage needs the output of {name}, got {got}")
+    return upstream
