@@ -247,27 +247,39 @@ def test_k_larger_than_catalog_and_unfitted_use():
     assert cand.items.shape == (4, 6)
 
 
-def test_fast_kernels_match_the_lists_module():
+def _reference_top_k(scores: np.ndarray, k: int, valid: np.ndarray) -> np.ndarray:
+    """Row by row in plain Python: valid entries by (score descending, position ascending), PAD-filled."""
+    out = np.full((len(scores), min(k, scores.shape[1])), lists.PAD)
+    for r, row in enumerate(scores):
+        best = sorted((c for c in range(len(row)) if valid[r, c] and not np.isnan(row[c])),
+                      key=lambda c, row=row: (-float(row[c]), c))[: out.shape[1]]
+        out[r, : len(best)] = best
+    return out
+
+
+def test_the_one_top_k_and_its_tie_rule_match_a_plain_sort():
     rng = np.random.default_rng(5)
     for trial in range(20):
         n, m, k = 30, int(rng.integers(1, 80)), int(rng.integers(1, 40))
-        scores = rng.integers(-2, 3, (n, m)).astype(np.float32)
+        scores = rng.integers(-2, 3, (n, m)).astype(np.float32)  # many ties, also at the cut
         if trial % 2:
             scores = scores * rng.random((n, m)).astype(np.float32)
-        scores[0, : m // 2] = -0.0
+        scores[0, : m // 2] = -0.0  # −0.0 ties with +0.0
+        scores[2, ::3] = np.nan
         valid = rng.random((n, m)) < 0.7
         valid[1] = False
-        expected = lists.top_k(scores, k, valid)
-        np.testing.assert_array_equal(C._top_k(scores, k, valid), expected.items)
-        order = np.lexsort((np.arange(m), -scores[0]))
-        np.testing.assert_array_equal(C._first_valid(order, valid, k), lists.top_k(
-            np.broadcast_to(scores[0], (n, m)), k, valid).items)
-        perm = C._sort_rows(expected.items[:, ::-1].copy(), expected.scores[:, ::-1].copy())
-        np.testing.assert_array_equal(np.take_along_axis(expected.items[:, ::-1], perm, axis=1), expected.items)
-        group = rng.integers(0, 4, m)
-        level = rng.integers(0, 3, (n, 4))
-        np.testing.assert_array_equal(C._top_k_grouped(level, group, k, valid),
-                                      lists.top_k(-level[:, group].astype(np.float32), k, valid).items)
+        expected = _reference_top_k(scores, k, valid)
+        got = lists.top_k(scores, k, valid)
+        np.testing.assert_array_equal(got.items, expected)
+        # order_rows sorts a shuffled list back with the same rule
+        shuffled = rng.permuted(got.items, axis=1)
+        pos = np.maximum(shuffled, 0)
+        again = lists.order_rows(shuffled, np.where(shuffled == lists.PAD, np.nan, scores[np.arange(n)[:, None], pos]))
+        np.testing.assert_array_equal(again.items, expected)
+        # stage 1's user-independent sources take each row's first valid items along one global order
+        order = np.lexsort((np.arange(m), -scores[3]))
+        np.testing.assert_array_equal(C._first_valid(order, valid, k),
+                                      _reference_top_k(np.broadcast_to(scores[3], (n, m)), k, valid))
 
 
 def _truth_recall(prep, cand, top: int = 10) -> float:

@@ -350,7 +350,6 @@ def test_usage_error_in_a_subprocess():
                "--expected-dwell", "--threshold", "--comment-mode"]),
     ("synth", ["--out", "--users", "--items", "--interactions", "--seed", "--no-truth"]),
     ("run", ["--data", "--out", "--config", "--seed", "--quiet"]),
-    ("bench", ["--quick", "--json", "--repeats"]),
 ])
 def test_help_of_every_command(capsys, command, options):
     with pytest.raises(SystemExit) as exc:
@@ -487,7 +486,6 @@ def test_two_runs_with_one_seed_give_identical_bytes(run1, run2):
 
 def test_a_saved_run_reloads_without_training(run1, world, monkeypatch, tmp_path):
     from ranking import data, pipeline
-    from ranking.data import store
     from ranking.stages.candidates import CandidateGenerator
     from ranking.stages.gbdt import GBDTRanker
     from ranking.stages.neural import NeuralReranker
@@ -498,14 +496,14 @@ def test_a_saved_run_reloads_without_training(run1, world, monkeypatch, tmp_path
     for cls in (CandidateGenerator, GBDTRanker, NeuralReranker):
         monkeypatch.setattr(cls, "fit", no_training)
     _, out = run1
-    loaded = store.load_run(out, data.load_dataset(world))
+    loaded = pipeline.load_run(out, data.load_dataset(world))
     data.write_csv(tmp_path / "again.csv", loaded.rankings_frame())
     assert (tmp_path / "again.csv").read_bytes() == (out / "rankings.csv").read_bytes()
     # the reloaded models still score: re-ranking with them reproduces the saved lists
     prep = loaded.prep
     scores = loaded.stage2.model.score(prep, loaded.stage1.lists)
     assert scores == pytest.approx(loaded.stage2.candidate_scores, nan_ok=True)
-    again = pipeline.rerank_stage3(prep, loaded.stage2, loaded.stage3.model)
+    again = pipeline.rerank(prep, loaded.stage2, loaded.stage3.model)
     assert (again.items == loaded.stage3.lists.items).all()
 
 

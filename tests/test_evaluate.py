@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import kendalltau, wilcoxon
 from sklearn.metrics import log_loss, ndcg_score, roc_auc_score
 
+from ranking import data
 from ranking.config import CandidateConfig, LabelConfig, SplitConfig
 from ranking.data import schema as S
 from ranking.data import synth
@@ -280,23 +281,29 @@ def test_evaluate_pipeline_shape_and_json(world, stage_lists):
     u, i = test[USER_POS].to_numpy(), test[ITEM_POS].to_numpy()
     out = E.evaluate_pipeline(world, {"stage1": a, "stage2": a.head(K)}, k=K, cand_config=CC,
                               pair_scores={"stage2": (u, i, truth[u, i])}, seed=0)
-    assert set(out["stages"]) == {"stage1", "stage2"}
-    assert set(out["transitions"]) == {"stage1→stage2"}
-    assert out["transitions"]["stage1→stage2"]["basis"] == "oracle_ndcg@10"
-    assert out["stages"]["stage2"]["auc"] > 0.6
-    json.dumps({key: out[key] for key in ("stages", "transitions", "baseline", "notes", "calibration")})
+    assert set(out.stages) == {"stage1", "stage2"}
+    assert set(out.transitions) == {"stage1→stage2"}
+    assert out.basis == "oracle_ndcg@10"
+    assert out.has_oracle
+    assert out.stages["stage2"]["auc"] > 0.6
+    assert out.headline("stage2") == out.stages["stage2"]["oracle_ndcg@10"]
+    assert out.value("stage2", "ndcg") == out.stages["stage2"]["ndcg@10"]
+    doc = json.loads(data.json_bytes(out.to_document()))  # strict JSON: NaN became null, nothing else changed
+    assert set(doc) == {"k", "basis", "stages", "transitions", "baseline", "notes", "calibration"}
+    assert doc["stages"]["stage2"]["auc"] == out.stages["stage2"]["auc"]
     # the shared chunked pass gives what the stand-alone calls give
-    assert out["stages"]["stage1"] == E.evaluate_stage(world, a, k=K, cand_config=CC, stage="stage1").metrics
-    assert out["baseline"] == E.random_baseline(world, K, CC, seed=0).metrics
+    assert out.stages["stage1"] == E.evaluate_stage(world, a, k=K, cand_config=CC, stage="stage1").metrics
+    assert out.baseline == E.random_baseline(world, K, CC, seed=0).metrics
 
 
 def test_no_truth_world_transitions_use_held_out(world, stage_lists):
     a, _, _ = stage_lists
     prep = dataclasses.replace(world, dataset=dataclasses.replace(world.dataset, truth=None))
     out = E.evaluate_pipeline(prep, {"stage1": a, "stage2": a.head(K)}, k=K, cand_config=CC, seed=0)
-    assert out["transitions"]["stage1→stage2"]["basis"] == "ndcg@10"
-    assert math.isnan(out["baseline"]["oracle_ndcg@10"])
-    assert sum("No ground truth" in n for n in out["notes"]) == 1
+    assert out.basis == "ndcg@10"
+    assert not out.has_oracle
+    assert math.isnan(out.baseline["oracle_ndcg@10"])
+    assert sum("No ground truth" in n for n in out.notes) == 1
 
 
 def test_no_held_out_data_at_all():

@@ -41,7 +41,7 @@ def assert_clean(at: AppTest) -> None:
 
 
 def test_pages_are_numbered_and_found():
-    assert len(PAGES) == 7
+    assert len(PAGES) == 8  # app.py + 0_Home … 6_Evaluation
     assert all(Path(p).name[0].isdigit() for p in PAGES[1:])
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.ui import runs
+from pages.session import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"data": "world", "g_users": "300", "g_items": "120", "g_inter": "6000", "s3_epochs": "3"}
@@ -115,7 +115,7 @@ def test_a_good_upload_is_used(seed_dir):
 
 
 def test_same_settings_give_the_same_rankings_twice():
-    from pages.ui import state as S
+    from pages.session import state as S
 
     results = []
     for _ in range(2):
@@ -123,7 +123,7 @@ def test_same_settings_give_the_same_rankings_twice():
         at.run()
         at.button(key="train_all").click().run()
         lab = at.session_state["_lab"]
-        results.append({s: t.result.lists for s, t in lab.stages.items()})
+        results.append({s: t.output.lists for s, t in lab.stages.items()})
         assert isinstance(lab, S.LabState)
     for stage in results[0]:
         np.testing.assert_array_equal(results[0][stage].items, results[1][stage].items)
@@ -139,23 +139,20 @@ def test_the_ui_ranks_exactly_like_the_library():
     at = app()
     at.run()
     at.button(key="train_all").click().run()
-    ui = {s: t.result.lists for s, t in at.session_state["_lab"].stages.items()}
+    ui = {s: t.output.lists for s, t in at.session_state["_lab"].stages.items()}
 
     dataset = synth.generate(synth.WorldSpec(n_users=300, n_items=120, n_interactions=6000, seed=0)).to_dataset()
     cfg = PipelineConfig(stage3=NeuralConfig(epochs=3))
-    prep = P.prepare_data(dataset, cfg)
-    s1 = P.train_stage1(prep, cfg)
-    s2 = P.train_stage2(prep, s1, cfg)
-    s3 = P.train_stage3(prep, s2, cfg)
-    for stage, lib in (("stage1", s1.lists), ("stage2", s2.lists), ("stage3", s3.lists)):
+    lib_lists = P.run(dataset, cfg).lists()
+    for stage, lib in ((s, lib_lists[s]) for s in ("stage1", "stage2", "stage3")):
         np.testing.assert_array_equal(ui[stage].items, lib.items)
         np.testing.assert_array_equal(ui[stage].scores, lib.scores)
 
 
 def test_a_second_train_click_while_training_starts_nothing(monkeypatch):
     """The server-side guard behind the disabled button: one job per session at a time."""
-    from pages.ui import jobs
-    from pages.ui import state as S
+    from pages.session import jobs
+    from pages.session import state as S
     from ranking.config import PipelineConfig
     from ranking.data import synth
 

@@ -27,7 +27,7 @@ from ranking.config import CandidateConfig
 from ranking.data import schema as S
 from ranking.evaluation import metrics as M
 from ranking.evaluation.result import RunEvaluation
-from ranking.prep.lists import PAD, RankedLists, order_rows
+from ranking.prep.lists import PAD, RankedLists, top_k
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
 MIN_USERS = 10  # below this many users a mean over users is noise: report NaN and say so
@@ -123,11 +123,7 @@ def _gather(rows: np.ndarray, items: np.ndarray) -> np.ndarray:
 
 def _random_chunk(rng: np.random.Generator, mask: np.ndarray, k: int) -> RankedLists:
     """k eligible items per row in uniformly random order."""
-    neg = -rng.random(mask.shape, dtype=np.float32)
-    neg[~mask] = np.inf
-    idx = np.argpartition(neg, k - 1, axis=1)[:, :k]
-    key = -np.take_along_axis(neg, idx, axis=1)
-    return order_rows(np.where(np.isinf(key), PAD, idx), np.where(np.isinf(key), np.nan, key))
+    return top_k(rng.random(mask.shape, dtype=np.float32), k, mask)
 
 
 def _pass(prep: Prepared, lists: list[RankedLists], cand_config: CandidateConfig, k: int,

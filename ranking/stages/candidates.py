@@ -19,7 +19,7 @@ from scipy.sparse.linalg import svds
 from ranking.config import CandidateConfig
 from ranking.data import schema as S
 from ranking.errors import ConfigError, DataError, TrainingError
-from ranking.prep.lists import PAD, RankedLists
+from ranking.prep.lists import PAD, RankedLists, row_order, top_k
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
 SOURCE_NAMES = ("topic", "popularity", "cf")
@@ -28,7 +28,6 @@ CF_POSITIVE, CF_NEUTRAL, CF_HIDE = 1.0, 0.25, -1.0  # engagement matrix values (
 _DAY_S = 86_400.0
 _FLAT = 1e-12  # a score row with a smaller spread is constant for the user: the source has no opinion
 _DENSE_SVD_MAX = 1_000_000  # up to this many matrix cells an exact dense SVD is cheap
-_MIN64 = np.iinfo(np.int64).min
 _CF_BLOCK = 256  # users per float64 CF product (see _cf_scores)
 
 
@@ -244,7 +243,7 @@ class CandidateGenerator:
             affinity = np.nan_to_num(prep.user_affinity[users], nan=0.0).astype(np.float32)
             level = (affinity[:, None, :] > affinity[:, :, None]).sum(axis=2)
             return _top_k_grouped(level, prep.item_topic, k, eligible)
-        return _top_k(scores, k, eligible)
+        return top_k(scores, k, eligible).items
 
     def _chunk(self, prep: Prepared, users: np.ndarray, k: int) -> tuple[dict[str, np.ndarray], dict]:
         hybrid = self.config.source == "hybrid"
@@ -276,12 +275,12 @@ class CandidateGenerator:
         short = np.nonzero(filled < k)[0]
         if len(short):  # what the sources left is filled with the best remaining by blended score
             sub = items[short]
-            best = _top_k(stage1[short], k, eligible[short])
+            best = top_k(stage1[short], k, eligible[short]).items
             _, r, slot = _take(sub, filled[short], taken[short], best, (k - filled[short])[:, None], True)
             items[short] = sub
             slot_source[short[r], slot] = self._top_contributor(raw, stats, short[r], sub[r, slot])
         valid = items != PAD
-        perm = _sort_rows(items, np.where(valid, stage1[rows, np.maximum(items, 0)], np.nan))
+        perm = row_order(items, np.where(valid, stage1[rows, np.maximum(items, 0)], np.nan))
         items = np.take_along_axis(items, perm, axis=1)
         valid = items != PAD
         return {"items": items, "scores": np.where(valid, stage1[rows, np.maximum(items, 0)], np.nan),
@@ -314,67 +313,10 @@ def _cf_scores(user_factors: np.ndarray, item_factors: np.ndarray) -> np.ndarray
     return out
 
 
-def _order_key(scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """A unique int64 per entry ordered like (score, then lower position first); NaN → minimum."""
-    bits = np.add(scores, np.float32(0.0), dtype=np.float32).view(np.int32)  # −0.0 becomes +0.0
-    bits ^= (bits >> 31) & np.int32(0x7FFFFFFF)  # negative floats: reverse magnitude bits, int order = float order
-    key = bits.astype(np.int64)
-    key <<= 32
-    key |= np.int64(0xFFFFFFFF) - positions
-    np.copyto(key, _MIN64, where=np.isnan(scores))
-    return key
-
-
-def _sort_rows(items: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Per-row permutation sorting like ``lists.order_rows``: score descending, ties by item, padding last."""
-    key = _order_key(scores, items.astype(np.int64))
-    key[items == PAD] = _MIN64
-    return np.argsort(~key, axis=1, kind="stable")  # ~x reverses the order without overflow at the minimum
-
-
-def _top_k(scores: np.ndarray, k: int, valid: np.ndarray) -> np.ndarray:
-    """Item positions of each row's k best valid scores, best first, PAD-filled; as ``lists.top_k``.
-
-    One float partition; rows whose ties straddle the cut are redone with unique integer keys,
-    so equal scores still go to the lower item position.
-    """
-    n, m = scores.shape
-    k = min(k, m)
-    if k == 0 or n == 0:
-        return np.full((n, k), PAD, np.int32)
-    masked = np.array(scores, dtype=np.float32)
-    np.copyto(masked, -np.inf, where=~valid)
-    masked[np.isnan(masked)] = -np.inf
-    part = np.argpartition(masked, m - k, axis=1)[:, m - k:]
-    kth = masked[np.arange(n), part[:, 0]]
-    tied = np.nonzero((np.count_nonzero(masked >= kth[:, None], axis=1) > k) | (kth == -np.inf))[0]
-    if len(tied):
-        key = _order_key(masked[tied], np.arange(m, dtype=np.int64))
-        key[masked[tied] == -np.inf] = _MIN64
-        part[tied] = np.argpartition(key, m - k, axis=1)[:, m - k:]
-    top = np.take_along_axis(masked, part, axis=1)
-    items = np.take_along_axis(part, _sort_rows(part, top), axis=1).astype(np.int32)
-    items[np.take_along_axis(masked, items, axis=1) == -np.inf] = PAD
-    return items
-
-
 def _top_k_grouped(level: np.ndarray, group: np.ndarray, k: int, valid: np.ndarray) -> np.ndarray:
     """Top k when an item's score is its group's per-row level (lower is better), ties by position."""
-    n, m = valid.shape
-    k = min(k, m)
-    if k == 0 or n == 0:
-        return np.full((n, k), PAD, np.int32)
-    dtype = np.int32 if (int(level.max(initial=0)) + 2) * m < 2**31 else np.int64
-    key = np.take(level.astype(dtype), group, axis=1)
-    key *= m
-    key += np.arange(m, dtype=dtype)
-    np.copyto(key, np.iinfo(dtype).max, where=~valid)
-    part = np.argpartition(key, k - 1, axis=1)[:, :k]
-    top = np.take_along_axis(key, part, axis=1)
-    order = np.argsort(top, axis=1)
-    items = np.take_along_axis(part, order, axis=1).astype(np.int32)
-    items[np.take_along_axis(top, order, axis=1) == np.iinfo(dtype).max] = PAD
-    return items
+    scores = np.take(-np.asarray(level, dtype=np.float32), group, axis=1)  # exact: levels are small integers
+    return top_k(scores, k, valid).items
 
 
 def _first_valid(order: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
