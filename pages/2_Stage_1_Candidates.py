@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages.ui import common as C
 from pages.ui import settings as W
-from ranking import viz
+from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages.candidates import SOURCE_NAMES, sources_of
 
@@ -57,8 +57,9 @@ if ctx is not None:
     c[1].metric("Removed by region", f"{cands.removed.get('region', 0):,}")
     c[2].metric("Removed by blocklist", f"{cands.removed.get('blocklist', 0):,}")
     c[3].metric("Removed as already seen", f"{cands.removed.get('seen', 0):,}")
-    recall_key = f"recall@{cands.width}" if f"recall@{cands.width}" in m else None
-    c[4].metric(f"Held-out {recall_key}",
+    recall_key = names.at("recall", cands.width)
+    recall_key = recall_key if recall_key in m else None
+    c[4].metric(f"Held-out {names.title(recall_key or 'recall')}",
                 "—" if recall_key is None or np.isnan(m[recall_key]) else f"{m[recall_key]:.1%}")
     if cands.n_empty:
         st.warning(f"{cands.n_empty} user(s) have no eligible item at all with these filters.")

@@ -5,15 +5,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from ranking.errors import ConfigError
 
-SOURCES = ("topic", "popularity", "cf", "hybrid")
-EXPECTED_DWELL_MODES = ("mean", "median", "per_topic")
-COMMENT_MODES = ("count", "indicator")
+Source = Literal["topic", "popularity", "cf", "hybrid"]
+DwellMode = Literal["mean", "median", "per_topic"]
+CommentMode = Literal["count", "indicator"]
+SplitMethod = Literal["time", "random"]
+Objective = Literal["binary:logistic", "rank:ndcg"]
+Diversity = Literal["none", "mmr", "caps"]
+SOURCES: tuple[Source, ...] = get_args(Source)
+EXPECTED_DWELL_MODES: tuple[DwellMode, ...] = get_args(DwellMode)
+COMMENT_MODES: tuple[CommentMode, ...] = get_args(CommentMode)
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,9 @@ class LabelConfig:
     w_share: float = 2.0
     w_comment: float = 1.0
     w_hide: float = 1.0
-    expected_dwell: float | str = 10.0
+    expected_dwell: float | DwellMode = 10.0
     threshold: float = 2.0
-    comment_mode: str = "count"
+    comment_mode: CommentMode = "count"
     grade_bounds: tuple[float, ...] = (1.0, 2.0, 3.0)
 
     def __post_init__(self) -> None:
@@ -83,12 +89,12 @@ class SplitConfig:
     interactions keep them all for training and are not evaluated (counted in the result).
     """
 
-    method: str = "time"
+    method: SplitMethod = "time"
     test_fraction: float = 0.2
     min_history: int = 3
 
     def __post_init__(self) -> None:
-        if self.method not in ("time", "random"):
+        if self.method not in get_args(SplitMethod):
             raise ConfigError(f"split method must be 'time' or 'random', got {self.method!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
@@ -104,7 +110,7 @@ class CandidateConfig:
     hybrid's share of the K slots per source, in fill order.
     """
 
-    source: str = "hybrid"
+    source: Source = "hybrid"
     k: int = 0
     quotas: tuple[tuple[str, float], ...] = (("cf", 0.4), ("topic", 0.4), ("popularity", 0.2))
     cf_factors: int = 16
@@ -142,7 +148,7 @@ def default_k(n_items: int) -> int:
 class GBDTConfig:
     """Stage 2: XGBoost on candidate-dependent features; keeps the top ``top_n`` for stage 3."""
 
-    objective: str = "binary:logistic"  # or "rank:ndcg" (LambdaMART)
+    objective: Objective = "binary:logistic"  # or "rank:ndcg" (LambdaMART)
     n_estimators: int = 300
     max_depth: int = 5
     learning_rate: float = 0.1
@@ -154,7 +160,7 @@ class GBDTConfig:
     n_jobs: int = 2
 
     def __post_init__(self) -> None:
-        if self.objective not in ("rank:ndcg", "binary:logistic"):
+        if self.objective not in get_args(Objective):
             raise ConfigError(f"objective must be 'rank:ndcg' or 'binary:logistic', got {self.objective!r}")
         if self.n_estimators < 1 or self.max_depth < 1 or self.top_n < 1:
             raise ConfigError("n_estimators, max_depth and top_n must be ≥ 1")
@@ -191,14 +197,14 @@ class PostConfig:
     """Post-processing of the final list: diversity (MMR or caps) and a quality floor."""
 
     m: int = 10
-    diversity: str = "mmr"  # "none" | "mmr" | "caps"
+    diversity: Diversity = "mmr"
     mmr_lambda: float = 0.8  # 1 = pure relevance
     max_per_topic: int = 4
     max_per_publisher: int = 3
     quality_floor: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.diversity not in ("none", "mmr", "caps"):
+        if self.diversity not in get_args(Diversity):
             raise ConfigError(f"diversity must be 'none', 'mmr' or 'caps', got {self.diversity!r}")
         if self.m < 1:
             raise ConfigError("M (final list length) must be ≥ 1")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ranking.config import PipelineConfig
+from ranking.data import schema as S
 from ranking.data import store
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError, TrainingError
@@ -194,10 +195,10 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
 
 def rankings_frame(prep: Prepared, lists: Mapping[str, RankedLists]) -> pd.DataFrame:
     """Long table of every list's ranks, sorted by user, list (funnel order), rank."""
-    users = prep.dataset.users["user_id"].to_numpy()
-    items = prep.dataset.content["content_id"].to_numpy()
+    users = prep.dataset.users[S.USER_ID].to_numpy()
+    items = prep.dataset.content[S.CONTENT_ID].to_numpy()
     out = pd.concat([lst.to_frame(users, items, name) for name, lst in lists.items()], ignore_index=True)
     out["stage"] = pd.Categorical(out["stage"], categories=list(LISTS))
-    out = out.sort_values(["user_id", "stage", "rank"], kind="stable").reset_index(drop=True)
+    out = out.sort_values([S.USER_ID, "stage", "rank"], kind="stable").reset_index(drop=True)
     out["stage"] = out["stage"].astype(str)
     return out

@@ -189,13 +189,13 @@ def evaluate_stage(prep: Prepared, lists: RankedLists, *, k: int, cand_config: C
     n_graded = np.where(served, np.bincount(held.user, weights=held.grade > 0, minlength=n_users), 0)
     notes: list[str] = []
     per_user = {
-        f"ndcg@{k}": np.where(n_pos > 0, M.ndcg(label, _ideal(held, held.label, n_users, k), k), np.nan),
-        f"precision@{k}": M.precision(label, k, n_pos),
-        f"recall@{k}": M.recall(label, k, n_pos),
-        f"map@{k}": M.average_precision(label, k, n_pos),
-        f"mrr@{k}": M.reciprocal_rank(label, k, n_pos),
-        f"hit@{k}": M.hit_rate(label, k, n_pos),
-        f"recall@{width}": M.recall(label, None, n_pos),
+        names.at("ndcg", k): np.where(n_pos > 0, M.ndcg(label, _ideal(held, held.label, n_users, k), k), np.nan),
+        names.at("precision", k): M.precision(label, k, n_pos),
+        names.at("recall", k): M.recall(label, k, n_pos),
+        names.at("map", k): M.average_precision(label, k, n_pos),
+        names.at("mrr", k): M.reciprocal_rank(label, k, n_pos),
+        names.at("hit", k): M.hit_rate(label, k, n_pos),
+        names.at("recall", width): M.recall(label, None, n_pos),
     }
     n_eval = int((n_pos > 0).sum())
     missed = int(np.bincount(held.user[held.label > 0], minlength=n_users).astype(bool).sum()) - n_eval
@@ -205,7 +205,7 @@ def evaluate_stage(prep: Prepared, lists: RankedLists, *, k: int, cand_config: C
         notes.append(f"{stage}: only {n_eval} users have held-out positives (< {MIN_USERS}); "
                      "held-out ranking metrics would be noise and are left out (NaN).")
     metrics = {name: M.mean(v)[0] if n_eval >= MIN_USERS else float("nan") for name, v in per_user.items()}
-    graded = f"ndcg@{k}_graded"
+    graded = names.at("ndcg", k) + "_graded"
     ideal_grade = _ideal(held, held.grade, n_users, k)
     per_user[graded] = np.where(n_graded > 0, M.ndcg(grade, ideal_grade, k), np.nan)
     metrics[graded], n_users_graded = M.mean(per_user[graded])
@@ -216,17 +216,17 @@ def evaluate_stage(prep: Prepared, lists: RankedLists, *, k: int, cand_config: C
     metrics["n_users_evaluated"] = n_eval
 
     if prep.dataset.truth is None:
-        metrics[f"oracle_ndcg@{k}"] = float("nan")
+        metrics[names.at("oracle_ndcg", k)] = float("nan")
         notes.append("No ground truth (real data), so no oracle NDCG.")  # same for every stage: deduplicated
     else:
         gains, ideal = oracle if oracle is not None else oracle_gains(prep, lists, cand_config, k)
-        per_user[f"oracle_ndcg@{k}"] = np.where(served, M.ndcg(gains, ideal, k, form="linear"), np.nan)
-        metrics[f"oracle_ndcg@{k}"], metrics["n_users_oracle"] = M.mean(per_user[f"oracle_ndcg@{k}"])
+        per_user[names.at("oracle_ndcg", k)] = np.where(served, M.ndcg(gains, ideal, k, form="linear"), np.nan)
+        metrics[names.at("oracle_ndcg", k)], metrics["n_users_oracle"] = M.mean(per_user[names.at("oracle_ndcg", k)])
 
     head = lists.items[:, :k]
     topics = np.where(head == PAD, -1, prep.item_topic[np.maximum(head, 0)])
-    metrics[f"diversity@{k}"] = M.mean(M.diversity(topics))[0]
-    metrics[f"coverage@{k}"] = M.coverage(head, prep.n_items)
+    metrics[names.at("diversity", k)] = M.mean(M.diversity(topics))[0]
+    metrics[names.at("coverage", k)] = M.coverage(head, prep.n_items)
     calib = None
     if pair_scores is not None:
         calib = _classification(held, pair_scores, stage, metrics, notes)

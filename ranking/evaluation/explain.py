@@ -38,9 +38,9 @@ def item_frame(prep: Prepared) -> pd.DataFrame:
     """Content attributes by item position (for hover text and tables)."""
     c = prep.dataset.content
     return pd.DataFrame({
-        "content_id": c[S.CONTENT_ID].to_numpy(),
-        "topic": c[S.TOPIC].astype(str).to_numpy(),
-        "publisher": c[S.PUBLISHER].astype(str).to_numpy(),
+        S.CONTENT_ID: c[S.CONTENT_ID].to_numpy(),
+        S.TOPIC: c[S.TOPIC].astype(str).to_numpy(),
+        S.PUBLISHER: c[S.PUBLISHER].astype(str).to_numpy(),
         "quality": c[S.QUALITY].to_numpy(dtype=np.float64),
         "restriction": c[S.RESTRICTION].astype(str).to_numpy(),
     })
@@ -105,7 +105,7 @@ def bump_frame(prep: Prepared, lists: dict[str, RankedLists], user_pos: int,
     keep = np.union1d(later, early)
     long = long[long["item_pos"].isin(keep)].copy()
     items = item_frame(prep)
-    for col in ("content_id", "topic", "publisher"):
+    for col in (S.CONTENT_ID, S.TOPIC, S.PUBLISHER):
         long[col] = items[col].to_numpy()[long["item_pos"].to_numpy()]
     long["stage"] = pd.Categorical(long["stage"], categories=stages, ordered=True)
     return long.reset_index(drop=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ranking.data import schema as S
+
 PAD = -1
 _MIN64 = np.iinfo(np.int64).min
 
@@ -40,8 +42,8 @@ class RankedLists:
         """Long format: user_id, content_id, stage, rank (1..n), score."""
         rows, cols = np.nonzero(self.items != PAD)
         return pd.DataFrame({
-            "user_id": np.asarray(user_ids)[rows],
-            "content_id": np.asarray(item_ids)[self.items[rows, cols]],
+            S.USER_ID: np.asarray(user_ids)[rows],
+            S.CONTENT_ID: np.asarray(item_ids)[self.items[rows, cols]],
             "stage": stage,
             "rank": (cols + 1).astype(np.int32),
             "score": self.scores[rows, cols].astype(np.float64),

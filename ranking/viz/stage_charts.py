@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb
 from plotly.subplots import make_subplots
 
+from ranking.data import schema as S
 from ranking.errors import DataError
 from ranking.viz.style import (
     BAD,
@@ -73,8 +74,8 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
     first stage, plus ``highlight``. ``log_y`` (default: when a shown rank exceeds 50) keeps the short
     late-stage lists readable when stage-1 ranks run into the hundreds.
     """
-    _require(ranks, ("content_id", "stage", "rank"), "bump_chart")
-    users = ranks["user_id"].to_numpy() if "user_id" in ranks.columns else np.zeros(0)
+    _require(ranks, (S.CONTENT_ID, "stage", "rank"), "bump_chart")
+    users = ranks[S.USER_ID].to_numpy() if S.USER_ID in ranks.columns else np.zeros(0)
     if len(users) and (users != users[0]).any():
         raise DataError("bump_chart draws one user's lists; filter the rankings to one user_id first")
     df = ranks[ranks["rank"].notna() & ranks["stage"].notna()]
@@ -84,18 +85,18 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
     stages = _stages(df["stage"])
     df = df.assign(stage=df["stage"].astype(str), rank=df["rank"].astype(float))
     df["x"] = df["stage"].map({s: i for i, s in enumerate(stages)})
-    df = df.sort_values(["content_id", "x", "rank"], kind="stable").drop_duplicates(["content_id", "x"])
+    df = df.sort_values([S.CONTENT_ID, "x", "rank"], kind="stable").drop_duplicates([S.CONTENT_ID, "x"])
     df = df.reset_index(drop=True)
-    for col, fill in (("topic", "n/a"), ("publisher", "n/a"), ("score", math.nan)):
+    for col, fill in ((S.TOPIC, "n/a"), (S.PUBLISHER, "n/a"), ("score", math.nan)):
         if col not in df.columns:
             df[col] = fill
-    df["topic"] = df["topic"].astype(object).where(df["topic"].notna(), "n/a").astype(str)
+    df[S.TOPIC] = df[S.TOPIC].astype(object).where(df[S.TOPIC].notna(), "n/a").astype(str)
     # names come from uploaded data: Plotly renders tags in hover and legend text, so escape them
-    df["topic"] = df["topic"].map(html.escape)
-    df["publisher"] = df["publisher"].astype(object).where(df["publisher"].notna(), "n/a").astype(str)
-    df["publisher"] = df["publisher"].map(html.escape)
+    df[S.TOPIC] = df[S.TOPIC].map(html.escape)
+    df[S.PUBLISHER] = df[S.PUBLISHER].astype(object).where(df[S.PUBLISHER].notna(), "n/a").astype(str)
+    df[S.PUBLISHER] = df[S.PUBLISHER].map(html.escape)
 
-    end = df.loc[df.groupby("content_id")["x"].idxmax()].set_index("content_id")
+    end = df.loc[df.groupby(S.CONTENT_ID)["x"].idxmax()].set_index(S.CONTENT_ID)
     order = end[["x", "rank"]].sort_values(["x", "rank"], ascending=[False, True], kind="stable")
     reached, exited = order.index[order["x"] > 0], order.index[order["x"] == 0]
     if len(stages) == 1:  # nothing moves on; the cap falls back to the best ranks
@@ -105,13 +106,13 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
     highlight = highlight if highlight is not None and highlight in order.index else None
     if highlight is not None and highlight not in keep:
         keep.append(highlight)
-    df = df[df["content_id"].isin(keep)]
+    df = df[df[S.CONTENT_ID].isin(keep)]
 
     # Per point: the item's rank in the next / previous stage (NaN = not there → exit / entry marker).
-    pts = df[["content_id", "x", "rank"]]
-    df = df.merge(pts.assign(x=pts["x"] - 1).rename(columns={"rank": "next_rank"}), on=["content_id", "x"],
+    pts = df[[S.CONTENT_ID, "x", "rank"]]
+    df = df.merge(pts.assign(x=pts["x"] - 1).rename(columns={"rank": "next_rank"}), on=[S.CONTENT_ID, "x"],
                   how="left")
-    df = df.merge(pts.assign(x=pts["x"] + 1).rename(columns={"rank": "prev_rank"}), on=["content_id", "x"],
+    df = df.merge(pts.assign(x=pts["x"] + 1).rename(columns={"rank": "prev_rank"}), on=[S.CONTENT_ID, "x"],
                   how="left")
     last_x = len(stages) - 1
     exits = df["next_rank"].isna() & (df["x"] < last_x)
@@ -126,23 +127,23 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
     df["symbol"] = np.select([exits, entries], ["x", "diamond"], "circle")
     df["size"] = np.select([exits, entries], [15, 13], 9)
 
-    topics = sorted(df["topic"].unique())
+    topics = sorted(df[S.TOPIC].unique())
     color = {t: _color(i) for i, t in enumerate(topics)}
     kept = set(keep)
     ids = [i for i in order.index if i in kept and i != highlight]
     ids += [highlight] if highlight in kept else []
     fig, seen = go.Figure(), set()
-    by_item = dict(list(df.groupby("content_id", sort=False)))
+    by_item = dict(list(df.groupby(S.CONTENT_ID, sort=False)))
     for cid in ids:
         g = by_item[cid].sort_values("x")
-        topic, is_hi = g["topic"].iloc[0], cid == highlight
+        topic, is_hi = g[S.TOPIC].iloc[0], cid == highlight
         width, opacity = (7, 1.0) if is_hi else (2, 0.5) if highlight is not None else (2.5, 0.8)
         fig.add_trace(go.Scatter(
             x=g["x"], y=g["rank"], mode="lines+markers", name=topic, legendgroup=topic,
             showlegend=topic not in seen, meta=int(cid) if isinstance(cid, int | np.integer) else str(cid),
             line={"color": color[topic], "width": width}, opacity=opacity,
             marker={"symbol": g["symbol"].tolist(), "size": (g["size"] * (1.4 if is_hi else 1)).tolist()},
-            customdata=g[["content_id", "topic", "publisher", "score_text", "stage_label", "status"]]
+            customdata=g[[S.CONTENT_ID, S.TOPIC, S.PUBLISHER, "score_text", "stage_label", "status"]]
             .astype(str).to_numpy(),
             hovertemplate="<b>item %{customdata[0]}</b> · %{customdata[1]} · %{customdata[2]}<br>"
                           "%{customdata[4]}: rank %{y}, score %{customdata[3]}<br>"
