@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import naive
+from ranking import data
 from ranking import pipeline as P
 from ranking.config import CandidateConfig, PipelineConfig
 from ranking.data import synth
@@ -543,20 +544,9 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _plain(obj):
-    """JSON-safe copy: numpy scalars become Python numbers, NaN becomes null."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    return None if isinstance(obj, float) and obj != obj else obj
-
-
 def main(quick: bool = False, as_json: bool = False, repeats: int = 3) -> int:
     """CLI entry: all sizes (``quick``: up to 10k × 2k × 200k); exit 0 whether or not targets pass."""
     sizes = SIZES[:[s.name for s in SIZES].index(QUICK_STOP) + 1] if quick else SIZES
     result = measure(sizes, repeats)
-    print(json.dumps(_plain(result)) if as_json else format_table(result))
+    print(data.json_text(result) if as_json else format_table(result))
     return 0

@@ -7,7 +7,6 @@ traceback. `validate`, `label` and `synth` never import XGBoost or TensorFlow.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
@@ -130,7 +129,9 @@ def _validate(args: argparse.Namespace) -> int:
     ds = _load(args.data)
     summary = ds.summary()
     if args.json:
-        print(json.dumps(summary, sort_keys=True))
+        from ranking import data
+
+        print(data.json_text(summary))
     else:
         print(f"{args.data}: valid — {summary['users']['rows']} users, {summary['content']['rows']} items, "
               f"{summary['interactions']['rows']} interactions")

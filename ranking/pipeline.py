@@ -72,11 +72,6 @@ class PipelineResult:
         """Long table user_id, content_id, stage, rank, score for every list (deterministic order)."""
         return rankings_frame(self.prep, self.lists())
 
-    def same_rankings(self, other: PipelineResult) -> bool:
-        """True when both results rank every user identically in every list."""
-        a, b = self.lists(), other.lists()
-        return a.keys() == b.keys() and all((a[s].items == b[s].items).all() for s in a)
-
 
 def prepare_data(dataset: Dataset, config: PipelineConfig) -> Prepared:
     """Label and split the interactions; fails early with a clear message if training is impossible."""

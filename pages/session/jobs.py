@@ -43,7 +43,6 @@ class Job:
     """A training run: which stages, how far along, live curves, how it ended and where it was saved."""
 
     stages: list[str]
-    started: float = field(default_factory=time.monotonic)
     fraction: float = 0.0
     message: str = "starting"
     curves: dict[str, list[float]] = field(default_factory=dict)

@@ -8,7 +8,6 @@ back to the URL (``common.sync_url``), so the address bar is always a *lesson li
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,8 +228,3 @@ def current_config() -> PipelineConfig:
     except ConfigError as exc:
         st.warning(f"Some settings are out of range and were reset to defaults: {exc}")
         return PipelineConfig()
-
-
-def config_fields(cfg: Any) -> dict[str, Any]:
-    """A dataclass config as a flat dict (for display)."""
-    return dataclasses.asdict(cfg)

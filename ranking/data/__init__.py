@@ -9,6 +9,7 @@ from ranking.data.io import (
     csv_bytes,
     from_frames,
     json_bytes,
+    json_text,
     labelled_bytes,
     load_dataset,
     load_uploaded,
@@ -21,6 +22,6 @@ from ranking.data.io import (
 )
 
 __all__ = [
-    "Dataset", "csv_bytes", "from_frames", "json_bytes", "labelled_bytes", "load_dataset", "load_uploaded",
+    "Dataset", "csv_bytes", "from_frames", "json_bytes", "json_text", "labelled_bytes", "load_dataset", "load_uploaded",
     "read_json", "write_bytes", "write_csv", "write_json", "write_labelled", "write_tables",
 ]

@@ -310,10 +310,14 @@ def write_json(path: str | Path, obj) -> None:
 
 
 def json_bytes(obj) -> bytes:
-    """Strict JSON bytes: sorted keys, 2-space indent, numpy values allowed, NaN and ±inf as ``null``."""
-    text = json.dumps(jsonable(obj), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False,
+    """Strict JSON bytes as files hold them: ``json_text`` with a 2-space indent and a final newline."""
+    return (json_text(obj, indent=2) + "\n").encode("utf-8")
+
+
+def json_text(obj, indent: int | None = None) -> str:
+    """Strict JSON text: sorted keys, numpy values allowed, NaN and ±inf as ``null`` (one line by default)."""
+    return json.dumps(jsonable(obj), sort_keys=True, indent=indent, ensure_ascii=False, allow_nan=False,
                       default=_json_default)
-    return (text + "\n").encode("utf-8")
 
 
 def jsonable(obj):
