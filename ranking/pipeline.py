@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ranking.config import PipelineConfig
@@ -118,8 +119,20 @@ def train(prep: Prepared, config: PipelineConfig, stages: Iterable[StageName] = 
                 progress(_name, fraction, message, logs)
 
         stage = STAGE_CLASSES[name](config).fit(prep, upstream, step)
-        outputs[name] = stage.rank(prep, upstream)
+        output = stage.rank(prep, upstream)
+        output.heldout = _heldout_scores(prep, name, output, upstream)
+        outputs[name] = output
     return outputs
+
+
+def _heldout_scores(prep: Prepared, name: str, output: StageOutput, upstream: StageOutput | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The stage's scores of the held-out pairs (for AUC and calibration), computed where it was trained."""
+    tu, ti = prep.test[USER_POS].to_numpy(), prep.test[ITEM_POS].to_numpy()
+    if not len(tu):
+        return None
+    scores = STAGE_CLASSES[name].score_pairs(prep, output, upstream, tu, ti)
+    return None if scores is None else (tu, ti, np.asarray(scores))
 
 
 def finish(prep: Prepared, config: PipelineConfig, outputs: Mapping[str, StageOutput],
@@ -178,6 +191,9 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
     tu, ti = test[USER_POS].to_numpy(), test[ITEM_POS].to_numpy()
     pair_scores: dict[str, tuple | None] = {}
     for name, out in outs.items():
+        if out.heldout is not None and np.array_equal(out.heldout[0], tu) and np.array_equal(out.heldout[1], ti):
+            pair_scores[name] = out.heldout  # scored where it was trained (the app's server never loads Keras)
+            continue
         up = UPSTREAM[name]
         scores = STAGE_CLASSES[name].score_pairs(prep, out, outs[up] if up else None, tu, ti) if len(tu) else None
         pair_scores[name] = None if scores is None else (tu, ti, scores)

@@ -4,6 +4,7 @@ driven directly, without Streamlit."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -134,7 +135,9 @@ def test_a_second_start_while_training_starts_nothing(trained):
 def test_a_saved_run_restores_into_a_new_session(trained):
     lab, _, dataset, key = trained
     fresh = LabState()
-    assert runs.restore(fresh, lab.run_id) is None
+    problem, meta = runs.restore(fresh, lab.run_id)
+    assert problem is None
+    assert (meta["source"], meta["generation"]) == ("world", WORLD.generation())  # the run names its dataset
     assert fresh.run_id == lab.run_id
     assert [fresh.status(s, FAST, key) for s in ("stage1", "stage2", "stage3")] == ["fresh"] * 3
     np.testing.assert_array_equal(fresh.view(dataset, key, FAST).post.lists.items,
@@ -144,7 +147,9 @@ def test_a_saved_run_restores_into_a_new_session(trained):
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "x" * 10, "", "A" * 30])
 def test_a_bad_or_deleted_run_id_is_refused_with_a_message(trained, bad):
     fresh = LabState()
-    assert "not valid" in runs.restore(fresh, bad)
+    problem, meta = runs.restore(fresh, bad)
+    assert "not valid" in problem
+    assert meta == {}
     assert fresh.stages == {}
 
 
@@ -155,3 +160,35 @@ def test_an_untrainable_label_fails_before_any_thread_starts(trained):
     with pytest.raises(Exception, match="no training interaction is positive"):
         jobs.start(lab, ["stage1"], dataset, key, cfg)
     assert lab.job is None
+
+
+def test_pruning_keeps_the_recently_used_within_count_and_bytes(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RUNS_DIR", str(tmp_path))
+    ids = [f"{chr(65 + i)}" * 22 for i in range(6)]  # A…F, valid ids
+    for age, run_id in enumerate(ids):  # A is the most recently used, F the least
+        folder = tmp_path / run_id
+        folder.mkdir()
+        (folder / "snapshot.pkl").write_bytes(b"x" * 1000)
+        t = 1_000_000 - age * 100
+        os.utime(folder, (t, t))
+    runs._SHOWN.clear()
+    runs.shown(ids[5])  # a page shows the oldest run right now: it must survive any limit
+    assert runs.prune(keep=3, budget=10**9) == 2  # D and E go; F is in use
+    assert sorted(p.name[0] for p in tmp_path.iterdir()) == ["A", "B", "C", "F"]
+    assert runs.prune(keep=10, budget=2500) == 1  # bytes: A and B fit (2000 B), C does not; F is in use
+    assert sorted(p.name[0] for p in tmp_path.iterdir()) == ["A", "B", "F"]
+    runs.touch(ids[1])  # restoring B makes it the most recently used
+    assert runs.prune(keep=1, budget=10**9) == 1
+    assert sorted(p.name[0] for p in tmp_path.iterdir()) == ["B", "F"]
+
+
+def test_an_orphaned_job_is_cancelled_and_a_finished_one_collected_once(trained):
+    lab, _job, _, _ = trained
+    orphan = jobs.Job(stages=["stage1"])
+    jobs.JOBS[orphan.id] = orphan
+    stopped = jobs.reap(now=orphan.last_seen + jobs.orphan_seconds() + 1)
+    assert orphan in stopped
+    assert orphan.cancel_requested
+    assert "its tab was closed" in orphan.message
+    assert jobs.find(orphan.id) is orphan  # reattachable by its id until it expires
+    assert jobs.collect(lab) is None  # the trained session already collected its job

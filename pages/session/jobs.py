@@ -1,15 +1,19 @@
-"""Training in a background thread through ``ranking.pipeline.train``, so pages stay responsive.
+"""Training jobs: started by a click, run in a worker process, reattachable, cancellable.
 
-One job per session at a time (a second start while one runs returns None). Stage 3 holds a
-process-wide lock: Keras seeds and op determinism are global, so two sessions training neural
-models at once could otherwise disturb each other's reproducibility. When a job succeeds, the
-session's stages are updated and the trained state is saved for lesson links (``runs.save``), in
-the job itself: rendering a page never writes anything.
+A job trains stages through ``ranking.pipeline.train`` in a worker process (``worker.Pool``; in tests
+with ``LAB_SYNC_TRAINING=1``, in the caller's thread). It keeps its own result — the trained stages
+and the saved run — so whichever session shows it next collects it (``collect``): the tab that
+started it, or the same tab after F5, which finds the job by the ``job=`` id in its URL. One job per
+session at a time. A job no page has shown for ``LAB_JOB_ORPHAN_S`` seconds (default 60) is
+cancelled, and the log says so; every job can be cancelled from its page.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import pickle
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,18 +23,27 @@ from ranking.config import PipelineConfig
 from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
 
-from . import runs
+from . import runs, worker
 from .datasets import DataChoice
-from .state import LabState
+from .state import LabState, Trained, stage_keys
 
-NEURAL_LOCK = threading.Lock()
+LOG = logging.getLogger("lab.jobs")
+NEURAL_LOCK = threading.Lock()  # in-thread training only: Keras seeds and op determinism are process-global
+JOBS: dict[str, Job] = {}  # every job of this server, by id, until collected and expired
+_JOBS_LOCK = threading.Lock()
+KEEP_FINISHED_S = 600.0
+
+
+def orphan_seconds() -> float:
+    """How long a running job may go unseen by any page before it is cancelled ($LAB_JOB_ORPHAN_S, 60)."""
+    return float(os.environ.get("LAB_JOB_ORPHAN_S", "60"))
 
 
 def single_threaded_blas() -> None:
     """One OpenBLAS thread per call, process-wide (call once at server start, before any training).
 
-    OpenBLAS's own thread pool is shared: when several sessions' training threads call it at once
-    (stage 1's SVD), they spin waiting for it. Ten concurrent 300×120 SVDs took 200 s instead of 0.5 s.
+    OpenBLAS's own thread pool is shared: when several sessions' threads call it at once they spin
+    waiting for it. Ten concurrent 300×120 SVDs took 200 s instead of 0.5 s.
     """
     import scipy.linalg  # noqa: F401  (loads SciPy's bundled OpenBLAS so the limit covers it too)
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
@@ -38,19 +51,25 @@ def single_threaded_blas() -> None:
     threadpool_limits(1, user_api="blas")
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
-    """A training run: which stages, how far along, live curves, how it ended and where it was saved."""
+    """A training: which stages, how far along, live curves, how it ended, and what it produced."""
 
     stages: list[str]
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    started: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
     fraction: float = 0.0
-    message: str = "starting"
+    message: str = "waiting for a free worker"
     curves: dict[str, list[float]] = field(default_factory=dict)
     done: bool = False
+    cancel_requested: bool = False
     error: str | None = None
     seconds: float = 0.0
+    result: dict[str, Trained] = field(default_factory=dict)  # every stage up to the last trained one
     saved_run: str | None = None
     save_problem: str | None = None
+    collected: bool = False
     announced: bool = False
     thread: threading.Thread | None = None
 
@@ -58,15 +77,23 @@ class Job:
     def running(self) -> bool:
         return not self.done
 
+    @property
+    def elapsed(self) -> float:
+        return self.seconds if self.done else time.monotonic() - self.started
+
+    def seen(self) -> None:
+        """A page is showing this job (it is not orphaned)."""
+        self.last_seen = time.monotonic()
+
 
 def sync_mode() -> bool:
-    """Train in the caller's thread (tests with AppTest) instead of a background thread."""
+    """Train in the caller's thread (tests with AppTest) instead of a worker process."""
     return os.environ.get("LAB_SYNC_TRAINING") == "1"
 
 
 def start(lab: LabState, stages: list[str], dataset: Dataset, data_key: str, cfg: PipelineConfig,
           choice: DataChoice | None = None) -> Job | None:
-    """Start training ``stages`` unless a job is already running; returns the job (None if one runs).
+    """Start training ``stages`` unless this session already trains; returns the job (None if one runs).
 
     Labelling and splitting happen here, in the caller's thread, so their errors surface at once.
     """
@@ -80,47 +107,131 @@ def start(lab: LabState, stages: list[str], dataset: Dataset, data_key: str, cfg
     except RankingError:
         lab.job = None
         raise
-    args = (lab, job, prep, cfg, data_key, choice or DataChoice())
+    upstream = dict(lab.stages)
+    upload = lab.upload if (choice and choice.source == "upload") else None
+    args = (job, prep, cfg, data_key, choice or DataChoice(), upstream, upload)
+    with _JOBS_LOCK:
+        JOBS[job.id] = job
     if sync_mode():
-        _train(*args)
+        _run(*args)
+        collect(lab)
     else:
-        job.thread = threading.Thread(target=_train, args=args, daemon=True, name=f"lab-train-{'-'.join(stages)}")
+        _ensure_reaper()
+        job.thread = threading.Thread(target=_run, args=args, daemon=True, name=f"lab-job-{job.id}")
         job.thread.start()
     return job
 
 
-def _train(lab: LabState, job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice) -> None:
+def find(job_id: object) -> Job | None:
+    """A job of this server by its id (from a URL), or None."""
+    return JOBS.get(job_id) if isinstance(job_id, str) else None
+
+
+def cancel(job: Job, reason: str = "cancelled") -> None:
+    """Ask a job to stop: a waiting job never starts, a running one's worker process is terminated."""
+    if job.running:
+        job.cancel_requested = True
+        job.message = reason
+
+
+def collect(lab: LabState) -> Job | None:
+    """Put a finished job's trained stages and saved run into this session (once); returns that job."""
+    job = lab.job
+    if job is None or not job.done or job.collected:
+        return None
+    job.collected = True
+    if job.error is None and job.result:
+        lab.stages.update(job.result)
+        lab.run_id = job.saved_run or lab.run_id
+        lab.forget_view()
+    return job
+
+
+def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice, upstream: dict[str, Trained],
+         upload: Dataset | None) -> None:
+    keys = stage_keys(cfg, data_key)
     n = len(job.stages)
-    t0 = time.monotonic()
 
     def progress(stage: str, fraction: float, message: str, logs: dict) -> None:
         i = job.stages.index(stage) if stage in job.stages else 0
-        if fraction == 0.0:
+        if fraction == 0.0 and stage:
             job.curves = {}
         for name, v in logs.items():
             job.curves.setdefault(name, []).append(float(v))
-        job.fraction = min(0.99, (i + fraction) / n)
+        job.fraction = min(0.99, (i + fraction) / n) if stage else job.fraction
         job.message = message
 
+    trained = {name: t.output for name, t in upstream.items() if _is_upstream(name, job.stages)}
     try:
-        trained = {name: t.output for name, t in lab.stages.items()}
-        if "stage3" in job.stages:
-            job.message = "Stage 3: waiting for TensorFlow" if NEURAL_LOCK.locked() else job.message
+        if sync_mode():
             with NEURAL_LOCK:
                 outputs = pipeline.train(prep, cfg, job.stages, trained=trained, progress=progress)
         else:
-            outputs = pipeline.train(prep, cfg, job.stages, trained=trained, progress=progress)
-        lab.adopt({name: outputs[name] for name in job.stages}, cfg, data_key)
+            payload = pickle.dumps((prep, cfg, job.stages, trained), protocol=pickle.HIGHEST_PROTOCOL)
+            end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.cancel_requested)
+            if end[0] == "cancelled":
+                raise _Cancelled(job.message)
+            if end[0] == "error":
+                raise RankingError(end[1])
+            outputs = pickle.loads(end[1])
+        result = {name: t for name, t in upstream.items() if _is_upstream(name, job.stages)}
+        result.update({name: Trained(keys[name], outputs[name]) for name in job.stages})
+        job.result = result
         job.message = "saving the run for lesson links"
         try:
-            lab.run_id = job.saved_run = runs.save(lab, data_key, choice)
+            job.saved_run = runs.save(result, data_key, choice, upload)
         except OSError as exc:  # a full or read-only disk must not cost the demo
             job.save_problem = f"could not save this run for links: {exc}"
+    except _Cancelled as exc:
+        job.error = str(exc) or "cancelled"
     except RankingError as exc:
         job.error = str(exc)
     except Exception as exc:  # a demo must never show a traceback; the message is kept for the page
         job.error = f"training failed unexpectedly: {type(exc).__name__}: {exc}"
     finally:
-        job.seconds = time.monotonic() - t0
+        job.seconds = time.monotonic() - job.started
         job.fraction = 1.0
         job.done = True
+
+
+def _is_upstream(name: str, stages: list[str]) -> bool:
+    order = ("stage1", "stage2", "stage3")
+    return order.index(name) < min(order.index(s) for s in stages)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+_REAPER: threading.Thread | None = None
+
+
+def _ensure_reaper() -> None:
+    global _REAPER
+    with _JOBS_LOCK:
+        if _REAPER is None or not _REAPER.is_alive():
+            _REAPER = threading.Thread(target=_reap_forever, daemon=True, name="lab-job-reaper")
+            _REAPER.start()
+
+
+def reap(now: float | None = None) -> list[Job]:
+    """Cancel running jobs no page has shown for ``orphan_seconds``; forget long-finished ones."""
+    now = time.monotonic() if now is None else now
+    limit = orphan_seconds()
+    stopped = []
+    with _JOBS_LOCK:
+        for job_id, job in list(JOBS.items()):
+            if job.running and not job.cancel_requested and now - job.last_seen > limit:
+                cancel(job, f"cancelled: no page showed this training for {limit:.0f} s (its tab was closed)")
+                LOG.warning("job %s (%s) cancelled: unseen for %.0f s", job_id, ", ".join(job.stages),
+                            now - job.last_seen)
+                stopped.append(job)
+            elif job.done and now - job.started - job.seconds > KEEP_FINISHED_S:
+                del JOBS[job_id]
+    return stopped
+
+
+def _reap_forever() -> None:
+    event = threading.Event()
+    while not event.wait(5.0):
+        reap()

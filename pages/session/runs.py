@@ -2,11 +2,13 @@
 
 Ids are random and unguessable (``secrets.token_urlsafe``) and validated before they touch the
 file system: no path traversal, no listing. Disk use is bounded: past ``LAB_MAX_RUNS`` saved runs
-the oldest are deleted. Files are written through ``ranking.data.store`` (one atomic writer).
+(or past ``LAB_MAX_RUNS_MB`` of disk) the least recently used are deleted,
+never one a page showed within the last hour. Files are written through ``ranking.data.store`` (one atomic writer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from ranking import data
 from ranking.data import store
+from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
 
 from .datasets import ROOT, DataChoice
@@ -35,6 +38,28 @@ def max_runs() -> int:
     return int(os.environ.get("LAB_MAX_RUNS", "50"))
 
 
+def max_bytes() -> int:
+    """Disk budget of all saved runs together: $LAB_MAX_RUNS_MB, default 500 MB."""
+    return int(float(os.environ.get("LAB_MAX_RUNS_MB", "500")) * 1024 * 1024)
+
+
+IN_USE_S = 3600.0  # a run some page showed within this time is never pruned
+_SHOWN: dict[str, float] = {}  # run id → when a page last showed it (this server)
+
+
+def shown(run_id: str | None) -> None:
+    """A page is showing this run: keep it (and count it as recently used)."""
+    if run_id:
+        _SHOWN[run_id] = time.time()
+
+
+def touch(run_id: str) -> None:
+    """Mark a run as just used (restored or shown), for least-recently-used pruning."""
+    shown(run_id)
+    with contextlib.suppress(ValueError, OSError):
+        os.utime(_folder(run_id))
+
+
 def valid_id(run_id: object) -> bool:
     """True for ids this module could have made (22+ URL-safe characters, nothing else)."""
     return isinstance(run_id, str) and bool(ID_PATTERN.fullmatch(run_id))
@@ -49,16 +74,15 @@ def _folder(run_id: str) -> Path:
     return folder
 
 
-def save(lab: LabState, data_key: str, choice: DataChoice) -> str:
-    """Save this session's trained stages; returns the new run id."""
+def save(stages: dict[str, Trained], data_key: str, choice: DataChoice, upload: Dataset | None = None) -> str:
+    """Save trained stages with what is needed to rebuild their dataset; returns the new run id."""
     run_id = secrets.token_urlsafe(16)
     folder = _folder(run_id)
-    payload = {"stages": {name: (t.key, t.output) for name, t in lab.stages.items()}, "data_key": data_key}
+    payload = {"stages": {name: (t.key, t.output) for name, t in stages.items()}, "data_key": data_key}
     meta = {"created": time.time(), "data_key": data_key, "source": choice.source,
-            "generation": choice.generation(), "stages": sorted(lab.stages)}
-    if choice.source == "upload" and lab.upload is not None:
-        up = lab.upload
-        data.write_tables(folder / UPLOAD_DIR, up.users, up.content, up.interactions)
+            "generation": choice.generation(), "stages": sorted(stages)}
+    if choice.source == "upload" and upload is not None:
+        data.write_tables(folder / UPLOAD_DIR, upload.users, upload.content, upload.interactions)
     store.save_snapshot(folder, payload, meta)
     prune()
     return run_id
@@ -76,29 +100,52 @@ def load(run_id: str) -> tuple[dict, dict, object | None]:
     return payload, meta, upload
 
 
-def prune(keep: int | None = None) -> int:
-    """Delete the oldest saved runs beyond ``keep`` (default LAB_MAX_RUNS); returns how many went."""
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def prune(keep: int | None = None, budget: int | None = None, now: float | None = None) -> int:
+    """Delete least recently used runs beyond ``keep`` runs or ``budget`` bytes; returns how many went.
+
+    Runs a page showed within the last hour are never deleted, whatever the limits.
+    """
     keep = max_runs() if keep is None else keep
+    budget = max_bytes() if budget is None else budget
+    now = time.time() if now is None else now
     if not runs_dir().is_dir():
         return 0
     found = [p for p in runs_dir().iterdir() if p.is_dir() and valid_id(p.name)]
-    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in found[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-    return max(0, len(found) - keep)
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)  # most recently used first
+    total, kept, gone = 0, 0, 0
+    for folder in found:
+        size = _size(folder)
+        in_use = now - _SHOWN.get(folder.name, -1e18) < IN_USE_S
+        if in_use or (kept < keep and total + size <= budget):
+            total, kept = total + size, kept + 1
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        gone += 1
+    return gone
 
 
-def restore(lab: LabState, run_id: str) -> str | None:
-    """Put a saved run's stages into this session; returns a message for the page (None if restored)."""
+def restore(lab: LabState, run_id: str) -> tuple[str | None, dict]:
+    """Put a saved run's stages (and its upload) into this session.
+
+    Returns (a message for the page, or None when restored; the run's description: its data source
+    and generation spec, so the page can select the dataset the run was trained on).
+    """
     try:
-        payload, _meta, upload = load(run_id)
+        payload, meta, upload = load(run_id)
         stages = {name: Trained(key, output) for name, (key, output) in payload["stages"].items()}
     except (ValueError, OSError, RankingError, EOFError, KeyError, TypeError, AttributeError,
             ModuleNotFoundError):
-        return "That run link is not valid or the run has been deleted; train again to create a new one."
+        return "That run link is not valid or the run has been deleted; train again to create a new one.", {}
     if upload is not None:
         lab.upload = upload
         lab.upload_names = ("(restored from the run link)",)
+    elif meta.get("source") == "upload":
+        return "That run was trained on an upload that was not kept with it; upload the files again.", {}
     lab.stages = stages
     lab.run_id = run_id
-    return None
+    touch(run_id)
+    return None, meta

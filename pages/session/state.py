@@ -116,10 +116,6 @@ class LabState:
             self._memo[kind] = (key, compute())
         return self._memo[kind][1]
 
-    def adopt(self, outputs: dict[str, StageOutput], cfg: PipelineConfig, data_key: str) -> None:
-        """Keep freshly trained stage outputs under the key of the settings they were trained with."""
-        keys = stage_keys(cfg, data_key)
-        for name, output in outputs.items():
-            if name not in self.stages or self.stages[name].output is not output:
-                self.stages[name] = Trained(keys[name], output)
+    def forget_view(self) -> None:
+        """Drop the memoised evaluation (after the trained stages changed)."""
         self._view = None

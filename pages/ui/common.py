@@ -78,7 +78,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     st.title(title)
     st.markdown(intro)
     W.adopt_url()
-    _adopt_run_link()
+    _adopt_links()
     with st.container():
         job_panel(curves)
     state, choice = lab(), data_choice()
@@ -89,6 +89,11 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         st.text(str(exc))
         return None
     ctx = Ctx(dataset, data_key, W.current_config(), state, choice)
+    runs.shown(state.run_id)  # a run a page shows is never pruned
+    if choice.source == "upload" and state.upload is None:
+        st.info("This link asks for an uploaded dataset, which this session does not have (uploads are "
+                "kept only with a trained run's link): the lab shows the bundled sample world until you "
+                "upload the files again on the home page.")
     sync_url(ctx)
     with st.sidebar:
         st.caption(f"**Data:** {md_escape(dataset.name)} — {dataset.n_users:,} users · {dataset.n_items:,} items · "
@@ -104,19 +109,36 @@ def md_escape(text: object) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", str(text))
 
 
-def _adopt_run_link() -> None:
-    """Once per session: restore the trained stages of a run named in the URL (a refresh or lesson link)."""
+def _adopt_links() -> None:
+    """Once per session: restore the run named in the URL, with its dataset, and reattach a running job.
+
+    A refresh or an opened lesson link is a new session: the run brings back the trained stages and
+    the dataset they were trained on (generated worlds by their spec, uploads from the run's copy);
+    ``job=`` reattaches the training this tab started before F5.
+    """
     state = lab()
     if state.run_checked:
         return
     state.run_checked = True
     wanted = st.query_params.get("run")
     if wanted and not state.stages:
-        problem = runs.restore(state, wanted)
+        problem, meta = runs.restore(state, wanted)
         if problem:
             st.warning(problem)
         else:
-            st.toast("Restored the trained stages from the link — no retraining needed.", icon=":material/history:")
+            source = meta.get("source", "sample")
+            st.session_state["data"] = source
+            for key, value in meta.get("generation", {}).items():
+                if source == "world":
+                    st.session_state[key] = value
+            st.toast("Restored the trained stages and their dataset from the link — no retraining needed.",
+                     icon=":material/history:")
+    job = jobs.find(st.query_params.get("job"))
+    if job is not None and state.job is None:
+        state.job = job
+        job.seen()
+        if job.running:
+            st.toast("Still training: reattached to the job this page started.", icon=":material/sync:")
 
 
 def url_params(ctx: Ctx) -> dict[str, str]:
@@ -135,6 +157,8 @@ def url_params(ctx: Ctx) -> dict[str, str]:
         params["user"] = str(user)
     if ctx.lab.run_id:
         params["run"] = ctx.lab.run_id
+    if ctx.lab.running:
+        params["job"] = ctx.lab.job.id  # F5 during training reattaches to it
     return params
 
 
@@ -207,11 +231,14 @@ def _start(ctx: Ctx, plan: list[str]) -> None:
 
 
 def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
-    """Live progress of this session's training; reruns the page when it ends."""
-    job = lab().job
+    """Live progress of this session's training, with elapsed time and Cancel; collects it when it ends."""
+    state = lab()
+    job = state.job
     if job is None:
         return
+    job.seen()
     if job.done:
+        jobs.collect(state)
         if job.error:
             st.error(f"Training stopped: {job.error}")
         elif not job.announced:
@@ -226,8 +253,12 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
         j = lab().job
         if j is None or j.done:
             st.rerun()
+        j.seen()
         with st.container():  # one element, whatever is drawn inside
-            st.progress(j.fraction, text=j.message)
+            left, right = st.columns([5, 1])
+            left.progress(j.fraction, text=f"{j.message} · {j.elapsed:.0f} s")
+            right.button("Cancel", key="cancel_job", icon=":material/stop_circle:", on_click=jobs.cancel,
+                         args=(j, "cancelled from its page"), disabled=j.cancel_requested)
             if curve_chart is not None and j.curves:
                 st.plotly_chart(curve_chart(dict(j.curves)), key="live_curve")
 

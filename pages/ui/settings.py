@@ -178,6 +178,8 @@ def adopt_url() -> None:
     for key in BY_KEY:
         if key in st.query_params and key not in st.session_state:
             st.session_state[key] = _coerce(BY_KEY[key], st.query_params[key])
+    if "data" in st.query_params and "data" not in st.session_state:
+        st.session_state["data"] = st.query_params["data"]  # the dataset is part of the state, on every page
     for key in ("g_users", "g_items", "g_inter", "g_seed", "user"):
         if key in st.query_params and key not in st.session_state:
             try:

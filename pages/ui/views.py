@@ -54,7 +54,14 @@ def _upload() -> None:
         if names != lab.upload_names:
             from ranking import data
 
+            seen: dict[str, int] = {}
+            for f in files:
+                seen[f.name.lower()] = seen.get(f.name.lower(), 0) + 1
+            twice = sorted(name for name, count in seen.items() if count > 1)
             try:
+                if twice:  # one would silently replace the other: refuse and say which
+                    raise DataError([f"{name}: uploaded {seen[name]} times; remove all but one (✕ beside it) "
+                                     "so the lab knows which to use" for name in twice])
                 ds = data.load_uploaded({f.name: f.getvalue() for f in files}, name="your upload")
             except DataError as exc:
                 lab.upload_problems = exc.problems

@@ -41,6 +41,7 @@ class StageOutput:
     seconds: float
     candidate_scores: np.ndarray | None = None  # score of every upstream candidate (rows = users)
     signals: dict[str, np.ndarray] = field(default_factory=dict)  # per-signal predictions, shaped like lists
+    heldout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (user_pos, item_pos, score), held-out pairs
 
 
 class Stage(Protocol):

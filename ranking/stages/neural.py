@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -42,6 +43,17 @@ def _tf() -> tuple[Any, Any]:
     import tensorflow as tf
 
     return tf, keras
+
+
+def warm_up() -> None:
+    """Import TensorFlow and Keras now (a worker process does this once, before its first job)."""
+    _tf()
+
+
+def reset() -> None:
+    """Drop Keras's global graph state between jobs of a long-lived process (never in the app's server)."""
+    if "keras" in sys.modules:
+        _tf()[1].backend.clear_session()
 
 
 class NeuralReranker:
@@ -117,7 +129,7 @@ class NeuralReranker:
     def predict(self, X: np.ndarray, *, user_pos: np.ndarray, item_pos: np.ndarray,
                 stage2_score: np.ndarray | None = None) -> np.ndarray:
         """P(positive) per row, float32; one forward pass per ``CHUNK`` rows, never per row."""
-        if not hasattr(self, "model_"):
+        if not self.fitted:
             raise TrainingError("NeuralReranker is not fitted: call fit() first")
         X = _matrix(X)
         n = len(X)
@@ -168,15 +180,25 @@ class NeuralReranker:
             state["_weights"] = model.get_weights()
         return state
 
+    @property
+    def fitted(self) -> bool:
+        """True once fitted (also after unpickling, before the graph is rebuilt)."""
+        return "model_" in self.__dict__ or "_weights" in self.__dict__
+
     def __setstate__(self, state: dict[str, Any]) -> None:
-        weights = state.pop("_weights", None)
+        # Lazily: unpickling must not import TensorFlow (the app's server never needs to, see
+        # pages/session/worker.py); the graph is rebuilt on the first prediction.
         self.__dict__.update(state)
         self._serve_fn = None
-        if weights is not None:
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "model_" and "_weights" in self.__dict__:
             _, keras = _tf()
-            self.model_ = _build_model(keras, self.config, self._width(), self.uses_stage2_,
-                                       self.n_users_, self.n_items_)
-            self.model_.set_weights(weights)
+            model = _build_model(keras, self.config, self._width(), self.uses_stage2_, self.n_users_, self.n_items_)
+            model.set_weights(self.__dict__.pop("_weights"))
+            self.model_ = model
+            return model
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: bool, n_users: int, n_items: int,

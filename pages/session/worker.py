@@ -1,0 +1,177 @@
+"""Training outside the server process: a small pool of warm worker processes.
+
+Why not threads in the server: (1) once Keras is imported there, Streamlit ends *every* script run of
+every session (each 1-second progress poll too) with ``keras.backend.clear_session()`` and a full
+garbage collection, 0.3–0.5 s holding the GIL: four concurrent trainings took 70–95 s instead of
+7–10 s; (2) a thread cannot be cancelled; (3) an orphaned thread keeps burning CPU. So each job runs
+in a spawned worker process that imported XGBoost and TensorFlow once (at a lower CPU priority, so
+the server's page runs win the cores), and talks to the server over a pipe:
+
+    server → worker: pickled (prepared data, config, stages, upstream outputs)
+    worker → server: ("progress", stage, fraction, message, logs) …, then ("done", pickled outputs)
+                     or ("error", message)
+
+Cancelling a job terminates its worker; the pool starts a fresh one. The server never imports
+TensorFlow: stage-3 models come back with their weights unpickled lazily (see ``ranking.stages.neural``)
+and with their held-out scores already computed (``StageOutput.heldout``).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import pickle
+import threading
+from collections.abc import Callable
+
+LOG = logging.getLogger("lab.worker")
+_CTX = mp.get_context("spawn")
+
+
+def pool_size() -> int:
+    """Concurrent trainings: $LAB_WORKERS, default the number of CPUs (a third job waits for a free worker)."""
+    return max(1, int(os.environ.get("LAB_WORKERS", os.cpu_count() or 2)))
+
+
+def _serve(conn) -> None:  # runs in the worker process
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        os.nice(5)
+    except OSError:
+        pass
+    from ranking import pipeline
+    from ranking.stages import gbdt, neural  # noqa: F401  (warm: import the training libraries once)
+
+    neural.warm_up()
+    conn.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        prep, cfg, stages, trained = pickle.loads(message)
+
+        def progress(stage: str, fraction: float, text: str, logs: dict) -> None:
+            conn.send(("progress", stage, float(fraction), text, {k: float(v) for k, v in logs.items()}))
+
+        try:
+            outputs = pipeline.train(prep, cfg, stages, trained=trained, progress=progress)
+            conn.send(("done", pickle.dumps({s: outputs[s] for s in stages}, protocol=pickle.HIGHEST_PROTOCOL)))
+        except Exception as exc:  # the server shows the message; the worker stays usable
+            from ranking.errors import RankingError
+
+            text = str(exc) if isinstance(exc, RankingError) else \
+                f"training failed unexpectedly: {type(exc).__name__}: {exc}"
+            conn.send(("error", text))
+        neural.reset()  # drop this job's graphs before the next one
+
+
+class Worker:
+    """One warm worker process and the server's end of its pipe."""
+
+    def __init__(self) -> None:
+        self.conn, child = _CTX.Pipe()
+        self.process = _CTX.Process(target=_serve, args=(child,), daemon=True, name="lab-worker")
+        self.process.start()
+        child.close()
+        self.ready = False
+
+    def wait_ready(self, timeout: float = 300.0) -> bool:
+        if not self.ready and self.conn.poll(timeout):
+            self.ready = self.conn.recv() == ("ready",)
+        return self.ready
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+        self.conn.close()
+
+
+class Pool:
+    """At most ``size`` workers; idle ones are reused, killed ones replaced on demand."""
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size or pool_size()
+        self._idle: list[Worker] = []
+        self._slots = threading.Semaphore(self.size)
+        self._lock = threading.Lock()
+        self.waiting = 0
+
+    def warm(self) -> None:
+        """Start the workers now (in the background: the caller does not wait for their imports)."""
+        with self._lock:
+            missing = self.size - len(self._idle)
+            self._idle += [Worker() for _ in range(max(0, missing))]
+
+    def run(self, payload: bytes, on_message: Callable[[tuple], None], cancelled: Callable[[], bool]) -> tuple:
+        """Run one job on a free worker; returns the final ("done", bytes) / ("error", text) / ("cancelled",)."""
+        with self._lock:
+            self.waiting += 1
+        try:
+            while not self._slots.acquire(timeout=0.5):
+                if cancelled():
+                    return ("cancelled",)
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        worker = None
+        try:
+            with self._lock:
+                while self._idle and not self._idle[-1].alive():
+                    self._idle.pop().stop()
+                worker = self._idle.pop() if self._idle else Worker()
+            on_message(("progress", "", 0.0, "starting a worker (importing XGBoost and TensorFlow)", {}))
+            while not worker.wait_ready(timeout=0.5):
+                if cancelled() or not worker.alive():
+                    raise _Stop
+            worker.conn.send(payload)
+            while True:
+                if cancelled():
+                    raise _Stop
+                if not worker.conn.poll(0.2):
+                    if not worker.alive():
+                        return ("error", "the training process stopped unexpectedly (out of memory?)")
+                    continue
+                message = worker.conn.recv()
+                if message[0] == "progress":
+                    on_message(message)
+                    continue
+                with self._lock:
+                    self._idle.append(worker)
+                worker = None
+                return message
+        except (_Stop, EOFError, OSError):
+            return ("cancelled",) if cancelled() else ("error", "the training process stopped unexpectedly")
+        finally:
+            if worker is not None:  # cancelled or broken: never reuse it
+                worker.stop()
+            self._slots.release()
+
+
+class _Stop(Exception):
+    pass
+
+
+_POOL: Pool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def pool() -> Pool:
+    """The server's pool (created on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = Pool()
+        return _POOL
+
+
+def warm_in_background() -> None:
+    """Start the workers at server start, so the first click does not wait for TensorFlow's import."""
+    threading.Thread(target=lambda: pool().warm(), daemon=True, name="lab-warm").start()
