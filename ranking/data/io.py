@@ -6,6 +6,10 @@ Interaction.csv (names matched ignoring case; see `schema.FILE_NAMES`), optional
 UTF-8 BOM and use CR, LF or CRLF line endings. Every cell is read as text, so "NA" stays North
 America; `from_frames` then checks and types everything and collects *all* findings.
 
+Uploads may instead hold a MIND pair, behaviors.tsv + news.tsv (names matched ignoring case): they
+are imported by `ranking.data.mind.import_mind` (unknown news kept with topic "unknown"), the import
+report's lines lead the dataset's warnings, and any other uploaded file is ignored with a warning.
+
 Row numbers in messages are 1-based data rows: row 1 is the first line after the header
 (blank lines count, so the number matches what an editor shows, minus one).
 
@@ -61,6 +65,7 @@ TABLES = ("users", "content", "interactions")
 DEFAULT_NAMES = {"users": "Users.csv", "content": "Content.csv", "interactions": "Interaction.csv"}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _BOM = b"\xef\xbb\xbf"
+MIND_FILES = ("behaviors.tsv", "news.tsv")
 
 
 class _SpecTruth:
@@ -90,7 +95,31 @@ def load_dataset(path: str | Path, name: str | None = None) -> Dataset:
 
 def load_uploaded(files: Mapping[str, bytes], name: str = "upload") -> Dataset:
     """Load and validate uploaded files, keyed by their names (used only for matching, never as paths)."""
+    mind = {n: [k for k in files if _base(k).lower() == n] for n in MIND_FILES}
+    if any(mind.values()):
+        return _load_mind(files, mind, name)
     return _load_files(files, name, report_unused=True)
+
+
+def _load_mind(files: Mapping[str, bytes], mind: dict[str, list[str]], name: str) -> Dataset:
+    """Import an uploaded MIND pair (unknown news kept); the report's lines become the first warnings."""
+    from ranking.data.mind import import_mind
+
+    problems = [f"a MIND upload needs {n} beside {' and '.join(o for o in MIND_FILES if o != n)} (letter case "
+                "ignored)" for n, keys in mind.items() if not keys]
+    problems += [f"files {', '.join(map(repr, keys))} all match {n}; keep only one"
+                 for n, keys in mind.items() if len(keys) > 1]
+    if problems:
+        raise DataError(problems)
+    (b,), (n,) = mind.values()
+    users, content, inter, report = import_mind(files[b], files[n], unknown_news="keep",
+                                                names=(_base(b), _base(n)))
+    ignored = sorted(set(files) - {b, n})
+    sources = {"users": f"users (from {_base(b)})", "content": f"content (from {_base(n)})",
+               "interactions": f"interactions (from {_base(b)})"}
+    ds = from_frames(users, content, inter, name=name, source_names=sources)
+    extra = [f"ignored uploaded file(s) {', '.join(map(repr, ignored))} beside the MIND pair"] if ignored else []
+    return replace(ds, warnings=(*report.lines(), *extra, *ds.warnings))
 
 
 def from_frames(
