@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="stop at the middle size (10k × 2k × 200k)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--repeats", type=int, default=3, help="runs per measurement (median reported)")
+    p.add_argument("--mind", action="store_true",
+                   help="only time the MIND import at MIND-small shape (with --quick: a tenth)")
     return parser
 
 
@@ -297,6 +299,10 @@ def _num(v) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.mind:
+        from benchmarks import mind_bench
+
+        return mind_bench.main(quick=args.quick, as_json=args.json, repeats=args.repeats)
     from benchmarks import bench
 
     return bench.main(quick=args.quick, as_json=args.json, repeats=args.repeats)
