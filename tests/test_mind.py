@@ -5,6 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +18,8 @@ from ranking import cli, data
 from ranking.config import GBDTConfig, LabelConfig, NeuralConfig, PipelineConfig, PostConfig
 from ranking.data.mind import CLICKS_ONLY, import_mind
 from ranking.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tsv(*lines: str, eol: str = "\n", bom: bool = False) -> bytes:
@@ -304,3 +310,33 @@ def test_round_trip_import_load_run(tmp_path):
     assert final.shape[0] == 60
     assert (final[:, 0] >= 0).all()
     assert set(result.evaluation["stages"]) >= {"stage1", "stage2", "stage3", "final"}
+
+
+def test_import_mind_help_and_it_stays_light(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["import-mind", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--behaviors", "--news", "--out", "--unknown-news", "--history", "--debug"):
+        assert option in out
+    (tmp_path / "behaviors.tsv").write_bytes(BEHAVIORS)
+    (tmp_path / "news.tsv").write_bytes(NEWS)
+    code = (f"import sys\nfrom ranking.cli import main\n"
+            f"assert main(['import-mind', '--behaviors', {str(tmp_path / 'behaviors.tsv')!r}, '--news', "
+            f"{str(tmp_path / 'news.tsv')!r}, '--out', {str(tmp_path / 'o')!r}]) == 0\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'xgboost', 'streamlit'}))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_bench_generator_writes_the_shape_it_promises(tmp_path):
+    from benchmarks import mind_bench
+
+    shape = mind_bench.MindShape("tiny", users=40, news=60, lines=120)
+    b, n = mind_bench.generate_pair(tmp_path, shape, seed=1)
+    rep = import_mind(b, n, unknown_news="drop", history=True)[3]
+    assert (rep.impressions, rep.users, rep.news_in_file, rep.unknown_news) == (120, 40, 60, 0)
+    assert rep.shown == len(b.read_text().split("-")) - 1  # one "-" per shown token, none elsewhere
+    assert b.read_bytes() == mind_bench.generate_pair(tmp_path / "again", shape, seed=1)[0].read_bytes()
