@@ -66,6 +66,7 @@ DEFAULT_NAMES = {"users": "Users.csv", "content": "Content.csv", "interactions":
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _BOM = b"\xef\xbb\xbf"
 MIND_FILES = ("behaviors.tsv", "news.tsv")
+WRITE_CHUNK = 250_000  # rows formatted at a time by write_csv
 
 
 class _SpecTruth:
@@ -298,9 +299,18 @@ def write_labelled(path: str | Path, interactions_with_score_and_label: pd.DataF
 
 
 def write_csv(path: str | Path, df: pd.DataFrame) -> None:
-    """Write a frame as CSV in the lab's format (UTF-8, LF, no index, Z timestamps, clean floats)."""
-    text = pd.DataFrame({c: _format(df[c]) for c in df.columns}, columns=df.columns)
-    _write_bytes(Path(path), text.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    """Write a frame as CSV in the lab's format (UTF-8, LF, no index, Z timestamps, clean floats).
+
+    Rows are formatted `WRITE_CHUNK` at a time, so memory stays bounded (millions of MIND rows)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        for start in range(0, max(len(df), 1), WRITE_CHUNK):
+            part = df.iloc[start:start + WRITE_CHUNK]
+            text = pd.DataFrame({c: _format(part[c]) for c in df.columns}, columns=df.columns)
+            fh.write(text.to_csv(index=False, header=start == 0, lineterminator="\n").encode("utf-8"))
+    os.replace(tmp, path)
 
 
 def _format(s: pd.Series) -> list[str]:
