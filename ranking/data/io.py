@@ -318,7 +318,8 @@ def _format(s: pd.Series) -> list[str]:
     missing = s.isna().to_numpy()
     if pdt.is_datetime64_any_dtype(s):
         utc = s.dt.tz_convert("UTC") if s.dt.tz is not None else s
-        txt = utc.dt.strftime(TIME_FORMAT).to_numpy(dtype=object, na_value="")
+        codes, uniq = pd.factorize(utc)  # strftime once per distinct time (NaT: code -1, masked below)
+        txt = np.append(np.asarray(uniq.strftime(TIME_FORMAT), dtype=object), "")[codes]
     elif pdt.is_float_dtype(s):
         values = s.to_numpy(dtype=np.float32 if s.dtype == np.float32 else np.float64, na_value=np.nan)
         # numpy's str() is the shortest text that reads back to the same float32/float64
