@@ -340,3 +340,13 @@ def test_bench_generator_writes_the_shape_it_promises(tmp_path):
     assert (rep.impressions, rep.users, rep.news_in_file, rep.unknown_news) == (120, 40, 60, 0)
     assert rep.shown == len(b.read_text().split("-")) - 1  # one "-" per shown token, none elsewhere
     assert b.read_bytes() == mind_bench.generate_pair(tmp_path / "again", shape, seed=1)[0].read_bytes()
+
+
+def test_bench_measures_and_tabulates_a_tiny_pair():
+    from benchmarks import mind_bench
+
+    result = mind_bench.measure(mind_bench.MindShape("tiny", users=30, news=40, lines=90))
+    assert set(result["runs"]) == {"impressions", "history"}
+    assert result["runs"]["history"]["interactions"] > result["runs"]["impressions"]["interactions"]
+    assert "| impressions |" in mind_bench.format_table(result)
+    json.dumps(result)  # --json prints it
