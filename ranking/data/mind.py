@@ -96,7 +96,7 @@ class MindReport:
                        f"time(s) ({self.unknown_clicks} clicks) in {self.unknown_rows} impression line(s)"
                        + (f", {self.history_unknown} history entries" if self.history else "") + f"; {done}")
         else:
-            out.append("unknown news: none, every id is in news.tsv")
+            out.append("unknown news: none, every imported id is in news.tsv")
         return [*out, f"history: {self.history_entries} entries, {self.history_added} distinct (user, news) clicks "
                 "added just before each user's first impression" if self.history else
                 "history: click histories not imported (history=True / --history imports them)",
