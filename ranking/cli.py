@@ -1,7 +1,7 @@
-"""Command line: validate, label, synth, run (the benchmark is `python -m benchmarks`).
+"""Command line: validate, label, synth, import-mind, run (the benchmark is `python -m benchmarks`).
 
 Bad input exits 2 with a short message on stderr (an unexpected error exits 1); `--debug` adds the
-traceback. `validate`, `label` and `synth` never import XGBoost or TensorFlow.
+traceback. `validate`, `label`, `synth` and `import-mind` never import XGBoost or TensorFlow.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and --help)."""
     parser = argparse.ArgumentParser(
         prog="python -m ranking",
-        description="Multistage Ranking Lab, headless: validate data, label interactions, "
+        description="Multistage Ranking Lab, headless: validate data, label interactions, import MIND logs, "
                     "generate a world, run the three-stage pipeline.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
@@ -76,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-truth", action="store_true",
                    help="skip truth.csv (it stays recomputable from world.json)")
+
+    p = sub.add_parser("import-mind", parents=[common],
+                       help="import MIND news logs (behaviors.tsv + news.tsv) as the three CSVs")
+    p.add_argument("--behaviors", required=True, type=Path, help="MIND behaviors.tsv")
+    p.add_argument("--news", required=True, type=Path, help="MIND news.tsv")
+    p.add_argument("--out", required=True, type=Path, help="output folder (created; its parent must exist)")
+    p.add_argument("--unknown-news", choices=("keep", "drop"), default="keep",
+                   help="news shown but missing from news.tsv: keep with topic 'unknown' (default) or drop")
+    p.add_argument("--history", action="store_true",
+                   help="also import click histories as clicks just before each user's first impression")
 
     p = sub.add_parser("run", parents=[common], help="train every stage, rank every user, evaluate, save the run")
     p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
@@ -164,6 +174,29 @@ def _synth(args: argparse.Namespace) -> int:
     world = synth.generate(spec)
     synth.write_world(world, args.out, include_truth=False if args.no_truth else None)
     print(f"wrote {args.out}: {args.users} users, {args.items} items, {args.interactions} interactions")
+    return 0
+
+
+def _import_mind(args: argparse.Namespace) -> int:
+    from ranking import data
+    from ranking.data.mind import import_mind
+
+    out = args.out
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: exists and is not a folder")
+    if not out.exists() and not out.resolve().parent.is_dir():
+        raise DataError(f"--out {out}: its parent folder {out.resolve().parent} does not exist")
+    for flag, path in (("--behaviors", args.behaviors), ("--news", args.news)):
+        if not path.is_file():
+            raise DataError(f"{flag} {path}: no such file")
+    users, content, inter, report = import_mind(args.behaviors, args.news, unknown_news=args.unknown_news,
+                                                history=args.history)
+    out.mkdir(exist_ok=True)
+    data.write_tables(out, users, content, inter)
+    data.write_json(out / "source.json", {"format": "MIND", "behaviors": args.behaviors.name,
+                                          "news": args.news.name, **report.as_dict()})
+    print("\n".join(report.lines()))
+    print(f"wrote {out}: Users.csv, Content.csv, Interaction.csv, source.json")
     return 0
 
 
@@ -261,4 +294,4 @@ def _num(v) -> str:
     return "-" if v is None or v != v else f"{v:.3f}"
 
 
-_COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "run": _run}
+_COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mind": _import_mind, "run": _run}

@@ -446,6 +446,20 @@ def test_write_csv_formats(tmp_path):
         b"f32,f64,flag,when,region\n0.1,0.30000000000000004,1,2025-04-01T06:20:00Z,NA\n,15,0,,\n")
 
 
+def test_write_csv_in_chunks_writes_the_same_bytes(tmp_path, monkeypatch):
+    from ranking.data import formats as data_io
+
+    df = pd.DataFrame({"a": np.arange(7), "b": [0.5, np.nan, 1.25, 2.0, 3.0, 4.0, 5.0], "c": list("xyz,\"qw")})
+    data.write_csv(tmp_path / "one.csv", df)
+    monkeypatch.setattr(data_io, "WRITE_CHUNK", 3)
+    data.write_csv(tmp_path / "chunks.csv", df)
+    data.write_csv(tmp_path / "empty.csv", df.iloc[:0])
+    assert (tmp_path / "chunks.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "chunks.csv").read_bytes().count(b"a,b,c") == 1
+    assert (tmp_path / "empty.csv").read_bytes() == b"a,b,c\n"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 def test_write_labelled_rounds_the_score(tmp_path):
     df = pd.DataFrame({S.USER_ID: [1], S.SCORE: [1.0 + 0.5 * 12.4 / 10 + 1.0], S.LABEL: [1]})
     data.write_labelled(tmp_path / "labelled.csv", df)

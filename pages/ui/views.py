@@ -43,7 +43,7 @@ def dataset_picker() -> None:
 def _upload() -> None:
     lab = C.lab()
     files = st.file_uploader(
-        "Users.csv, Content.csv and Interaction.csv (the notebook's schema)", type=["csv"],
+        "Users.csv, Content.csv and Interaction.csv, or MIND behaviors.tsv + news.tsv", type=["csv", "tsv"],
         accept_multiple_files=True, key="upload_files",
         help="Names are matched case-insensitively; interactions.csv is accepted too.")
     if not files:

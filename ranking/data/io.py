@@ -6,6 +6,10 @@ Interaction.csv (names matched ignoring case; see `schema.FILE_NAMES`), optional
 UTF-8 BOM and use CR, LF or CRLF line endings. Every cell is read as text, so "NA" stays North
 America; `from_frames` then checks and types everything and collects *all* findings.
 
+Uploads may instead hold a MIND pair, behaviors.tsv + news.tsv (names matched ignoring case): they
+are imported by `ranking.data.mind.import_mind` (unknown news kept with topic "unknown"), the import
+report's lines lead the dataset's warnings, and any other uploaded file is ignored with a warning.
+
 Row numbers in messages are 1-based data rows: row 1 is the first line after the header
 (blank lines count, so the number matches what an editor shows, minus one).
 
@@ -41,7 +45,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -49,18 +52,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as pdt
 
 from ranking.data import schema as S
 from ranking.data.dataset import Dataset, DenseTruth, Truth, fingerprint_frames
+from ranking.data.formats import DEFAULT_NAMES, TABLES
 from ranking.data.validate import Report, Table, check_tables, rows_text, truth_matrix
 from ranking.data.world import truth_from_spec
 from ranking.errors import DataError
 
-TABLES = ("users", "content", "interactions")
-DEFAULT_NAMES = {"users": "Users.csv", "content": "Content.csv", "interactions": "Interaction.csv"}
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _BOM = b"\xef\xbb\xbf"
+MIND_FILES = ("behaviors.tsv", "news.tsv")
 
 
 class _SpecTruth:
@@ -90,7 +91,31 @@ def load_dataset(path: str | Path, name: str | None = None) -> Dataset:
 
 def load_uploaded(files: Mapping[str, bytes], name: str = "upload") -> Dataset:
     """Load and validate uploaded files, keyed by their names (used only for matching, never as paths)."""
+    mind = {n: [k for k in files if _base(k).lower() == n] for n in MIND_FILES}
+    if any(mind.values()):
+        return _load_mind(files, mind, name)
     return _load_files(files, name, report_unused=True)
+
+
+def _load_mind(files: Mapping[str, bytes], mind: dict[str, list[str]], name: str) -> Dataset:
+    """Import an uploaded MIND pair (unknown news kept); the report's lines become the first warnings."""
+    from ranking.data.mind import import_mind
+
+    problems = [f"a MIND upload needs {n} beside {' and '.join(o for o in MIND_FILES if o != n)} (letter case "
+                "ignored)" for n, keys in mind.items() if not keys]
+    problems += [f"files {', '.join(map(repr, keys))} all match {n}; keep only one"
+                 for n, keys in mind.items() if len(keys) > 1]
+    if problems:
+        raise DataError(problems)
+    (b,), (n,) = mind.values()
+    users, content, inter, report = import_mind(files[b], files[n], unknown_news="keep",
+                                                names=(_base(b), _base(n)))
+    ignored = sorted(set(files) - {b, n})
+    sources = {"users": f"users (from {_base(b)})", "content": f"content (from {_base(n)})",
+               "interactions": f"interactions (from {_base(b)})"}
+    ds = from_frames(users, content, inter, name=name, source_names=sources)
+    extra = [f"ignored uploaded file(s) {', '.join(map(repr, ignored))} beside the MIND pair"] if ignored else []
+    return replace(ds, warnings=(*report.lines(), *extra, *ds.warnings))
 
 
 def from_frames(
@@ -237,129 +262,3 @@ def _split(label: str, text: str, rep: Report) -> tuple[list[list[str]], np.ndar
         rep.add(f"{label}, near line {reader.line_num} of the file: cannot parse CSV ({e}); "
                 "is a quote left open?")
         return None
-
-
-def write_tables(
-    out_dir: str | Path,
-    users: pd.DataFrame,
-    content: pd.DataFrame,
-    interactions: pd.DataFrame,
-    *,
-    truth: pd.DataFrame | None = None,
-    spec: dict | None = None,
-) -> None:
-    """Write Users.csv, Content.csv, Interaction.csv, and truth.csv / world.json when given."""
-    out = Path(out_dir)
-    for key, frame in zip(TABLES, (users, content, interactions), strict=True):
-        write_csv(out / DEFAULT_NAMES[key], frame)
-    if truth is not None:
-        truth = truth.copy()
-        truth[S.P_ENGAGE] = ["" if np.isnan(v) else f"{v:.4f}" for v in truth[S.P_ENGAGE].astype(np.float64)]
-        write_csv(out / S.TRUTH_FILE, truth)
-    if spec is not None:
-        write_json(out / S.WORLD_FILE, spec)
-
-
-def write_labelled(path: str | Path, interactions_with_score_and_label: pd.DataFrame) -> None:
-    """Write interactions with their engagement score and label (see ``labelled_bytes``)."""
-    write_bytes(Path(path), labelled_bytes(interactions_with_score_and_label))
-
-
-def labelled_bytes(interactions_with_score_and_label: pd.DataFrame) -> bytes:
-    """Labelled interactions as CSV bytes, the score rounded to 6 decimals (the CLI's and the app's file)."""
-    df = interactions_with_score_and_label.copy()
-    if S.SCORE in df:
-        df[S.SCORE] = df[S.SCORE].astype(np.float64).round(6)
-    return csv_bytes(df)
-
-
-def write_csv(path: str | Path, df: pd.DataFrame) -> None:
-    """Write a frame as CSV in the lab's format (see ``csv_bytes``)."""
-    write_bytes(Path(path), csv_bytes(df))
-
-
-def csv_bytes(df: pd.DataFrame) -> bytes:
-    """A frame as the lab's CSV bytes (UTF-8, LF, no index, Z timestamps, shortest exact floats).
-
-    The CLI writes these bytes and the app offers the same bytes as downloads.
-    """
-    text = pd.DataFrame({c: _format(df[c]) for c in df.columns}, columns=df.columns)
-    return text.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def _format(s: pd.Series) -> list[str]:
-    """One column as text: '' for missing, shortest exact floats, UTC timestamps with Z."""
-    missing = s.isna().to_numpy()
-    if pdt.is_datetime64_any_dtype(s):
-        utc = s.dt.tz_convert("UTC") if s.dt.tz is not None else s
-        txt = utc.dt.strftime(TIME_FORMAT).to_numpy(dtype=object, na_value="")
-    elif pdt.is_float_dtype(s):
-        values = s.to_numpy(dtype=np.float32 if s.dtype == np.float32 else np.float64, na_value=np.nan)
-        # numpy's str() is the shortest text that reads back to the same float32/float64
-        txt = [v.removesuffix(".0") for v in values.astype(str)]
-    elif pdt.is_bool_dtype(s):
-        txt = s.astype(object).map({True: "1", False: "0"}).to_numpy(dtype=object)
-    else:
-        txt = s.astype(object).to_numpy()
-    return ["" if m else str(v) for v, m in zip(txt, missing, strict=True)]
-
-
-def write_json(path: str | Path, obj) -> None:
-    """Write strict JSON (see ``json_bytes``)."""
-    write_bytes(Path(path), json_bytes(obj))
-
-
-def json_bytes(obj) -> bytes:
-    """Strict JSON bytes as files hold them: ``json_text`` with a 2-space indent and a final newline."""
-    return (json_text(obj, indent=2) + "\n").encode("utf-8")
-
-
-def json_text(obj, indent: int | None = None) -> str:
-    """Strict JSON text: sorted keys, numpy values allowed, NaN and ±inf as ``null`` (one line by default)."""
-    return json.dumps(jsonable(obj), sort_keys=True, indent=indent, ensure_ascii=False, allow_nan=False,
-                      default=_json_default)
-
-
-def jsonable(obj):
-    """A copy of nested dicts/lists/tuples with non-finite floats replaced by None (strict JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
-        return None
-    return obj
-
-
-def read_json(path: str | Path):
-    """Read a JSON file written by `write_json` (or any UTF-8 JSON)."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"{path.name}: not valid UTF-8 JSON ({e})") from e
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
-
-
-def write_bytes(path: str | Path, data: bytes) -> None:
-    """The one atomic writer: through a temporary file beside the target, removed if anything fails."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ranking.data import io
+from ranking.data import formats
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError
 
@@ -35,12 +35,12 @@ def write_run(folder: str | Path, *, rankings: pd.DataFrame, metrics: dict, conf
               dataset: Dataset, timing_s: dict) -> Path:
     """Write a run folder: the CSV and JSON files people read, and the pickled stage outputs."""
     folder = Path(folder)
-    io.write_csv(folder / RANKINGS, rankings)
-    io.write_json(folder / METRICS, metrics)
-    io.write_json(folder / CONFIG, config)
+    formats.write_csv(folder / RANKINGS, rankings)
+    formats.write_json(folder / METRICS, metrics)
+    formats.write_json(folder / CONFIG, config)
     payload = {"format": FORMAT, "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint},
                "outputs": dict(outputs), "timing_s": dict(timing_s)}
-    io.write_bytes(folder / MODELS, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    formats.write_bytes(folder / MODELS, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
     return folder
 
 
@@ -48,7 +48,7 @@ def read_run(folder: str | Path) -> tuple[dict, dict]:
     """(config dict, payload) of a run folder written by ``write_run``; DataError if it is unusable."""
     folder = Path(folder)
     try:
-        raw = io.read_json(folder / CONFIG)
+        raw = formats.read_json(folder / CONFIG)
         with open(folder / MODELS, "rb") as fh:
             payload = pickle.load(fh)  # our own run folder (see the module docstring)
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ModuleNotFoundError) as exc:
@@ -62,15 +62,15 @@ def read_run(folder: str | Path) -> tuple[dict, dict]:
 def save_snapshot(folder: str | Path, payload: object, meta: dict) -> Path:
     """Pickle an app session's trained state with a small JSON description beside it (atomic)."""
     folder = Path(folder)
-    io.write_bytes(folder / SNAPSHOT, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-    io.write_json(folder / META, meta)
+    formats.write_bytes(folder / SNAPSHOT, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    formats.write_json(folder / META, meta)
     return folder
 
 
 def load_snapshot(folder: str | Path) -> tuple[object, dict]:
     """The payload and description written by ``save_snapshot``."""
     folder = Path(folder)
-    meta = io.read_json(folder / META)
+    meta = formats.read_json(folder / META)
     with open(folder / SNAPSHOT, "rb") as fh:
         payload = pickle.load(fh)  # only folders this program wrote, named by a validated id
     return payload, meta

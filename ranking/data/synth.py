@@ -28,7 +28,8 @@ import pandas as pd
 
 from ranking.data import schema as S
 from ranking.data.dataset import Dataset
-from ranking.data.io import from_frames, write_tables
+from ranking.data.formats import write_tables
+from ranking.data.io import from_frames
 from ranking.data.world import (  # noqa: F401  (WorldSpec, LatentTruth, truth_from_spec: part of this module's API)
     _TRUTH_TABLE_LIMIT,
     AFFINITY_COLUMNS,
