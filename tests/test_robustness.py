@@ -3,6 +3,7 @@ uploads report every problem and keep the app working, same settings give the sa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,11 @@ def test_bad_run_ids_are_refused_politely(bad):
     at = app(run=bad)
     at.run()
     assert not at.exception
-    assert at.warning or bad == ""
+    if bad:
+        assert any("not valid" in w.value for w in at.warning), [w.value for w in at.warning]
+    else:  # an empty ?run= is no run link at all: nothing to warn about
+        assert not at.warning
+    assert at.button(key="train_all")
 
 
 def test_unknown_run_id_warns_and_keeps_working():
@@ -101,7 +106,9 @@ def test_a_bad_upload_lists_problems_and_the_app_keeps_working(seed_dir):
     assert any("previous" in e.value or "sample" in e.value for e in at.error)
     # still usable: the sample world is in use and the funnel is drawn
     assert "sample world" in at.sidebar.caption[0].value
-    assert at.get("plotly_chart")
+    funnel = [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+    titles = [f["layout"]["title"]["text"] for f in funnel]
+    assert any(t.startswith("Ranking funnel") for t in titles), titles
 
 
 def test_a_good_upload_is_used(seed_dir):
