@@ -28,3 +28,22 @@ def real_seed_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real seed tables not found at {path} (set LAB_SEED_DIR or put ../shared beside the checkout)")
     return path
+
+
+SMALL_WORLD = {"n_users": 300, "n_items": 120, "n_interactions": 6000, "seed": 0}  # the app's TINY world
+
+
+@pytest.fixture(scope="session")
+def trained_small():
+    """One full ``ranking.pipeline.run`` on the small world, shared by tests that only read its results.
+
+    Same world and settings as the app's TINY query parameters (300 users, 120 items, 6000
+    interactions, seed 0; stage 3 with 3 epochs; everything else default), so UI-equivalence tests
+    can compare against it. Treat it as read-only.
+    """
+    from ranking import pipeline
+    from ranking.config import NeuralConfig, PipelineConfig
+    from ranking.data import synth
+
+    dataset = synth.generate(synth.WorldSpec(**SMALL_WORLD)).to_dataset()
+    return pipeline.run(dataset, PipelineConfig(stage3=NeuralConfig(epochs=3)))
