@@ -78,6 +78,44 @@ def frames_equal(a: data.Dataset, b: data.Dataset) -> None:
     assert a.fingerprint == b.fingerprint
 
 
+# --- the seed-like tables themselves (tests/seedlike.py) -----------------------------------------
+
+
+def test_seedlike_tables_carry_the_seeds_traps(seed_files, tmp_path):
+    import seedlike
+
+    for name, raw in seed_files.items():
+        assert raw.startswith(BOM.encode()), name
+        assert b"\n" not in raw, name  # CR-only line endings
+        assert not raw.endswith(b"\r"), name  # no line end after the last row, as in the seed
+    users, content = raw_rows(seed_files, "Users.csv"), raw_rows(seed_files, "Content.csv")
+    inter = raw_rows(seed_files, "Interaction.csv")
+    assert (len(users), len(content), len(inter)) == (100, 100, 106)
+    assert [int(r["content_id"]) for r in content] == list(range(101, 201))
+    assert {r["topic"] for r in content} == {"politics", "technology", "sports", "business", "entertainment"}
+    assert [c for c in users[0] if c.startswith("topic_affinity_")] == [
+        "topic_affinity_politics", "topic_affinity_tech", "topic_affinity_sports"]
+    assert any(r["region"] == "NA" for r in users)
+    assert any(r["region_restriction"] == "NA" for r in content)
+    publishers = {r["publisher"] for r in content}
+    lists = [r["blocklist"].split(";") for r in users if r["blocklist"]]
+    assert any(len(b) > 1 for b in lists)
+    assert any(set(b) & publishers for b in lists)  # the filter bites
+    assert any(set(b) - publishers for b in lists)  # and some entries name nobody, as in the seed
+    assert [tuple(r.values()) for r in inter[:5]] == list(seedlike.FIRST_ROWS)
+    # deterministic: written again elsewhere, byte for byte the same
+    again = seedlike.write(tmp_path / "again")
+    assert {n: (again / n).read_bytes() for n in NAMES} == seed_files
+
+
+def test_seedlike_tables_have_the_real_seeds_schema(seed_files, real_seed_dir):
+    real = {n: (real_seed_dir / n).read_bytes() for n in NAMES}
+    for name in NAMES:
+        assert as_lines(seed_files)[name][0] == as_lines(real)[name][0], name  # same header, same order
+    # the notebook's label example: the first five interaction rows are the seed's
+    assert as_lines(seed_files)["Interaction.csv"][:6] == as_lines(real)["Interaction.csv"][:6]
+
+
 # --- the seed folder ----------------------------------------------------------------------------
 
 
