@@ -24,7 +24,7 @@ STAGES = ("stage1", "stage2", "stage3", "final")
 
 @pytest.fixture(scope="module")
 def world() -> data.Dataset:
-    return synth.generate(synth.WorldSpec(n_users=150, n_items=60, n_interactions=2500, seed=4)).to_dataset()
+    return synth.generate(synth.WorldSpec(n_users=80, n_items=40, n_interactions=1200, seed=4)).to_dataset()
 
 
 @pytest.fixture(scope="module")
