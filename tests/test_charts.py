@@ -105,6 +105,13 @@ EMPTY_INPUTS = {
 }
 
 
+def _strict_json(fig: go.Figure) -> dict:
+    """The figure's JSON as a browser's JSON.parse reads it: NaN or Infinity in it is an error."""
+    def refuse(constant: str):
+        raise ValueError(f"{constant} in the figure JSON")
+    return json.loads(fig.to_json(), parse_constant=refuse)
+
+
 def _notes(fig: go.Figure) -> list[str]:
     return [a.text for a in fig.layout.annotations]
 
@@ -140,7 +147,8 @@ def test_projector_style_and_trace_count(name):
         axes = [fig.layout[k] for k in fig.layout if k.startswith(("xaxis", "yaxis"))]
         assert any(a.title.text for a in axes if a.plotly_name.startswith("x"))
         assert all(a.title.text for a in axes if a.plotly_name.startswith("y"))
-    json.loads(fig.to_json())  # serialisable without kaleido
+    spec = _strict_json(fig)  # serialisable without kaleido, and valid JSON for the browser
+    assert spec["layout"]["title"]["text"] == fig.layout.title.text
 
 
 @pytest.mark.parametrize("name", sorted(EMPTY_INPUTS))
@@ -149,7 +157,7 @@ def test_empty_input_gives_a_placeholder(name):
     assert isinstance(fig, go.Figure)
     assert fig.layout.title.text
     assert EMPTY in _notes(fig)
-    fig.to_json()
+    assert EMPTY in [a["text"] for a in _strict_json(fig)["layout"]["annotations"]]
 
 
 def test_module_hygiene():

@@ -13,6 +13,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,6 @@ import pytest
 from ranking import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED_ARG = "../shared/seed-data"  # as a user types it from the repo root
 STAGES = ("stage1", "stage2", "stage3", "final")
 SMALL_CONFIG = {"stage2": {"n_estimators": 50}, "stage3": {"epochs": 3}}
 
@@ -39,6 +39,13 @@ def main_quiet(argv: list[str]) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = cli.main(argv)
     return rc, out.getvalue(), err.getvalue()
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN and ±Infinity (which json.loads accepts by default)."""
+    def refuse(constant: str):
+        raise ValueError(f"{constant} in JSON")
+    return json.loads(text, parse_constant=refuse)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -79,10 +86,12 @@ def seed_rows(seed_dir) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
 
 def test_label_writes_the_notebook_scores_in_input_order(seed_dir, seed_rows, tmp_path):
     out = tmp_path / "x.csv"
-    res = run_cli("label", "--data", SEED_ARG, "--out", out)
+    res = run_cli("label", "--data", os.path.relpath(seed_dir, ROOT), "--out", out)  # a relative path, as typed
     assert res.returncode == 0, res.stderr
-    assert "37 positive" in res.stdout
-    raw, _ = seed_rows
+    raw, content = seed_rows
+    n_positive = sum(s > 2.0 for s in expected_scores(raw, content))
+    assert 0 < n_positive < len(raw)
+    assert f"{n_positive} positive" in res.stdout
     got = read_rows(out)
     assert len(got) == len(raw) == 106
     assert {"engagement_score", "label"} <= set(got[0])
@@ -91,6 +100,16 @@ def test_label_writes_the_notebook_scores_in_input_order(seed_dir, seed_rows, tm
     texts = [r["engagement_score"] for r in got]
     assert [float(t) for t in texts[:5]] == [2.62, 3.75, 1.255, -1.0, 0.16]
     assert texts[:3] == ["2.62", "3.75", "1.255"]  # no float noise such as 2.6199999999999997
+    assert sum(int(r["label"]) for r in got) == n_positive
+
+
+def test_label_on_the_real_seed_tables_gives_the_notebooks_37_positives(real_seed_dir, tmp_path):
+    rc, out, _ = main_quiet(["label", "--data", str(real_seed_dir), "--out", str(tmp_path / "x.csv")])
+    assert rc == 0
+    assert "37 positive" in out
+    got = read_rows(tmp_path / "x.csv")
+    assert len(got) == 106
+    assert [float(r["engagement_score"]) for r in got[:5]] == [2.62, 3.75, 1.255, -1.0, 0.16]
     assert sum(int(r["label"]) for r in got) == 37
 
 
@@ -126,11 +145,29 @@ def test_label_rejects_a_bad_expected_dwell(seed_dir, tmp_path):
 # ---------------------------------------------------------------- validate
 
 
-def test_validate_json_prints_one_object():
-    res = run_cli("validate", "--data", SEED_ARG, "--json")
+def test_validate_json_prints_one_object(seed_dir):
+    res = run_cli("validate", "--data", seed_dir, "--json")
     assert res.returncode == 0, res.stderr
     assert res.stdout.count("\n") == 1  # exactly one line: one JSON object, nothing else
-    summary = json.loads(res.stdout)
+    summary = strict_json(res.stdout)
+    users, content = read_rows(seed_dir / "Users.csv"), read_rows(seed_dir / "Content.csv")
+    assert summary["users"]["rows"] == len(users) == 100
+    assert {k: v for k, v in summary["users"]["region"].items() if v} == dict(Counter(r["region"] for r in users))
+    assert summary["users"]["region"]["NA"] > 0
+    assert summary["content"]["rows"] == len(content) == 100
+    assert summary["content"]["topic"] == dict(Counter(r["topic"] for r in content))
+    assert len(summary["content"]["topic"]) == 5
+    restriction = Counter(r["region_restriction"] for r in content)
+    assert {k: v for k, v in summary["content"]["region_restriction"].items() if v} == dict(restriction)
+    assert summary["interactions"]["rows"] == len(read_rows(seed_dir / "Interaction.csv")) == 106
+    assert summary["has_truth"] is False
+    assert "Traceback" not in res.stderr
+
+
+def test_validate_json_on_the_real_seed_tables(real_seed_dir):
+    rc, out, err = main_quiet(["validate", "--data", str(real_seed_dir), "--json"])
+    assert rc == 0
+    summary = strict_json(out)
     assert summary["users"]["rows"] == 100
     assert summary["users"]["region"]["NA"] == 24  # North America, not a missing value
     assert summary["content"]["rows"] == 100
@@ -139,7 +176,7 @@ def test_validate_json_prints_one_object():
     assert summary["content"]["region_restriction"]["NA"] == 26
     assert summary["interactions"]["rows"] == 106
     assert summary["has_truth"] is False
-    assert "Traceback" not in res.stderr
+    assert "Traceback" not in err
 
 
 def test_validate_prints_a_human_summary(seed_dir):
@@ -147,8 +184,10 @@ def test_validate_prints_a_human_summary(seed_dir):
     assert rc == 0
     assert "valid" in out
     assert "100 users, 100 items, 106 interactions" in out
-    assert "'NA': 24" in out
-    assert "warning: " in err  # the blocklist names no publisher: said, not fatal
+    n_na = sum(r["region"] == "NA" for r in read_rows(seed_dir / "Users.csv"))
+    assert f"'NA': {n_na}" in out
+    assert "warning: " in err  # some blocklist entries name no publisher: said, not fatal
+    assert "'publisher_x'" in err
 
 
 # ---------------------------------------------------------------- malformed data
@@ -225,7 +264,7 @@ def test_the_tiny_folder_is_valid_with_bom_and_cr_line_endings(tmp_path):
               for k, rows in (("Users_csv", USERS), ("Content_csv", CONTENT), ("Interaction_csv", INTER))}
     rc, out, _ = main_quiet(["validate", "--data", str(tiny_folder(tmp_path / "ok", **bom_cr)), "--json"])
     assert rc == 0
-    assert json.loads(out)["users"]["region"] == {"AS": 1, "EU": 1, "NA": 1}
+    assert strict_json(out)["users"]["region"] == {"AS": 1, "EU": 1, "NA": 1}
 
 
 @pytest.mark.parametrize("case", list(MALFORMED))
@@ -283,9 +322,9 @@ def test_a_bad_config_exits_2_before_any_training(tmp_path, capsys, text, fragme
     assert not (tmp_path / "out").exists()
 
 
-def test_a_bad_config_in_a_subprocess(tmp_path):
+def test_a_bad_config_in_a_subprocess(seed_dir, tmp_path):
     (tmp_path / "cfg.json").write_text('{"stage9": {}}')
-    res = run_cli("run", "--data", SEED_ARG, "--out", tmp_path / "out", "--config", tmp_path / "cfg.json")
+    res = run_cli("run", "--data", seed_dir, "--out", tmp_path / "out", "--config", tmp_path / "cfg.json")
     assert res.returncode == 2
     assert "unknown config keys ['stage9']" in res.stderr
     assert "Traceback" not in res.stderr
@@ -377,7 +416,7 @@ def test_synth_writes_a_world_that_validates_and_repeats_byte_for_byte(tmp_path)
     assert len(read_rows(tmp_path / "a" / "truth.csv")) == 200 * 80
     rc, out, _ = main_quiet(["validate", "--data", str(tmp_path / "a"), "--json"])
     assert rc == 0
-    summary = json.loads(out)
+    summary = strict_json(out)
     assert (summary["users"]["rows"], summary["content"]["rows"], summary["interactions"]["rows"]) == (200, 80, 3000)
     assert summary["has_truth"] is True
 
@@ -390,7 +429,7 @@ def test_synth_no_truth_leaves_the_truth_recomputable(tmp_path):
                                                                   "world.json"]
     rc, out, _ = main_quiet(["validate", "--data", str(tmp_path / "w"), "--json"])
     assert rc == 0
-    assert json.loads(out)["has_truth"] is True  # from world.json
+    assert strict_json(out)["has_truth"] is True  # from world.json
 
 
 def test_synth_rejects_impossible_sizes(tmp_path, capsys):
@@ -452,7 +491,7 @@ def test_run_writes_rankings_with_contiguous_ranks(run1, world):
 
 def test_run_writes_metrics_for_every_stage(run1):
     _, out = run1
-    doc = json.loads((out / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    doc = strict_json((out / "metrics.json").read_text())
     assert {"stages", "timing_s", "config", "baseline", "notes"} <= set(doc)
     assert set(doc["stages"]) == set(STAGES)
     for stage, m in doc["stages"].items():
@@ -549,13 +588,21 @@ def test_run_on_the_seed_tables_respects_region_restrictions(seed_run, seed_dir)
     _, _, out = seed_run
     users = pd.read_csv(seed_dir / "Users.csv", keep_default_na=False, encoding="utf-8-sig", dtype=str)
     content = pd.read_csv(seed_dir / "Content.csv", keep_default_na=False, encoding="utf-8-sig", dtype=str)
-    assert (users["region"] == "NA").sum() == 24  # the raw read keeps North America
+    rows = read_rows(seed_dir / "Users.csv")
+    assert (users["region"] == "NA").sum() == sum(r["region"] == "NA" for r in rows) > 0  # the raw read keeps NA
     region = dict(zip(users["user_id"].astype(int), users["region"], strict=True))
     restriction = dict(zip(content["content_id"].astype(int), content["region_restriction"], strict=True))
     df = pd.read_csv(out / "rankings.csv")
     assert set(df["stage"]) == set(STAGES)
     ok = [restriction[c] in ("ALL", region[u]) for u, c in zip(df["user_id"], df["content_id"], strict=True)]
     assert all(ok), df[[not x for x in ok]].head()
+    # the blocklist filter bites: a user never gets an item of a publisher their blocklist names
+    publisher = dict(zip(content["content_id"].astype(int), content["publisher"], strict=True))
+    blocked = {int(r["user_id"]): set(r["blocklist"].split(";")) for r in rows}
+    served_blocked = [(u, c) for u, c in zip(df["user_id"], df["content_id"], strict=True)
+                      if publisher[c] in blocked[u]]
+    assert not served_blocked
+    assert any(b & set(publisher.values()) for b in blocked.values()), "the tables must block a real publisher"
     na_users = {u for u, r in region.items() if r == "NA"}
     na_items = {c for c, r in restriction.items() if r == "NA"}
     served = df[df["user_id"].isin(na_users)]
@@ -569,7 +616,7 @@ def test_run_on_the_seed_tables_says_what_cannot_be_measured(seed_run):
     assert any("no ground truth" in n for n in notes)
     assert "Traceback" not in stderr
     assert not [line for line in stdout.splitlines() if "nan" in line.lower() and not line.startswith("note:")]
-    doc = json.loads((out / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    doc = strict_json((out / "metrics.json").read_text())
     assert doc["stages"]["stage1"]["ndcg@10"] is None  # not measurable: null, said in the notes
     assert doc["notes"]
 

@@ -1,10 +1,13 @@
 """ranking.data: loading the seed tables, every validation rule, and writing tables back.
 
-Expected values come from reading the seed CSVs by hand (see the comments), never from the loader.
+Expected values come from reading the CSVs by hand (the csv module, or the comments), never from the
+loader. ``seed`` is the seed-like tables of tests/seedlike.py; ``real_seed`` the notebook's own.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -31,6 +34,17 @@ def seed_files(seed_dir: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def seed(seed_dir: Path) -> data.Dataset:
     return data.load_dataset(seed_dir)
+
+
+@pytest.fixture(scope="module")
+def real_seed(real_seed_dir: Path) -> data.Dataset:
+    return data.load_dataset(real_seed_dir)
+
+
+def raw_rows(files: dict[str, bytes], name: str) -> list[dict[str, str]]:
+    """One table's rows as text with the csv module only (BOM and CR-only line endings handled here)."""
+    text = files[name].decode("utf-8").removeprefix(BOM).replace("\r", "\n")
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def as_lines(files: dict[str, bytes]) -> dict[str, list[str]]:
@@ -64,10 +78,69 @@ def frames_equal(a: data.Dataset, b: data.Dataset) -> None:
     assert a.fingerprint == b.fingerprint
 
 
+# --- the seed-like tables themselves (tests/seedlike.py) -----------------------------------------
+
+
+def test_seedlike_tables_carry_the_seeds_traps(seed_files, tmp_path):
+    import seedlike
+
+    for name, raw in seed_files.items():
+        assert raw.startswith(BOM.encode()), name
+        assert b"\n" not in raw, name  # CR-only line endings
+        assert not raw.endswith(b"\r"), name  # no line end after the last row, as in the seed
+    users, content = raw_rows(seed_files, "Users.csv"), raw_rows(seed_files, "Content.csv")
+    inter = raw_rows(seed_files, "Interaction.csv")
+    assert (len(users), len(content), len(inter)) == (100, 100, 106)
+    assert [int(r["content_id"]) for r in content] == list(range(101, 201))
+    assert {r["topic"] for r in content} == {"politics", "technology", "sports", "business", "entertainment"}
+    assert [c for c in users[0] if c.startswith("topic_affinity_")] == [
+        "topic_affinity_politics", "topic_affinity_tech", "topic_affinity_sports"]
+    assert any(r["region"] == "NA" for r in users)
+    assert any(r["region_restriction"] == "NA" for r in content)
+    publishers = {r["publisher"] for r in content}
+    lists = [r["blocklist"].split(";") for r in users if r["blocklist"]]
+    assert any(len(b) > 1 for b in lists)
+    assert any(set(b) & publishers for b in lists)  # the filter bites
+    assert any(set(b) - publishers for b in lists)  # and some entries name nobody, as in the seed
+    assert [tuple(r.values()) for r in inter[:5]] == list(seedlike.FIRST_ROWS)
+    # deterministic: written again elsewhere, byte for byte the same
+    again = seedlike.write(tmp_path / "again")
+    assert {n: (again / n).read_bytes() for n in NAMES} == seed_files
+
+
+def test_seedlike_tables_have_the_real_seeds_schema(seed_files, real_seed_dir):
+    real = {n: (real_seed_dir / n).read_bytes() for n in NAMES}
+    for name in NAMES:
+        assert as_lines(seed_files)[name][0] == as_lines(real)[name][0], name  # same header, same order
+    # the notebook's label example: the first five interaction rows are the seed's
+    assert as_lines(seed_files)["Interaction.csv"][:6] == as_lines(real)["Interaction.csv"][:6]
+
+
 # --- the seed folder ----------------------------------------------------------------------------
 
 
-def test_seed_counts_and_na_region(seed):
+def test_seed_counts_and_na_region(seed, seed_files):
+    assert (seed.n_users, seed.n_items, len(seed.interactions)) == (100, 100, 106)
+    # pandas' default reader turns "NA" (North America) into a missing value; the loader must not
+    users, content = raw_rows(seed_files, "Users.csv"), raw_rows(seed_files, "Content.csv")
+    n_na_users = sum(r["region"] == "NA" for r in users)
+    n_na_items = sum(r["region_restriction"] == "NA" for r in content)
+    assert n_na_users > 0
+    assert n_na_items > 0
+    assert (seed.users[S.REGION] == "NA").sum() == n_na_users
+    assert (seed.content[S.RESTRICTION] == "NA").sum() == n_na_items
+    assert not seed.users[S.REGION].isna().any()
+    assert list(seed.users[S.REGION].cat.categories) == list(S.REGIONS)
+    assert list(seed.content[S.RESTRICTION].cat.categories) == ["ALL", *S.REGIONS]
+    assert seed.content[S.CONTENT_ID].tolist() == list(range(101, 201))
+    assert seed.name == "seed-data"
+    # as in the seed: 94 users with one interaction, 6 with two
+    per_user = pd.Series([r["user_id"] for r in raw_rows(seed_files, "Interaction.csv")]).value_counts()
+    assert per_user.value_counts().to_dict() == {1: 94, 2: 6}
+
+
+def test_real_seed_counts_and_na_region(real_seed):
+    seed = real_seed
     assert (seed.n_users, seed.n_items, len(seed.interactions)) == (100, 100, 106)
     # By hand: 24 users with region NA, 26 items restricted to NA (pandas' default reader loses them).
     assert (seed.users[S.REGION] == "NA").sum() == 24
@@ -102,7 +175,28 @@ def test_seed_dtypes(seed):
     assert isinstance(i.index, pd.RangeIndex)
 
 
-def test_seed_first_rows(seed):
+def test_seed_first_rows(seed, seed_files):
+    # Interaction.csv line 2 (the notebook's first row, also the seed-like tables' first row)
+    first = seed.interactions.iloc[0]
+    assert (first[S.USER_ID], first[S.CONTENT_ID], first[S.CLICK], first[S.SHARE]) == (1, 101, 1, 0)
+    assert (first[S.COMMENT], first[S.HIDE]) == (1, 0)
+    assert first[S.DWELL] == 12.4  # float64, so 0.5 * 12.4 / 10 matches the notebook exactly
+    assert first[S.EVENT_TS] == pd.Timestamp("2025-04-01T09:00:00Z")
+    # the other tables' first rows, as the csv module reads them
+    users, content = raw_rows(seed_files, "Users.csv"), raw_rows(seed_files, "Content.csv")
+    for k in (0, 1):
+        u = seed.users.iloc[k]
+        assert (str(u[S.DEVICE]), str(u[S.REGION]), u[S.BLOCKLIST]) == (
+            users[k]["device_type"], users[k]["region"], users[k]["blocklist"])
+        assert u["topic_affinity_politics"] == np.float32(users[k]["topic_affinity_politics"])
+    c = seed.content.iloc[0]
+    assert (c[S.PUBLISHER], c[S.TOPIC], c[S.RESTRICTION]) == (
+        content[0]["publisher"], content[0]["topic"], content[0]["region_restriction"])
+    assert c[S.PUBLISHED] == pd.Timestamp(content[0]["publish_timestamp"])
+
+
+def test_real_seed_first_rows(real_seed):
+    seed = real_seed
     # Interaction.csv line 2: 1,101,1,12.4,0,1,0,2025-04-01T09:00:00Z
     first = seed.interactions.iloc[0]
     assert (first[S.USER_ID], first[S.CONTENT_ID], first[S.CLICK], first[S.SHARE]) == (1, 101, 1, 0)
@@ -120,7 +214,31 @@ def test_seed_first_rows(seed):
     assert c[S.PUBLISHED] == pd.Timestamp("2025-04-01T08:20:00Z")
 
 
-def test_seed_warnings(seed):
+def test_seed_warnings(seed, seed_files):
+    text = "\n".join(seed.warnings)
+    users, content = raw_rows(seed_files, "Users.csv"), raw_rows(seed_files, "Content.csv")
+    publishers = {r["publisher"] for r in content}
+    entries = [[e for e in r["blocklist"].split(";") if e] for r in users]
+    unknown = list(dict.fromkeys(e for es in entries for e in es if e not in publishers))
+    assert unknown
+    assert any(e in publishers for es in entries for e in es), "some blocklist names a real publisher"
+    n_users = sum(any(e not in publishers for e in es) for es in entries)
+    names = ", ".join(map(repr, unknown))
+    assert f"column 'blocklist': entries {names} name no publisher" in text
+    assert f"({n_users} users)" in text
+    assert "topics 'business', 'entertainment' have no topic_affinity_* column" in text
+    # events before their item's publication, by hand (same ISO format: text order is time order)
+    published = {r["content_id"]: r["publish_timestamp"] for r in content}
+    early = [str(k) for k, r in enumerate(raw_rows(seed_files, "Interaction.csv"), start=1)
+             if r["event_timestamp"] < published[r["content_id"]]]
+    assert early
+    assert (f"Interaction.csv, column 'event_timestamp', rows {', '.join(early)}: {len(early)} event(s) before"
+            in text)
+    assert len(seed.warnings) == 3
+
+
+def test_real_seed_warnings(real_seed):
+    seed = real_seed
     text = "\n".join(seed.warnings)
     # 15 'publisher_x' + 11 'source_y' + 3 'publisher_x;source_y' = 29 users; no publisher has these names.
     assert "column 'blocklist': entries 'publisher_x', 'source_y' name no publisher" in text
@@ -407,7 +525,7 @@ def test_write_then_read_round_trip(seed, tmp_path):
 
     back = data.load_dataset(tmp_path)
     frames_equal(back, seed)
-    assert (back.users[S.REGION] == "NA").sum() == 24
+    assert (back.users[S.REGION] == "NA").sum() == (seed.users[S.REGION] == "NA").sum() > 0
     assert back.spec == {"seed": 7, "n_users": 100, "alpha": 0.5}
     m = back.truth.rows(np.arange(100))
     assert m.shape == (100, 100)

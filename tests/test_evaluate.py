@@ -288,9 +288,17 @@ def test_evaluate_pipeline_shape_and_json(world, stage_lists):
     assert out.stages["stage2"]["auc"] > 0.6
     assert out.headline("stage2") == out.stages["stage2"]["oracle_ndcg@10"]
     assert out.value("stage2", "ndcg") == out.stages["stage2"]["ndcg@10"]
-    doc = json.loads(data.json_bytes(out.to_document()))  # strict JSON: NaN became null, nothing else changed
-    assert set(doc) == {"k", "basis", "stages", "transitions", "baseline", "notes", "calibration"}
+    # NaN marks "not measurable" in the result; the saved document is strict JSON (null instead)
+    from ranking.config import PipelineConfig
+    from ranking.data import store
+
+    doc = json.loads(data.json_bytes(store.metrics_document(out, {"total": 1.0}, PipelineConfig())),
+                     parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert {"k", "basis", "stages", "transitions", "baseline", "notes", "calibration", "timing_s", "config"} <= set(doc)
     assert doc["stages"]["stage2"]["auc"] == out.stages["stage2"]["auc"]
+    nan_metrics = [m for m, v in out.stages["stage1"].items() if isinstance(v, float) and math.isnan(v)]
+    assert nan_metrics, "the fixture has metrics that cannot be measured"
+    assert all(doc["stages"]["stage1"][m] is None for m in nan_metrics)
     # the shared chunked pass gives what the stand-alone calls give
     assert out.stages["stage1"] == E.evaluate_stage(world, a, k=K, cand_config=CC, stage="stage1").metrics
     assert out.baseline == E.random_baseline(world, K, CC, seed=0).metrics

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from ranking.viz.style import EMPTY_MESSAGE as EMPTY
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
@@ -33,6 +36,21 @@ def metric(at: AppTest, label_start: str) -> str:
 
 def badges(at: AppTest) -> list[str]:
     return [m.value for m in at.sidebar.markdown if "badge[" in m.value]
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Every plotly chart on the page as its figure JSON, keyed by the start of its title."""
+    out = {}
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        out[spec["layout"]["title"]["text"].split("<br>")[0]] = spec
+    return out
+
+
+def chart(at: AppTest, title_start: str) -> dict:
+    found = [spec for title, spec in charts(at).items() if title.startswith(title_start)]
+    assert found, f"no chart titled {title_start!r}; have {list(charts(at))}"
+    return found[0]
 
 
 def assert_clean(at: AppTest) -> None:
@@ -71,7 +89,9 @@ def test_weight_slider_changes_positive_rate():
     at.slider(key="threshold").set_value(0.5).run()
     assert metric(at, "Positive rate") != after_share
     assert_clean(at)
-    assert "0.5" in at.latex[0].value
+    formula = at.latex[0].value  # the live formula shows both new numbers (w_dwell's 0.5 alone must not do)
+    assert r"[\text{score} > 0.5]" in formula
+    assert r"+ 0\,\text{share}" in formula
 
 
 def test_preset_restores_the_notebook_defaults():
@@ -91,7 +111,9 @@ def test_all_negative_labels_disable_training_with_a_reason():
     at.run()
     assert_clean(at)
     assert at.button(key="train_all").disabled
-    assert any("positive" in c.value for c in at.caption)
+    reasons = [c.value for c in at.caption if c.value.startswith(":material/block:")]  # the button's blocker
+    assert reasons
+    assert all("positive" in r for r in reasons), reasons
 
 
 def test_train_all_then_every_page_shows_results_and_settings_make_stages_stale():
@@ -115,10 +137,19 @@ def test_train_all_then_every_page_shows_results_and_settings_make_stages_stale(
     assert int(metric(at, "Epochs run")) >= 1
     at.switch_page("pages/5_Rank_shifts.py").run()
     assert_clean(at)
-    bump = [e for e in at.get("plotly_chart")]
-    assert bump, "rank shifts draws charts"
+    bump = chart(at, "How the feed changes stage by stage")  # the bump chart, with lines, not a placeholder
+    assert len(bump["data"]) > 1
+    assert EMPTY not in [a.get("text") for a in bump["layout"].get("annotations", [])]
+    sankey = chart(at, "Where the catalog goes")
+    assert sankey["data"][0]["type"] == "sankey"
+    labels = sankey["data"][0]["node"]["label"]
+    assert labels[0] == f"Catalog ({TINY['g_items']})"  # this user's flows start from the whole catalog
+    assert any(label.startswith("Final list") for label in labels), labels
+    assert chart(at, "Do stages agree?")["data"]
     at.switch_page("pages/6_Evaluation.py").run()
     assert_clean(at)
+    quality = chart(at, "Ranking quality by stage")
+    assert any(str(name).startswith("oracle") for t in quality["data"] for name in [t.get("name", "")])
 
     # an upstream setting change marks stage 1 and everything after it stale; nothing retrains
     at.switch_page("pages/2_Stage_1_Candidates.py").run()
