@@ -358,3 +358,131 @@ def test_concurrent_sessions_slide_and_train(tmp_path):
     assert not errors, "\n".join(errors)
     assert slider, "no session completed a slider interaction"
     assert train, "no session completed a training"
+
+
+def children_rss_mb(pid: int) -> float:
+    """Resident memory of a process's children (the training workers), in MB."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if _stat(proc.name)[0] == pid:
+                    total += rss_mb(int(proc.name)) or 0.0
+            except (OSError, IndexError, ValueError):
+                continue
+    return total
+
+
+class Learner:
+    """One browser session of a class: open Home on the sample world, click "Train all stages" with
+    everyone else, then keep using the lab (Labels slider, back Home) until its training is done."""
+
+    def __init__(self, index: int, browser, url: str) -> None:
+        self.index, self.browser, self.url = index, browser, url
+        self.errors: list[str] = []
+        self.interaction_s: list[float] = []
+        self.train_s: float | None = None
+        self.server_train_s: float | None = None
+
+    async def open(self) -> None:
+        self.context = await self.browser.new_context(viewport={"width": 1366, "height": 768})
+        self.page = page = await self.context.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"session {self.index}: page error: {exc}"))
+        await page.add_init_script(f"({WATCH_RUNS})()")
+        await page.goto(self.url, timeout=FIRST_LOAD_MS)
+        await page.get_by_role("button", name=re.compile("Train all stages")).wait_for(timeout=FIRST_LOAD_MS)
+        await page.wait_for_selector(IDLE, timeout=FIRST_LOAD_MS)
+
+    async def timed(self, awaitable) -> None:
+        t0 = time.monotonic()
+        await awaitable
+        self.interaction_s.append(time.monotonic() - t0)
+
+    async def idle_after(self, action) -> None:
+        """Do something that starts a script run; wait until that run has finished."""
+        before = await self.page.evaluate("() => window.__loadRuns.done")
+        await action()
+        await self.page.wait_for_function("n => window.__loadRuns.done > n", arg=before, polling=50,
+                                          timeout=STEP_MS)
+
+    async def run(self, start: asyncio.Event) -> None:
+        page = self.page
+        success = page.locator("[data-testid=stAlertContentSuccess]", has_text="Trained ")
+        failed = page.locator("[data-testid=stAlertContentError]")
+        try:
+            await start.wait()
+            t0 = time.monotonic()
+            await page.get_by_role("button", name=re.compile("Train all stages")).click(timeout=STEP_MS)
+            i = 0
+            while not await success.count() and not await failed.count():
+                if time.monotonic() - t0 > TRAIN_MS / 1000:
+                    raise TimeoutError("training did not finish")
+                link = "Labels" if i % 2 == 0 else "Home"
+                nav = page.locator("[data-testid=stSidebarNav] a", has_text=link)
+                await self.timed(self.idle_after(lambda nav=nav: nav.click(timeout=STEP_MS)))
+                if link == "Labels":
+                    slider = page.get_by_role("slider", name=LABEL_SLIDER)
+                    await slider.focus(timeout=STEP_MS)
+                    key = "ArrowRight" if i % 4 == 0 else "ArrowLeft"
+                    await self.timed(self.idle_after(lambda slider=slider, key=key: slider.press(key)))
+                i += 1
+            if await failed.count():
+                self.errors.append(f"session {self.index}: {(await failed.first.inner_text())[:200]}")
+                return
+            self.train_s = time.monotonic() - t0
+            m = re.search(r" in ([\d.]+) s", await success.first.inner_text())
+            self.server_train_s = float(m.group(1)) if m else None
+        except Exception as exc:
+            self.errors.append(f"session {self.index}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+
+
+async def classroom(url: str, sessions: int) -> list[Learner]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            learners = [Learner(i, browser, url) for i in range(sessions)]
+            await asyncio.gather(*(s.open() for s in learners))
+            start = asyncio.Event()
+            tasks = [asyncio.ensure_future(s.run(start)) for s in learners]
+            start.set()  # everyone clicks at once
+            await asyncio.gather(*tasks)
+            return learners
+        finally:
+            await browser.close()
+
+
+def test_a_class_trains_all_stages_at_once_while_using_the_lab(tmp_path):
+    """Issue 14's classroom: every session trains all stages on the sample world at the same moment and keeps
+    clicking around meanwhile. All must finish; timings and memory are reported, not asserted (the machine
+    is shared: performance targets live in the benchmark)."""
+    require_browser()
+    load_before = os.getloadavg()
+    with streamlit_server(env={"LAB_RUNS_DIR": str(tmp_path / "runs")}) as url:
+        pid = server_pid(urlparse(url).port)
+        sampler = MemorySampler(pid)
+        sampler.start()
+        t0 = time.monotonic()
+        try:
+            learners = asyncio.run(classroom(url, SESSIONS))
+        finally:
+            sampler.stop()
+        wall = time.monotonic() - t0
+        workers_mb = children_rss_mb(pid)
+    errors = [e for s in learners for e in s.errors]
+    trains = [s.train_s for s in learners if s.train_s is not None]
+    clicks = [x for s in learners for x in s.interaction_s]
+    summary = {
+        "sessions": SESSIONS, "finished": len(trains), "errors": errors[:20], "wall_s": round(wall, 1),
+        "train_p50_s": pct(trains, 50), "train_p95_s": pct(trains, 95), "train_max_s": pct(trains, 100),
+        "server_train_p95_s": pct([s.server_train_s for s in learners if s.server_train_s], 95),
+        "interactions": len(clicks), "interaction_p50_s": pct(clicks, 50), "interaction_p95_s": pct(clicks, 95),
+        "server_rss_peak_mb": round(max(sampler.samples, default=0), 1), "workers_rss_mb": round(workers_mb, 1),
+        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "classroom.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nclassroom: {summary}")
+    assert not errors, "\n".join(errors)
+    assert len(trains) == SESSIONS, f"only {len(trains)} of {SESSIONS} trainings finished"

@@ -1,0 +1,89 @@
+"""The session's state in a real browser: the dataset survives every page switch and F5, a training
+survives F5 (reattached by the job id in the URL) and can be cancelled from its page (issue 14)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from browser_util import chromium, expect, go_to, open_url, require_browser, session, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+ISSUE_URL = "/Labels?data=world&g_users=200&g_items=60&g_inter=4000&g_seed=3"  # the exact link of the report
+PAGES = ("Stage 1 Candidates", "Stage 2 GBDT", "Stage 3 Neural", "Rank shifts", "Evaluation", "Home", "Labels")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_browser()
+    with streamlit_server(env={"LAB_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    with chromium() as b:
+        yield b
+
+
+def data_line(page) -> str:
+    """The sidebar's dataset line ("Data: … — 200 users · 60 items · 4,000 interactions")."""
+    captions = page.get_by_test_id("stSidebar").get_by_test_id("stCaptionContainer")
+    return captions.filter(has_text="Data:").first.inner_text()
+
+
+def params(page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def assert_issue_world(page, where: str) -> None:
+    line = data_line(page)
+    assert "200 users · 60 items · 4,000 interactions" in line, f"{where}: {line}"
+    p = params(page)
+    assert (p.get("data"), p.get("g_users"), p.get("g_items"), p.get("g_inter"), p.get("g_seed")) == (
+        "world", "200", "60", "4000", "3"), f"{where}: {page.url}"
+
+
+def test_the_dataset_survives_every_page_switch_and_a_refresh(server, browser):
+    with session(browser, server + ISSUE_URL) as page:
+        assert_issue_world(page, "opened")
+        for link in PAGES:
+            go_to(page, link)
+            assert_issue_world(page, f"after switching to {link}")
+        go_to(page, "Stage 2 GBDT")
+        page.reload()
+        page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+        page.locator("h1").first.wait_for()
+        assert_issue_world(page, "after F5 on Stage 2")
+
+
+def test_a_refresh_during_training_reattaches_and_the_training_finishes(server, browser):
+    with session(browser, server + "/?seed=11") as page:
+        page.get_by_role("button", name=re.compile("Train all stages")).click()
+        cancel = page.get_by_role("button", name=re.compile("Cancel"))
+        cancel.wait_for()
+        job = params(page).get("job")
+        assert job, page.url
+        page.reload()
+        page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+        assert params(page).get("job") == job  # the same training, reattached
+        done = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Trained ")
+        done.wait_for(timeout=300_000)
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("Stage 3 · neural: trained")
+        assert "run" in params(page)
+        assert "job" not in params(page)
+
+
+def test_a_training_can_be_cancelled_from_its_page(server, browser):
+    with session(browser, server + "/?seed=12") as page:
+        page.get_by_role("button", name=re.compile("Train all stages")).click()
+        page.get_by_role("button", name=re.compile("Cancel")).click()
+        stopped = page.get_by_test_id("stAlertContentError").filter(has_text="Training stopped")
+        stopped.wait_for(timeout=120_000)
+        assert "cancelled from its page" in stopped.inner_text()
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("Stage 1 · candidates: not trained")
+        open_url(page, server + "/?seed=12")  # the server keeps working for the next click
+        expect(page.get_by_role("button", name=re.compile("Train all stages"))).to_be_enabled()
