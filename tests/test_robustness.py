@@ -167,3 +167,40 @@ def test_a_second_train_click_while_training_starts_nothing(monkeypatch):
     dataset = synth.generate(synth.WorldSpec(n_users=50, n_items=30, n_interactions=600, seed=1)).to_dataset()
     assert jobs.start(lab, ["stage1"], dataset, "k", PipelineConfig()) is None
     assert lab.job is running
+
+
+def test_two_uploads_with_the_same_name_are_refused_by_name(seed_dir):
+    """Issue 14 (9): same-name files used to collapse silently while both chips stayed visible."""
+    files = _seed_files(seed_dir)
+    at = app(data="upload")
+    at.run()
+    at.file_uploader(key="upload_files").set_value(
+        [(n, b, "text/csv") for n, b in files.items()] + [("users.csv", files["Users.csv"], "text/csv")]).run()
+    assert not at.exception
+    text = " ".join(t.value for t in at.text)
+    assert "users.csv: uploaded 2 times; remove all but one" in text
+    assert "sample world" in at.sidebar.caption[0].value  # nothing was used
+
+
+def test_the_server_never_imports_keras_to_show_a_trained_neural_stage(trained_small, tmp_path):
+    """Issue 14 (1): once Keras is imported in the server, Streamlit ends every script run with
+    keras.backend.clear_session() + gc. A stage-3 output unpickled and evaluated in a fresh process
+    (what the server does with a worker's result) must not import it."""
+    import pickle
+    import subprocess
+    import sys
+
+    outputs = {name: trained_small.outputs[name] for name in ("stage1", "stage2", "stage3")}
+    path = tmp_path / "outputs.pkl"
+    path.write_bytes(pickle.dumps((trained_small.prep, trained_small.config, outputs)))
+    code = ("import pickle, sys\n"
+            "from ranking import pipeline\n"
+            f"prep, cfg, outputs = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+            "result = pipeline.finish(prep, cfg, outputs)\n"
+            "assert result.stage3.model.history_['loss']\n"
+            "print(round(result.evaluation.headline('final'), 6), 'keras' in sys.modules,\n"
+            "      'tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    final, keras, tf = out.stdout.split()
+    assert (keras, tf) == ("False", "False")
+    assert float(final) == round(trained_small.evaluation.headline("final"), 6)  # same held-out scores reused
