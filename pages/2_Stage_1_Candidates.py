@@ -75,7 +75,7 @@ if ctx is not None:
         table.insert(3, "in top K of", [", ".join(sources_of(b)) for b in cands.source_mask[user][keep]])
         table.insert(4, "stage-1 score", cands.scores[user][keep])
         if dataset.truth is not None:
-            table["true p(engage)"] = dataset.truth.rows(np.array([user]))[0, row[keep]]
+            table["true expected score"] = dataset.truth.rows(np.array([user]))[0, row[keep]]  # default label
         u = dataset.users.iloc[user]
         st.caption(f"User {u['user_id']} · region {C.md_escape(u['region'])} · device "
                    f"{C.md_escape(u['device_type'])} · blocklist: {C.md_escape(u['blocklist'] or '—')} · "

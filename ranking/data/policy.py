@@ -7,7 +7,10 @@ A *visit* is a user (drawn in proportion to ``avg_session_length``) at a time un
 logged period. Its *pool* is every item the user may see (region ``ALL`` or the user's region)
 published at least a minute and at most ``POLICY_MAX_AGE_DAYS`` before the visit, minus items
 already shown to that user on an earlier visit. A pool smaller than a slate gives a shorter
-slate; only when that leaves the log short twice over (a saturated world) are repeats allowed. Each pool item has weight
+slate. The policy draws 3 % more visits than ``n_interactions / slate_size`` and cuts the surplus
+from users' *last* visits (so no logged slate's pool depended on a dropped row); if pools ran
+so short that the log is still too small, it starts over with more visits, and from the third
+try (a saturated world) repeated impressions are allowed. Each pool item has weight
 
     w(u, i, t) = topic_mix[u, topic_i] · exp(buzz_i + 2·(q_i − 0.5)) · exp(−age / POLICY_AGE_DAYS)
 
@@ -25,9 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 
-POLICY_MAX_AGE_DAYS, POLICY_AGE_DAYS = 7.0, 1.5
+POLICY_MAX_AGE_DAYS, POLICY_AGE_DAYS = 14.0, 1.5
 SLOT_SECONDS = 5
 _CELLS = 2**21  # visits × pool items per step
+_ATTEMPTS, _REPEATS_FROM = 6, 2  # tries at the log; repeated impressions only from the third
 
 
 def _pool_weights(pop, truth, spec) -> tuple[np.ndarray, np.ndarray]:
@@ -46,34 +50,60 @@ def impressions(spec, pop, rng: np.random.Generator) -> dict[str, np.ndarray]:
     activity = pop.session / pop.session.sum()
     by_pub = np.argsort(pop.published_s, kind="stable")
     pub_sorted = pop.published_s[by_pub]
-    shown: list[list[np.ndarray]] = [[] for _ in range(spec.n_users)]
-    parts: list[dict[str, np.ndarray]] = []
-    total = 0
-    for attempt in range(8):  # one pass unless pools run short (tiny or saturated worlds)
-        if total >= n:
-            break
-        visits = -(-(n - total) // slate) * (1 if attempt == 0 else 2) + (0 if attempt == 0 else 4)
+    per_visit = float(slate)
+    for attempt in range(_ATTEMPTS):  # one attempt unless pools run short (tiny or saturated worlds)
+        visits = int(np.ceil(n / per_visit * 1.03)) + 2
         users = rng.choice(spec.n_users, visits, p=activity)
         times = rng.integers(0, end - SLOT_SECONDS * slate, visits)
-        vkey = attempt + rng.random(visits)  # surplus rows are cut from random visits of the last attempt
         order = np.lexsort((times, users))  # each user's visits in time order, one round per visit
-        users, times, vkey = users[order], times[order], vkey[order]
+        users, times = users[order], times[order]
         first = np.concatenate([[True], users[1:] != users[:-1]])
-        start = np.maximum.accumulate(np.where(first, np.arange(visits), 0))
-        rounds = np.arange(visits) - start
-        for r in range(int(rounds.max()) + 1 if visits else 0):
+        rounds = np.arange(visits) - np.maximum.accumulate(np.where(first, np.arange(visits), 0))
+        last = np.concatenate([users[1:] != users[:-1], [True]])  # a user's last visit
+        shown: list[list[np.ndarray]] = [[] for _ in range(spec.n_users)]
+        parts = []
+        for r in range(int(rounds.max()) + 1):
             at = np.flatnonzero(rounds == r)
             at = at[np.argsort(times[at], kind="stable")]
-            for part in _round(users[at], times[at], vkey[at], slate, pop, truth, log_mix, log_pop, by_pub, pub_sorted,
-                               shown, rng, attempt >= 2):
-                parts.append(part)
-                total += len(part["user"])
-    out = {k: np.concatenate([p[k] for p in parts]) for k in (*_FIELDS, "vkey")}
-    keep = np.sort(np.lexsort((out["position"], out.pop("vkey")))[:n])  # exactly n impressions
+            parts.extend(_round(users[at], times[at], at, slate, pop, truth, log_mix, log_pop, by_pub, pub_sorted,
+                                shown, rng, attempt >= _REPEATS_FROM))
+        out = {k: np.concatenate([p[k] for p in parts]) for k in (*_FIELDS, "visit")}
+        if len(out["user"]) >= n:
+            break
+        per_visit = max(0.8 * len(out["user"]) / visits, 0.05)  # plan the next try from this one's yield
+    keep = _trim(out, users, last, len(out["user"]) - n, rng)
+    del out["visit"]
     return {k: v[keep] for k, v in out.items()}
 
 
-def _round(users, times, vkey, slate, pop, truth, log_mix, log_pop, by_pub, pub_sorted, shown, rng, repeats):
+def _trim(out: dict[str, np.ndarray], users: np.ndarray, last: np.ndarray, surplus: int,
+          rng: np.random.Generator) -> np.ndarray:
+    """Rows to keep after cutting ``surplus`` rows from users' *last* visits (random ones; the final one
+    from its bottom slots), so no logged slate's pool depended on a dropped impression."""
+    keep = np.ones(len(out["user"]), dtype=bool)
+    visit = out["visit"]
+    while surplus > 0:
+        sizes = np.bincount(visit[keep], minlength=len(last))
+        cand = rng.permutation(np.flatnonzero(last & (sizes > 0)))
+        cum = np.cumsum(sizes[cand])
+        whole = cand[cum <= surplus]
+        keep &= ~np.isin(visit, whole)
+        surplus -= int(sizes[whole].sum())
+        if surplus and len(whole) < len(cand):
+            part = cand[len(whole)]
+            rows = np.flatnonzero(keep & (visit == part))
+            rows = rows[np.argsort(-out["position"][rows], kind="stable")][:surplus]
+            keep[rows] = False
+            surplus = 0
+        # a user whose last visit went whole now ends with the visit before it (visits sorted by user, time)
+        last = last.copy()
+        last[whole] = False
+        prev = whole[whole > 0] - 1
+        last[prev[users[prev] == users[prev + 1]]] = True
+    return np.flatnonzero(keep)
+
+
+def _round(users, times, visit, slate, pop, truth, log_mix, log_pop, by_pub, pub_sorted, shown, rng, repeats):
     """Slates for visits of distinct users (one round), in chunks of visits close in time."""
     max_age = int(POLICY_MAX_AGE_DAYS * 86400)
     restriction, region = pop.restriction, pop.region
@@ -82,7 +112,7 @@ def _round(users, times, vkey, slate, pop, truth, log_mix, log_pop, by_pub, pub_
         lo = int(np.searchsorted(pub_sorted, times[i0] - max_age, side="left"))
         width_guess = max(1, int(np.searchsorted(pub_sorted, times[i0], side="right")) - lo + 64)
         i1 = min(len(users), i0 + max(1, _CELLS // width_guess))
-        u, t, key = users[i0:i1], times[i0:i1], vkey[i0:i1]
+        u, t, key = users[i0:i1], times[i0:i1], visit[i0:i1]
         hi = int(np.searchsorted(pub_sorted, t.max() - 60, side="right"))
         items = by_pub[lo:hi]
         yield _slates(u, t, key, items, slate, pop, truth, log_mix, log_pop, restriction, region, shown, rng, max_age,
@@ -127,12 +157,12 @@ def _slates(u, t, key, items, slate, pop, truth, log_mix, log_pop, restriction, 
             shown[row].append(picked)
     return {"user": u[rows].astype(np.int64), "item": chosen.astype(np.int64),
             "position": (slot + 1).astype(np.int64), "propensity": prop[rows, slot],
-            "event_s": (t[rows] + SLOT_SECONDS * slot).astype(np.int64), "vkey": key[rows]}
+            "event_s": (t[rows] + SLOT_SECONDS * slot).astype(np.int64), "visit": key[rows]}
 
 
 _FIELDS = ("user", "item", "position", "propensity", "event_s")
 
 
 def _empty() -> dict[str, np.ndarray]:
-    return {k: np.zeros(0, np.float64 if k in ("propensity", "vkey") else np.int64) for k in (*_FIELDS, "vkey")}
+    return {k: np.zeros(0, np.float64 if k == "propensity" else np.int64) for k in (*_FIELDS, "visit")}
 
