@@ -22,6 +22,14 @@ the policy put it in slot p given the user, the visit and the items in slots 1..
     propensity = w_i / (Σ_{j in pool} w_j − Σ_{earlier slots} w_j)
 
 Slot p is logged ``SLOT_SECONDS``·(p − 1) seconds after the visit starts.
+
+How it is computed, without a visits × items matrix: the weight factorises as
+topic_mix[u, k] · v_i · exp(−t / τ) with v_i = exp(log popularity_i + published_i / τ), so within
+one (region, topic) group, items sorted by publication have fixed relative weights and a
+visit's window is a contiguous range: prefix sums give each topic's pool weight at once. A slot
+draws a topic in proportion to topic_mix · (window weight − weight of excluded items), then an
+item of that topic in proportion to v by inverse CDF, redrawing excluded items (rejection keeps
+the draw exact); the propensity is topic_mix · v_i over the same total.
 """
 
 from __future__ import annotations
@@ -30,8 +38,65 @@ import numpy as np
 
 POLICY_MAX_AGE_DAYS, POLICY_AGE_DAYS = 14.0, 1.5
 SLOT_SECONDS = 5
-_CELLS = 2**21  # visits × pool items per step
 _ATTEMPTS, _REPEATS_FROM = 6, 2  # tries at the log; repeated impressions only from the third
+_REDRAWS = 8  # rejection rounds per slot; rows still drawing excluded items then draw from the explicit rest
+_FIELDS = ("user", "item", "position", "propensity", "event_s")
+
+
+class _Groups:
+    """Items per (region, topic) group, sorted by publication, with each group's own prefix sums of v.
+
+    Group g's items are ``items[start[g]:start[g + 1]]``; its prefix sums ``cum[start[g] + g + j]`` for
+    j = 0..size (a leading 0 per group, so sums never carry other groups' totals: v spans e^±25).
+    """
+
+    def __init__(self, pop, log_pop: np.ndarray):
+        truth, n_topics = pop.truth, int(pop.stated.shape[1])
+        self.n_topics = n_topics
+        tau = POLICY_AGE_DAYS * 86400
+        ref = pop.published_s.max() if len(pop.published_s) else 0
+        self.v = np.exp(log_pop + (pop.published_s - ref) / tau)
+        self.topic = truth.item_topic
+        items, cums = [], []
+        for r in range(max(6, int(pop.region.max()) + 1)):
+            for k in range(n_topics):
+                sel = np.flatnonzero((truth.item_topic == k) & ((pop.restriction < 0) | (pop.restriction == r)))
+                sel = sel[np.argsort(pop.published_s[sel], kind="stable")]
+                items.append(sel)
+                cums.append(np.concatenate([[0.0], np.cumsum(self.v[sel])]))
+        self.items = np.concatenate(items).astype(np.int64)
+        self.start = np.concatenate([[0], np.cumsum([len(x) for x in items])]).astype(np.int64)
+        self.pub = pop.published_s[self.items]
+        self.cum = np.concatenate(cums)
+
+    def window(self, region: np.ndarray, t: np.ndarray, max_age: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Group and local [lo, hi) per visit and topic: items published in [t − max_age, t − 60 s]."""
+        group = region[:, None].astype(np.int64) * self.n_topics + np.arange(self.n_topics)[None, :]
+        lo, hi = np.empty(group.shape, np.int64), np.empty(group.shape, np.int64)
+        for g in np.flatnonzero(np.bincount(group.ravel(), minlength=len(self.start))):
+            a, b = self.start[g], self.start[g + 1]
+            rows, k = np.nonzero(group == g)
+            lo[rows, k] = np.searchsorted(self.pub[a:b], t[rows] - max_age, side="left")
+            hi[rows, k] = np.searchsorted(self.pub[a:b], t[rows] - 60, side="right")
+        return group, lo, hi
+
+    def weight(self, group: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Prefix sum of v up to local position j of each group."""
+        return self.cum[self.start[group] + group + j]
+
+    def draw(self, group: np.ndarray, lo: np.ndarray, hi: np.ndarray, u01: np.ndarray) -> np.ndarray:
+        """Item drawn in proportion to v among local positions [lo, hi) of each group (inverse CDF)."""
+        base = self.weight(group, lo)
+        target = base + u01 * (self.weight(group, hi) - base)
+        j = np.empty(len(group), np.int64)
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(len(self.start)))
+        for g in np.flatnonzero(np.diff(bounds)):
+            at = order[bounds[g]:bounds[g + 1]]
+            c = self.cum[self.start[g] + g:self.start[g + 1] + g + 1]
+            j[at] = np.searchsorted(c, target[at], side="right") - 1
+        j = np.clip(j, lo, hi - 1)
+        return self.items[self.start[group] + j]
 
 
 def _pool_weights(pop, truth, spec) -> tuple[np.ndarray, np.ndarray]:
@@ -43,13 +108,12 @@ def _pool_weights(pop, truth, spec) -> tuple[np.ndarray, np.ndarray]:
 
 
 def impressions(spec, pop, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Exactly ``spec.n_interactions`` impressions: user, item, position, propensity, event_s (time order)."""
+    """Exactly ``spec.n_interactions`` impressions: user, item, position, propensity, event_s."""
     n, slate, end = spec.n_interactions, spec.slate_size, spec.days * 86400
-    truth = pop.truth
-    log_mix, log_pop = _pool_weights(pop, truth, spec)
+    log_mix, log_pop = _pool_weights(pop, pop.truth, spec)
+    mix = np.exp(log_mix)
+    groups = _Groups(pop, log_pop)
     activity = pop.session / pop.session.sum()
-    by_pub = np.argsort(pop.published_s, kind="stable")
-    pub_sorted = pop.published_s[by_pub]
     per_visit = float(slate)
     for attempt in range(_ATTEMPTS):  # one attempt unless pools run short (tiny or saturated worlds)
         visits = int(np.ceil(n / per_visit * 1.03)) + 2
@@ -60,13 +124,14 @@ def impressions(spec, pop, rng: np.random.Generator) -> dict[str, np.ndarray]:
         first = np.concatenate([[True], users[1:] != users[:-1]])
         rounds = np.arange(visits) - np.maximum.accumulate(np.where(first, np.arange(visits), 0))
         last = np.concatenate([users[1:] != users[:-1], [True]])  # a user's last visit
-        shown: list[list[np.ndarray]] = [[] for _ in range(spec.n_users)]
+        seen = np.zeros(0, np.int64)  # sorted user · n_items + item of every impression so far
         parts = []
         for r in range(int(rounds.max()) + 1):
             at = np.flatnonzero(rounds == r)
-            at = at[np.argsort(times[at], kind="stable")]
-            parts.extend(_round(users[at], times[at], at, slate, pop, truth, log_mix, log_pop, by_pub, pub_sorted,
-                                shown, rng, attempt >= _REPEATS_FROM))
+            part = _slates(users[at], times[at], at, slate, pop, groups, mix, seen, rng,
+                           repeats=attempt >= _REPEATS_FROM)
+            parts.append(part)
+            seen = np.sort(np.concatenate([seen, part["user"] * pop.truth.n_items + part["item"]]))
         out = {k: np.concatenate([p[k] for p in parts]) for k in (*_FIELDS, "visit")}
         if len(out["user"]) >= n:
             break
@@ -103,66 +168,75 @@ def _trim(out: dict[str, np.ndarray], users: np.ndarray, last: np.ndarray, surpl
     return np.flatnonzero(keep)
 
 
-def _round(users, times, visit, slate, pop, truth, log_mix, log_pop, by_pub, pub_sorted, shown, rng, repeats):
-    """Slates for visits of distinct users (one round), in chunks of visits close in time."""
-    max_age = int(POLICY_MAX_AGE_DAYS * 86400)
-    restriction, region = pop.restriction, pop.region
-    i0 = 0
-    while i0 < len(users):
-        lo = int(np.searchsorted(pub_sorted, times[i0] - max_age, side="left"))
-        width_guess = max(1, int(np.searchsorted(pub_sorted, times[i0], side="right")) - lo + 64)
-        i1 = min(len(users), i0 + max(1, _CELLS // width_guess))
-        u, t, key = users[i0:i1], times[i0:i1], visit[i0:i1]
-        hi = int(np.searchsorted(pub_sorted, t.max() - 60, side="right"))
-        items = by_pub[lo:hi]
-        yield _slates(u, t, key, items, slate, pop, truth, log_mix, log_pop, restriction, region, shown, rng, max_age,
-                      repeats)
-        i0 = i1
+def _excluded(cand: np.ndarray, r: np.ndarray, chosen: np.ndarray, key0: np.ndarray,
+              seen: np.ndarray | None) -> np.ndarray:
+    """True where a candidate is already in its slate, or (``seen`` given) was shown to the user before."""
+    bad = (chosen[r] == cand[:, None]).any(1)
+    if seen is not None and len(seen):
+        key = key0[r] + cand
+        at = np.minimum(np.searchsorted(seen, key), len(seen) - 1)
+        bad |= seen[at] == key
+    return bad
 
 
-def _slates(u, t, key, items, slate, pop, truth, log_mix, log_pop, restriction, region, shown, rng, max_age, repeats):
-    age_s = t[:, None] - pop.published_s[items][None, :]
-    ok = (age_s >= 60) & (age_s <= max_age)
-    ok &= (restriction[items][None, :] < 0) | (restriction[items][None, :] == region[u][:, None])
-    fresh = ok.copy()
-    col_of = np.full(truth.n_items, -1, np.int64)
-    col_of[items] = np.arange(len(items))
-    earlier = [(row, np.concatenate(shown[user])) for row, user in enumerate(u.tolist()) if shown[user]]
-    if earlier:  # items this user was shown on an earlier visit are out of the pool
-        r = np.concatenate([np.full(len(x), row) for row, x in earlier])
-        c = col_of[np.concatenate([x for _, x in earlier])]
-        fresh[r[c >= 0], c[c >= 0]] = False
-    if repeats:  # saturated: repeats allowed where the pool ran short
-        short = fresh.sum(1) < np.minimum(slate, ok.sum(1))
-        fresh[short] = ok[short]
-    logw = log_mix[u][:, truth.item_topic[items]] + log_pop[items][None, :] - age_s / (POLICY_AGE_DAYS * 86400)
-    logw[~fresh] = -np.inf
-    k = min(slate, len(items))
-    if k == 0:
-        return _empty()
-    keys = logw + rng.gumbel(size=logw.shape)
-    top = np.argpartition(-keys, k - 1, axis=1)[:, :k] if k < len(items) else np.tile(np.arange(k), (len(u), 1))
-    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(keys, top, 1), axis=1, kind="stable"), 1)
-    w = np.exp(logw)
-    pool = w.sum(1, dtype=np.float64)
-    wk = np.take_along_axis(w, top, 1)
-    valid = np.isfinite(np.take_along_axis(logw, top, 1))
-    before = np.cumsum(wk, axis=1) - wk
-    prop = np.clip(wk / np.maximum(pool[:, None] - before, 1e-300), 0.0, 1.0)
-    rows, slot = np.nonzero(valid)
-    chosen = items[top[rows, slot]]
-    for row, picked in zip(u.tolist(), np.split(chosen, np.cumsum(np.bincount(rows, minlength=len(u)))[:-1]),
-                           strict=True):
-        if len(picked):
-            shown[row].append(picked)
-    return {"user": u[rows].astype(np.int64), "item": chosen.astype(np.int64),
-            "position": (slot + 1).astype(np.int64), "propensity": prop[rows, slot],
-            "event_s": (t[rows] + SLOT_SECONDS * slot).astype(np.int64), "visit": key[rows]}
-
-
-_FIELDS = ("user", "item", "position", "propensity", "event_s")
-
-
-def _empty() -> dict[str, np.ndarray]:
-    return {k: np.zeros(0, np.float64 if k == "propensity" else np.int64) for k in (*_FIELDS, "visit")}
-
+def _slates(u, t, visit, slate, pop, groups: _Groups, mix, seen, rng, *, repeats: bool) -> dict[str, np.ndarray]:
+    """Slates for visits of distinct users (one round); see the module docstring."""
+    n_items, n_topics = pop.truth.n_items, groups.n_topics
+    m = len(u)
+    group, lo, hi = groups.window(pop.region[u], t, int(POLICY_MAX_AGE_DAYS * 86400))
+    weight = groups.weight(group, hi) - groups.weight(group, lo)  # (m, topics) window weight
+    count = (hi - lo).astype(np.float64)
+    key0 = u.astype(np.int64) * n_items
+    if not repeats and len(seen):  # remove what each user was shown before (only items in the window count)
+        a, b = np.searchsorted(seen, key0), np.searchsorted(seen, key0 + n_items)
+        rows = np.repeat(np.arange(m), b - a)
+        idx = np.arange(int((b - a).sum())) + np.repeat(a - np.cumsum(np.r_[0, (b - a)[:-1]]), b - a)
+        item = seen[idx] - key0[rows]
+        age = t[rows] - pop.published_s[item]
+        inside = (age >= 60) & (age <= POLICY_MAX_AGE_DAYS * 86400)
+        rows, item = rows[inside], item[inside]
+        np.add.at(weight, (rows, groups.topic[item]), -groups.v[item])
+        np.add.at(count, (rows, groups.topic[item]), -1.0)
+    mix_u = mix[u]
+    chosen = np.full((m, slate), -1, np.int64)
+    prop = np.zeros((m, slate))
+    open_ = np.ones(m, bool)
+    for s in range(slate):
+        eff = np.where(count > 0.5, mix_u * np.maximum(weight, 0.0), 0.0)
+        total = eff.sum(1)
+        open_ &= total > 0
+        rows = np.flatnonzero(open_)
+        if not len(rows):
+            break
+        cum = np.cumsum(eff[rows], axis=1)
+        k = np.minimum((rng.random(len(rows))[:, None] * total[rows, None] >= cum).sum(1), n_topics - 1)
+        item = np.full(len(rows), -1, np.int64)
+        todo = np.arange(len(rows))
+        for _ in range(_REDRAWS):
+            r, kk = rows[todo], k[todo]
+            cand = groups.draw(group[r, kk], lo[r, kk], hi[r, kk], rng.random(len(todo)))
+            bad = _excluded(cand, r, chosen[:, :s], key0, seen if not repeats else None)
+            item[todo[~bad]] = cand[~bad]
+            todo = todo[bad]
+            if not len(todo):
+                break
+        for j in todo:  # mostly excluded pools: draw from the explicit remainder (same distribution)
+            r, kk = rows[j], k[j]
+            g = group[r, kk]
+            cand = groups.items[groups.start[g] + lo[r, kk]:groups.start[g] + hi[r, kk]]
+            w = groups.v[cand] * ~_excluded(cand, np.full(len(cand), r), chosen[:, :s], key0,
+                                            seen if not repeats else None)
+            if w.sum() > 0:
+                item[j] = cand[min(np.searchsorted(np.cumsum(w), rng.random() * w.sum(), side="right"),
+                                   len(cand) - 1)]
+        ok = item >= 0
+        open_[rows[~ok]] = False  # a pool that rejection could not draw from: close the slate
+        rows, item, k = rows[ok], item[ok], k[ok]
+        chosen[rows, s] = item
+        prop[rows, s] = np.minimum(mix_u[rows, k] * groups.v[item] / total[rows], 1.0)
+        weight[rows, k] -= groups.v[item]
+        count[rows, k] -= 1.0
+    r, slot = np.nonzero(chosen >= 0)
+    return {"user": u[r].astype(np.int64), "item": chosen[r, slot], "position": (slot + 1).astype(np.int64),
+            "propensity": prop[r, slot], "event_s": (t[r] + SLOT_SECONDS * slot).astype(np.int64),
+            "visit": visit[r].astype(np.int64)}
