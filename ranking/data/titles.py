@@ -54,20 +54,21 @@ WORDS = {
     ),
 }
 
+# Verb-free or past-tense templates: subjects are singular or plural, so no verb has to agree.
 PLAIN = (
-    "Why {s} are betting on {o}",
-    "How {o} could change the game for {s}",
-    "{S} weigh {o} {c}",
+    "{O}: what it means for {s}",
+    "How {s} rethought {o}",
+    "{S} took on {o} {c}",
     "{O}: what {s} got right, and wrong",
     "{S} and {o}, explained",
     "Inside the debate over {o}",
-    "{S} push back on {o} {c}",
-    "What {o} means for {s}",
+    "The week {s} bet on {o}",
+    "Analysis: {s}, {o} and what comes next",
 )
 TEASER = (
     "You won't believe what {s} just did about {o}",
     "{S} stunned everyone with {o} {c}",
-    "This is why {s} can't stop talking about {o}",
+    "This is why everyone is talking about {o}",
     "{O} shocked {s}, and it gets stranger",
 )
 
