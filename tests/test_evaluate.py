@@ -251,6 +251,27 @@ def test_oracle_follows_the_label_weights(world):
     np.testing.assert_allclose(ideal[:, 0], np.where(mask, expected, -np.inf).max(1), rtol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["median", "per_topic"])
+def test_oracle_divides_dwell_as_the_label_does(world, mode):
+    cfg = LabelConfig(expected_dwell=mode)
+    prep = prepare(world.dataset, cfg, SplitConfig(), seed=0)
+    inter, content = world.dataset.interactions, world.dataset.content
+    if mode == "median":
+        norm = float(np.median(inter[S.DWELL]))
+    else:  # each topic's median dwell over all interactions, for each item's topic
+        topic = content.set_index(S.CONTENT_ID)[S.TOPIC].astype(str).reindex(inter[S.CONTENT_ID]).to_numpy()
+        med = inter[S.DWELL].groupby(topic).median()
+        norm = med.reindex(content[S.TOPIC].astype(str)).to_numpy()
+    norm = np.where(np.asarray(norm) > 0, norm, 1.0)  # the label's rule: a median of 0 s becomes 1 s
+    users = np.arange(prep.n_users)
+    lists = top_k(np.random.default_rng(0).random((prep.n_users, prep.n_items)).astype(np.float32), K,
+                  prep.eligible(users, CC)[0])
+    gains, _ = E.oracle_gains(prep, lists, CC, K)
+    expected = np.maximum(world.dataset.truth.gain(users, cfg, norm), 0)
+    np.testing.assert_array_equal(gains, np.take_along_axis(expected, lists.items, 1))
+    assert not np.array_equal(expected, world.dataset.truth.rows(users))  # not the default label's 10 s
+
+
 def test_random_baseline_is_deterministic_and_eligible(world):
     a = E.random_baseline(world, K, CC, seed=5)
     b = E.random_baseline(world, K, CC, seed=5)
