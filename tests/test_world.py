@@ -188,3 +188,16 @@ def test_an_old_world_folder_is_refused_with_advice(tmp_path):
     with pytest.raises(DataError) as err:
         load_dataset(tmp_path)
     assert any("generator version 1" in p and "Regenerate the world" in p for p in err.value.problems)
+
+
+def test_written_world_has_positions_propensities_titles_and_a_column_per_signal(tmp_path):
+    synth.write_world(synth.generate(synth.WorldSpec(n_users=40, n_items=30, n_interactions=500, seed=3)), tmp_path)
+    header = {name: (tmp_path / name).read_text().split("\n", 1)[0].split(",")
+              for name in ("Interaction.csv", "Content.csv", S.TRUTH_FILE)}
+    assert header["Interaction.csv"][-2:] == [S.POSITION, S.PROPENSITY]
+    assert header["Content.csv"][-1] == S.TITLE
+    assert header[S.TRUTH_FILE] == [S.USER_ID, S.CONTENT_ID, *S.SIGNALS]
+    ds = load_dataset(tmp_path)
+    assert ds.warnings == ()
+    assert ds.content[S.TITLE].str.contains(": ").all()  # "Publisher: headline"
+    assert ds.content[S.TITLE].nunique() > 25
