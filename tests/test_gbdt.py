@@ -136,8 +136,8 @@ def test_features_for_matches_stage1(ranker, prep, cands):
     median_age = np.median(t.at_s - prep.item_published_s[t.item_pos])
     assert ranker.serve_age_s_ == int(median_age)
     now = pd.Timestamp(prep.dataset.spec["now"])
-    published = prep.dataset.content[S.PUBLISHED].to_numpy()[i]
-    age_hours = (now.to_datetime64() - published.astype("datetime64[ns]")) / np.timedelta64(1, "h")
+    published = prep.dataset.content[S.PUBLISHED].iloc[i]
+    age_hours = ((now - published) / pd.Timedelta(hours=1)).to_numpy()
     np.testing.assert_allclose(X[:, names.index("age_hours")], age_hours, rtol=1e-6)
     assert (age_hours >= 0).all()
     assert (age_hours <= 24 * CandidateConfig().max_age_days).all()
