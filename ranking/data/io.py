@@ -191,7 +191,7 @@ def _parse_spec(key: str | None, files: Mapping[str, bytes], rep: Report) -> dic
         return None
     version = spec.get("generator_version", GENERATOR_VERSION)
     if version != GENERATOR_VERSION:
-        rep.add(f"{_base(key)}: {version_message(version)}")
+        rep.add(f"{_base(key)}: {version_message(version, spec)}")
     return spec
 
 

@@ -116,7 +116,7 @@ class WorldSpec:
         raw = dict(raw)
         version = raw.pop("generator_version", GENERATOR_VERSION)
         if version != GENERATOR_VERSION:
-            raise ConfigError(version_message(version))
+            raise ConfigError(version_message(version, raw))
         now = raw.pop("now", None)
         valid = {f.name for f in dataclasses.fields(cls)}
         if unknown := sorted(set(raw) - valid):
@@ -127,11 +127,14 @@ class WorldSpec:
         return spec
 
 
-def version_message(version) -> str:
-    """Why a world from another generator version is refused, and what to do."""
+def version_message(version, raw: dict | None = None) -> str:
+    """Why a world from another generator version is refused, and the command that regenerates it."""
+    raw = raw or {}
+    args = " ".join(f"--{flag} {raw.get(key, '…')}" for flag, key in (
+        ("users", "n_users"), ("items", "n_items"), ("interactions", "n_interactions"), ("seed", "seed")))
     return (f"this world was made by generator version {version}, and this lab's generator is version "
             f"{GENERATOR_VERSION}: its truth cannot be recomputed. Regenerate the world "
-            "(python -m ranking synth --out FOLDER --users … --items … --interactions … --seed …)")
+            f"(python -m ranking synth --out FOLDER {args})")
 
 
 @dataclass(frozen=True, eq=False)
