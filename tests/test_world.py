@@ -201,3 +201,13 @@ def test_written_world_has_positions_propensities_titles_and_a_column_per_signal
     assert ds.warnings == ()
     assert ds.content[S.TITLE].str.contains(": ").all()  # "Publisher: headline"
     assert ds.content[S.TITLE].nunique() > 25
+
+
+@pytest.mark.parametrize(("users", "items", "n", "seed"), [(3, 5, 100, 0), (2, 40, 7, 1), (50, 12, 900, 2),
+                                                           (1, 1, 3, 3), (30, 200, 2999, 4)])
+def test_tiny_and_saturated_worlds_log_exactly_n(users, items, n, seed):
+    w = synth.generate(synth.WorldSpec(n_users=users, n_items=items, n_interactions=n, seed=seed,
+                                       n_publishers=1 if items < 10 else None))
+    assert len(w.interactions) == n
+    assert w.interactions[S.POSITION].between(1, 10).all()
+    assert (w.interactions[S.PROPENSITY] > 0).all()

@@ -15,8 +15,8 @@ try (a saturated world) repeated impressions are allowed. Each pool item has wei
     w(u, i, t) = topic_mix[u, topic_i] · exp(buzz_i + 2·(q_i − 0.5)) · exp(−age / POLICY_AGE_DAYS)
 
 with ``topic_mix`` = personalisation · (stated affinities, normalised) + (1 − personalisation)/5.
-The slate fills slots 1, 2, … by drawing without replacement in proportion to w (Plackett–Luce,
-done with Gumbel keys). The logged **propensity** of the item in slot p is the probability that
+The slate fills slots 1, 2, … by drawing without replacement in proportion to w (Plackett–Luce).
+The logged **propensity** of the item in slot p is the probability that
 the policy put it in slot p given the user, the visit and the items in slots 1..p−1::
 
     propensity = w_i / (Σ_{j in pool} w_j − Σ_{earlier slots} w_j)
@@ -123,7 +123,6 @@ def impressions(spec, pop, rng: np.random.Generator) -> dict[str, np.ndarray]:
         users, times = users[order], times[order]
         first = np.concatenate([[True], users[1:] != users[:-1]])
         rounds = np.arange(visits) - np.maximum.accumulate(np.where(first, np.arange(visits), 0))
-        last = np.concatenate([users[1:] != users[:-1], [True]])  # a user's last visit
         seen = np.zeros(0, np.int64)  # sorted user · n_items + item of every impression so far
         parts = []
         for r in range(int(rounds.max()) + 1):
@@ -136,35 +135,31 @@ def impressions(spec, pop, rng: np.random.Generator) -> dict[str, np.ndarray]:
         if len(out["user"]) >= n:
             break
         per_visit = max(0.8 * len(out["user"]) / visits, 0.05)  # plan the next try from this one's yield
-    keep = _trim(out, users, last, len(out["user"]) - n, rng)
+    keep = _trim(out, users, len(out["user"]) - n, rng)
     del out["visit"]
     return {k: v[keep] for k, v in out.items()}
 
 
-def _trim(out: dict[str, np.ndarray], users: np.ndarray, last: np.ndarray, surplus: int,
-          rng: np.random.Generator) -> np.ndarray:
-    """Rows to keep after cutting ``surplus`` rows from users' *last* visits (random ones; the final one
-    from its bottom slots), so no logged slate's pool depended on a dropped impression."""
+def _trim(out: dict[str, np.ndarray], users: np.ndarray, surplus: int, rng: np.random.Generator) -> np.ndarray:
+    """Rows to keep after cutting ``surplus`` rows from users' *last* logged visits (random ones; the final
+    one from its bottom slots), so no logged slate's pool depended on a dropped impression.
+
+    ``users``: each visit's user, visits sorted by (user, time) as ``out["visit"]`` numbers them.
+    """
     keep = np.ones(len(out["user"]), dtype=bool)
     visit = out["visit"]
     while surplus > 0:
-        sizes = np.bincount(visit[keep], minlength=len(last))
-        cand = rng.permutation(np.flatnonzero(last & (sizes > 0)))
-        cum = np.cumsum(sizes[cand])
-        whole = cand[cum <= surplus]
+        sizes = np.bincount(visit[keep], minlength=len(users))
+        logged = np.flatnonzero(sizes > 0)
+        last = logged[np.r_[users[logged[1:]] != users[logged[:-1]], True]]  # each user's latest logged visit
+        cand = rng.permutation(last)
+        whole = cand[np.cumsum(sizes[cand]) <= surplus]
         keep &= ~np.isin(visit, whole)
         surplus -= int(sizes[whole].sum())
         if surplus and len(whole) < len(cand):
-            part = cand[len(whole)]
-            rows = np.flatnonzero(keep & (visit == part))
-            rows = rows[np.argsort(-out["position"][rows], kind="stable")][:surplus]
-            keep[rows] = False
+            rows = np.flatnonzero(keep & (visit == cand[len(whole)]))
+            keep[rows[np.argsort(-out["position"][rows], kind="stable")][:surplus]] = False
             surplus = 0
-        # a user whose last visit went whole now ends with the visit before it (visits sorted by user, time)
-        last = last.copy()
-        last[whole] = False
-        prev = whole[whole > 0] - 1
-        last[prev[users[prev] == users[prev + 1]]] = True
     return np.flatnonzero(keep)
 
 
