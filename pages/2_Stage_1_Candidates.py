@@ -32,6 +32,7 @@ if ctx is not None:
         W.widget("f_region")
         W.widget("f_block")
         W.widget("f_seen")
+        W.widget("s1_max_age")
     cfg = W.current_config()
     s1 = cfg.stage1
     k = s1.resolved_k(dataset.n_items)
@@ -52,13 +53,14 @@ if ctx is not None:
         st.stop()
     prep, cands = view.prep, view.results["stage1"].lists
     m = view.evaluation["stages"]["stage1"]
-    c = st.columns(5)
+    c = st.columns(6)
     c[0].metric("Candidates per user", f"{cands.lengths.mean():.1f}")
     c[1].metric("Removed by region", f"{cands.removed.get('region', 0):,}")
     c[2].metric("Removed by blocklist", f"{cands.removed.get('blocklist', 0):,}")
     c[3].metric("Removed as already seen", f"{cands.removed.get('seen', 0):,}")
+    c[4].metric("Removed as too old", f"{cands.removed.get('age', 0):,}")
     recall_key = f"recall@{cands.width}" if f"recall@{cands.width}" in m else None
-    c[4].metric(f"Held-out {recall_key}",
+    c[5].metric(f"Held-out {recall_key}",
                 "—" if recall_key is None or np.isnan(m[recall_key]) else f"{m[recall_key]:.1%}")
     if cands.n_empty:
         st.warning(f"{cands.n_empty} user(s) have no eligible item at all with these filters.")
