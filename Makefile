@@ -44,7 +44,7 @@ load: $(VENV)/.dev  ## full concurrent-sessions load test (≥ 60 s)
 	LOAD_SECONDS=60 LOAD_SESSIONS=10 $(BIN)/python -m pytest -m load -s
 
 sample: $(VENV)/.runtime  ## regenerate the bundled sample world
-	$(BIN)/python -m ranking synth --out data/sample --users 1000 --items 300 --interactions 20000 --seed 0 --no-truth
+	$(BIN)/python -m ranking synth --out data/sample --users 600 --items 300 --interactions 24000 --seed 0 --no-truth
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs artifacts

@@ -12,7 +12,8 @@ parser = argparse.ArgumentParser(prog="python -m benchmarks", description=bench.
 parser.add_argument("--quick", action="store_true", help="stop at the middle size (10k × 2k × 200k)")
 parser.add_argument("--json", action="store_true", help="print the results as JSON")
 parser.add_argument("--repeats", type=int, default=3, help="runs per measurement (median reported)")
-parser.add_argument("--mind", action="store_true", help="only time the MIND import at MIND-small shape (--quick: a tenth)")
+parser.add_argument("--mind", action="store_true",
+                    help="only time the MIND import at MIND-small shape (--quick: a tenth)")
 args = parser.parse_args()
 if args.mind:
     from benchmarks import mind_bench

@@ -200,7 +200,7 @@ def naive_stage1(prep, budget_s: float = NAIVE_BUDGET_S, repeats: int = 3) -> di
         got.update(naive.topic_candidates(ds.users, ds.content, ds.affinity, NAIVE_K, [ids[len(got)]]))
     naive_s = (time.perf_counter() - t) * len(ids) / len(got)
     cfg = CandidateConfig(source="topic", k=NAIVE_K, filter_region=False, filter_blocklist=False,
-                          filter_seen=False)
+                          filter_seen=False, max_age_days=0)
     gen = CandidateGenerator(cfg).fit(prep)
     runs = []
     for _ in range(max(repeats, 3)):

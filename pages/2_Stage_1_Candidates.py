@@ -31,6 +31,7 @@ if ctx is not None:
         W.widget("f_region")
         W.widget("f_block")
         W.widget("f_seen")
+        W.widget("s1_max_age")
     ctx = ctx.refresh()
     cfg = ctx.cfg
     s1 = cfg.stage1
@@ -52,14 +53,15 @@ if ctx is not None:
         st.stop()
     prep, cands = view.prep, view.stage1.lists
     m = view.evaluation.stages["stage1"]
-    c = st.columns(5)
+    c = st.columns(6)
     c[0].metric("Candidates per user", f"{cands.lengths.mean():.1f}")
     c[1].metric("Removed by region", f"{cands.removed.get('region', 0):,}")
     c[2].metric("Removed by blocklist", f"{cands.removed.get('blocklist', 0):,}")
     c[3].metric("Removed as already seen", f"{cands.removed.get('seen', 0):,}")
+    c[4].metric("Removed as too old", f"{cands.removed.get('age', 0):,}")
     recall_key = names.at("recall", cands.width)
     recall_key = recall_key if recall_key in m else None
-    c[4].metric(f"Held-out {names.title(recall_key or 'recall')}",
+    c[5].metric(f"Held-out {names.title(recall_key or 'recall')}",
                 "—" if recall_key is None or np.isnan(m[recall_key]) else f"{m[recall_key]:.1%}")
     if cands.n_empty:
         st.warning(f"{cands.n_empty} user(s) have no eligible item at all with these filters.")
@@ -76,7 +78,7 @@ if ctx is not None:
         table.insert(3, "in top K of", [", ".join(sources_of(b)) for b in cands.source_mask[user][keep]])
         table.insert(4, "stage-1 score", cands.scores[user][keep])
         if dataset.truth is not None:
-            table["true p(engage)"] = dataset.truth.rows(np.array([user]))[0, row[keep]]
+            table["true expected score"] = dataset.truth.rows(np.array([user]))[0, row[keep]]  # default label
         u = dataset.users.iloc[user]
         st.caption(f"User {u['user_id']} · region {C.md_escape(u['region'])} · device "
                    f"{C.md_escape(u['device_type'])} · blocklist: {C.md_escape(u['blocklist'] or '—')} · "

@@ -107,7 +107,8 @@ class CandidateConfig:
     """Stage 1: which source proposes candidates, how many (K) and which eligibility filters apply.
 
     ``k=0`` means "scale with the catalog": ``default_k(n_items)``. ``quotas`` give the
-    hybrid's share of the K slots per source, in fill order.
+    hybrid's share of the K slots per source, in fill order. ``max_age_days``: items older than
+    this at serving time ("now") are not eligible (0 = no age limit); the oracle uses the same rule.
     """
 
     source: Source = "hybrid"
@@ -118,8 +119,12 @@ class CandidateConfig:
     filter_region: bool = True
     filter_blocklist: bool = True
     filter_seen: bool = True
+    max_age_days: float = 7.0
 
     def __post_init__(self) -> None:
+        if not (isinstance(self.max_age_days, int | float) and math.isfinite(self.max_age_days)
+                and self.max_age_days >= 0):
+            raise ConfigError(f"max_age_days must be a number ≥ 0 (0 = no limit), got {self.max_age_days!r}")
         if self.source not in SOURCES:
             raise ConfigError(f"unknown candidate source {self.source!r}; valid: {', '.join(SOURCES)}")
         if self.k < 0:

@@ -23,7 +23,8 @@ from ranking.stages.candidates import CandidateGenerator
 SMALL = PipelineConfig(stage2=GBDTConfig(n_jobs=1, n_estimators=40, top_n=8), stage3=NeuralConfig(epochs=2),
                        post=PostConfig(m=5))
 TINY = B.Size("tiny", 120, 50, 2500, naive=True)
-TOPIC = CandidateConfig(source="topic", k=B.NAIVE_K, filter_region=False, filter_blocklist=False, filter_seen=False)
+TOPIC = CandidateConfig(source="topic", k=B.NAIVE_K, filter_region=False, filter_blocklist=False, filter_seen=False,
+                        max_age_days=0)  # the notebook filters nothing, age included
 
 
 def _vectorised_topic(prep) -> dict:

@@ -18,9 +18,11 @@ DAY0 = pd.Timestamp("2025-04-01", tz="UTC")
 NO_FILTERS = {"filter_region": False, "filter_blocklist": False, "filter_seen": False}
 
 
-def _dataset(users: list[tuple], content: list[tuple], inter: list[tuple]) -> Dataset:
+def _dataset(users: list[tuple], content: list[tuple], inter: list[tuple],
+             age_days: list[float] | None = None) -> Dataset:
     """users: (region, politics, tech, sports, blocklist); content: (publisher, topic, restriction, quality);
-    interactions: (user_row, item_row, click, dwell, share, hide, day)."""
+    interactions: (user_row, item_row, click, dwell, share, hide, day). Items are ``age_days`` old (default
+    1 day, well inside the 7-day age limit) at serving time "now" = the last event."""
     u = pd.DataFrame(users, columns=["region", "p", "t", "s", "blocklist"])
     users_df = pd.DataFrame({
         "user_id": np.arange(1, len(u) + 1, dtype=np.int64),
@@ -38,7 +40,8 @@ def _dataset(users: list[tuple], content: list[tuple], inter: list[tuple]) -> Da
         "publisher": pd.Categorical(c["publisher"]), "topic": pd.Categorical(c["topic"]),
         "quality_score": c["quality"].astype(np.float32),
         "region_restriction": pd.Categorical(c["restriction"]),
-        "publish_timestamp": pd.Series([DAY0] * len(c)).astype("datetime64[ns, UTC]"),
+        "publish_timestamp": (DAY0 + pd.to_timedelta(max(r[-1] for r in inter) - np.asarray(
+            age_days if age_days is not None else [1.0] * len(c)), unit="D")).astype("datetime64[ns, UTC]"),
     })
     rows = pd.DataFrame(inter, columns=["u", "i", "click", "dwell", "share", "hide", "day"])
     inter_df = pd.DataFrame({
@@ -85,7 +88,7 @@ def test_filters_remove_the_right_pairs_and_count_them():
     prep = _tiny()
     for source in ("topic", "popularity", "cf", "hybrid"):
         cand = C.CandidateGenerator(CandidateConfig(source=source), 0).fit(prep).generate(prep)
-        assert cand.removed == {"region": 5, "blocklist": 7, "seen": 4}
+        assert cand.removed == {"region": 5, "blocklist": 7, "seen": 4, "age": 0}
         assert cand.n_eligible.tolist() == [3, 1, 4, 0]
         assert cand.width == 6  # K = default 20, capped at the 6-item catalog
         got = [set(row[row != lists.PAD].tolist()) for row in cand.items]
@@ -93,6 +96,27 @@ def test_filters_remove_the_right_pairs_and_count_them():
         assert cand.n_empty == 1
         assert (cand.source[3] == -1).all()
         assert np.isnan(cand.scores[3]).all()
+
+
+def test_age_limit_removes_items_older_than_max_age_at_now():
+    base = _tiny()
+    users = [tuple(x) for x in zip(["NA", "EU", "AS", "NA"], [0.9, 0.2, 0.5, 0.4], [0.1, 0.8, 0.5, 0.6],
+                                   [0.5, 0.3, 0.5, 0.2], ["", "pubB", "", "pubA;pubB; pubC"], strict=True)]
+    content = [("pubA", "politics", "ALL", 0.9), ("pubB", "technology", "EU", 0.8),
+               ("pubA", "sports", "ALL", 0.3), ("pubB", "politics", "ALL", 0.7),
+               ("pubC", "business", "NA", 0.6), ("pubC", "technology", "ALL", 0.5)]
+    inter = [(0, 0, 1, 20.0, 1, 0, 10.0), (0, 3, 0, 0.0, 0, 1, 8.0), (1, 5, 1, 20.0, 1, 0, 9.0),
+             (1, 2, 1, 4.0, 0, 0, 10.0)]
+    # item 2 (sports, ALL) is 9 days old at now, item 5 exactly 7 (kept: the limit is "older than")
+    prep = prepare(_dataset(users, content, inter, age_days=[1, 1, 9, 1, 1, 7]), LabelConfig(), SplitConfig(), 0)
+    assert prep.now_s == base.now_s == base.t_serve_s  # no world spec: the last event
+    mask, removed = prep.eligible(np.arange(4), CandidateConfig())
+    # without the age rule: eligible [2,4,5], [0], [0,2,3,5], [] (see the filter test); item 2 goes
+    assert [np.flatnonzero(r).tolist() for r in mask] == [[4, 5], [0], [0, 3, 5], []]
+    assert removed == {"region": 5, "blocklist": 7, "seen": 4, "age": 2}
+    no_limit, removed = prep.eligible(np.arange(4), CandidateConfig(max_age_days=0))
+    assert removed["age"] == 0
+    assert no_limit.sum() == 8
 
 
 def test_topic_source_reproduces_the_notebook_ordering():
@@ -295,7 +319,9 @@ def _truth_recall(prep, cand, top: int = 10) -> float:
 def test_hybrid_finds_more_truly_relevant_items_than_popularity(seed):
     synth = pytest.importorskip("ranking.data.synth")
     pytest.importorskip("ranking.data")
-    world = synth.generate(synth.WorldSpec(n_users=300, n_items=120, n_interactions=6000, seed=seed))
+    # 400 items: with the 7-day age limit about 80 are eligible per user, twice K = 40 (with 120 items
+    # only ~25 were, about K, so every source listed nearly all of them)
+    world = synth.generate(synth.WorldSpec(n_users=300, n_items=400, n_interactions=6000, seed=seed))
     prep = prepare(world.to_dataset(), LabelConfig(), SplitConfig(), seed)
     recall = {source: _truth_recall(prep, C.CandidateGenerator(CandidateConfig(source=source), seed)
                                     .fit(prep).generate(prep)) for source in ("hybrid", "popularity")}

@@ -445,7 +445,9 @@ def test_synth_rejects_impossible_sizes(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("world") / "w"
-    rc, _, _ = main_quiet(["synth", "--out", str(folder), "--users", "300", "--items", "120",
+    # 400 items: the 7-day age limit leaves ~80 eligible per user, twice K (with 120 items only ~25 were,
+    # about K, so stage 1 already listed nearly every eligible item and the stages could not be told apart)
+    rc, _, _ = main_quiet(["synth", "--out", str(folder), "--users", "300", "--items", "400",
                            "--interactions", "6000", "--seed", "3"])
     assert rc == 0
     return folder

@@ -339,8 +339,22 @@ def _latin1(t):
     return {C: encode(t[C], bom=False, encoding="latin-1")}
 
 
-def _truth(t, rows):
-    t["truth.csv"] = ["user_id,content_id,p_engage", *rows]
+def _truth(t, rows, header="user_id,content_id,p_click,e_dwell,p_share,e_comment,p_hide"):
+    t["truth.csv"] = [header, *rows]
+
+
+def add_col(lines: list[str], col: str, values) -> None:
+    """Append a column; ``values`` gives data row n its value at index n − 1 (blank lines stay blank)."""
+    lines[0] += "," + col
+    for n in range(1, len(lines)):
+        if lines[n]:
+            lines[n] += "," + str(values[n - 1])
+
+
+def _slates(t, position=None, propensity=None):
+    n = len(t[I]) - 1
+    add_col(t[I], S.POSITION, position or [1 + j % 10 for j in range(n)])
+    add_col(t[I], S.PROPENSITY, propensity or [0.25] * n)
 
 
 CASES = [
@@ -408,10 +422,26 @@ CASES = [
      ["Users.csv, column 'region', row 1: empty cells; a value is required"]),
     ("restriction_unknown", lambda t: cell(t[C], 9, S.RESTRICTION, "WORLD"),
      ["Content.csv, column 'region_restriction', row 9: values must be one of ALL, NA", "(got 'WORLD')"]),
-    ("truth_out_of_range", lambda t: _truth(t, ["1,101,0.5", "2,101,1.5"]),
-     ["truth.csv, column 'p_engage', row 2: values must be between 0 and 1 (got '1.5')"]),
-    ("truth_unknown_user", lambda t: _truth(t, ["1,101,0.5", "999,101,0.1"]),
+    ("truth_out_of_range", lambda t: _truth(t, ["1,101,0.5,3,0.1,0.2,0.05", "2,101,1.5,3,0.1,0.2,0.05"]),
+     ["truth.csv, column 'p_click', row 2: values must be between 0 and 1 (got '1.5')"]),
+    ("truth_negative_dwell", lambda t: _truth(t, ["1,101,0.5,-3,0.1,0.2,0.05"]),
+     ["truth.csv, column 'e_dwell', row 1: values must be >= 0 (got '-3')"]),
+    ("truth_unknown_user", lambda t: _truth(t, ["1,101,0.5,3,0.1,0.2,0.05", "999,101,0.1,3,0.1,0.2,0.05"]),
      ["truth.csv, column 'user_id', row 2: ids not found in the users table (got '999')"]),
+    ("truth_old_generator", lambda t: _truth(t, ["1,101,0.5"], header="user_id,content_id,p_engage"),
+     ["truth.csv: missing required column(s) 'p_click'", "older generator; regenerate the world"]),
+    ("world_json_old_generator", lambda t: t.update({"world.json": ['{"generator_version": 1, "seed": 0}']}),
+     ["world.json: this world was made by generator version 1", "Regenerate the world"]),
+    ("position_zero", lambda t: _slates(t, position=[0] + [1] * 105),
+     ["Interaction.csv, column 'position', row 1: whole numbers must be >= 1 (got '0')"]),
+    ("position_fraction", lambda t: _slates(t, position=[1, 2, 2.5] + [1] * 103),
+     ["Interaction.csv, column 'position', row 3: whole numbers must be >= 1 (got '2.5')"]),
+    ("propensity_zero", lambda t: _slates(t, propensity=[0.5] * 4 + [0] + [0.5] * 101),
+     ["Interaction.csv, column 'propensity', row 5: values must be > 0", "(got '0')"]),
+    ("propensity_above_one", lambda t: _slates(t, propensity=[0.5] * 6 + [1.2] + [0.5] * 99),
+     ["Interaction.csv, column 'propensity', row 7: values must be between 0 and 1 (got '1.2')"]),
+    ("propensity_text", lambda t: _slates(t, propensity=[0.5] * 9 + ["high"] + [0.5] * 96),
+     ["Interaction.csv, column 'propensity', row 10: values must be numbers (got 'high')"]),
     ("world_json_not_object", lambda t: t.update({"world.json": ["[1, 2]"]}),
      ["world.json: must hold a JSON object, got list"]),
     ("world_json_invalid", lambda t: t.update({"world.json": ["{oops"]}),
@@ -513,25 +543,43 @@ def test_write_tables_reproduces_the_seed_bytes(seed, seed_files, tmp_path):
         assert (tmp_path / name).read_bytes() == encode(lines, eol="\n", bom=False) + b"\n", name
 
 
+def test_optional_columns_load_when_present_and_are_not_required(seed, seed_files):
+    t = as_lines(seed_files)
+    _slates(t)
+    add_col(t[C], S.TITLE, [f'"Publisher{j}: a headline, with a comma"' for j in range(len(t[C]) - 1)])
+    ds = data.load_uploaded({n: encode(v) for n, v in t.items()})
+    assert ds.warnings == seed.warnings  # known optional columns are not "extra"
+    assert ds.interactions[S.POSITION].tolist()[:3] == [1, 2, 3]
+    assert ds.interactions[S.PROPENSITY].iloc[0] == 0.25
+    assert ds.content[S.TITLE].iloc[0] == "Publisher0: a headline, with a comma"
+    assert S.POSITION not in seed.interactions  # and the seed, without them, loads as before
+
+
 def test_write_then_read_round_trip(seed, tmp_path):
-    truth = pd.DataFrame({S.USER_ID: [1, 2], S.CONTENT_ID: [101, 200], S.P_ENGAGE: [0.123456, 1.0]})
+    values = {name: np.array([0.123456, 1.0], dtype=np.float32) for name in S.SIGNALS}
+    values[S.E_DWELL] = np.array([12.5, 0.0], dtype=np.float32)
+    truth = pd.DataFrame({S.USER_ID: [1, 2], S.CONTENT_ID: [101, 200], **values})
     spec = {"seed": 7, "n_users": 100, "alpha": np.float64(0.5)}
     data.write_tables(tmp_path, seed.users, seed.content, seed.interactions, truth=truth, spec=spec)
     first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     data.write_tables(tmp_path, seed.users, seed.content, seed.interactions, truth=truth, spec=spec)
     assert first == {p.name: p.read_bytes() for p in tmp_path.iterdir()}  # deterministic bytes
-    assert (tmp_path / "truth.csv").read_text() == "user_id,content_id,p_engage\n1,101,0.1235\n2,200,1.0000\n"
+    assert (tmp_path / "truth.csv").read_text() == ("user_id,content_id,p_click,e_dwell,p_share,e_comment,p_hide\n"
+                                                    "1,101,0.123456,12.5,0.123456,0.123456,0.123456\n"
+                                                    "2,200,1,0,1,1,1\n")
     assert (tmp_path / "world.json").read_text() == '{\n  "alpha": 0.5,\n  "n_users": 100,\n  "seed": 7\n}\n'
 
     back = data.load_dataset(tmp_path)
     frames_equal(back, seed)
     assert (back.users[S.REGION] == "NA").sum() == (seed.users[S.REGION] == "NA").sum() > 0
     assert back.spec == {"seed": 7, "n_users": 100, "alpha": 0.5}
-    m = back.truth.rows(np.arange(100))
-    assert m.shape == (100, 100)
-    assert m.dtype == np.float32
-    assert (m[0, 0], m[1, 99]) == (np.float32(0.1235), 1.0)
-    assert np.isnan(m).sum() == 100 * 100 - 2
+    sig = back.truth.signals(np.arange(100))
+    for name in S.SIGNALS:
+        m = sig[name]
+        assert m.shape == (100, 100)
+        assert m.dtype == np.float32
+        assert (m[0, 0], m[1, 99]) == (values[name][0], values[name][1])  # bit-identical float32
+        assert np.isnan(m).sum() == 100 * 100 - 2
 
 
 def test_world_json_truth_is_lazy(seed, tmp_path, monkeypatch):

@@ -231,15 +231,58 @@ def test_oracle_ndcg_matches_sklearn_and_is_one_for_the_truth(world, stage_lists
     assert base.metrics["oracle_ndcg@10"] < ev.metrics["oracle_ndcg@10"] < 1.0
 
 
+def test_oracle_follows_the_label_weights(world):
+    """The oracle's gain is the expected score under the run's label: the best list under one label is
+    perfect there and not under another, and oracle NDCG moves with the weights."""
+    shares = LabelConfig(w_click=0, w_dwell=0, w_share=1, w_comment=0, w_hide=0, threshold=0.5)
+    dwell = LabelConfig(w_click=0, w_dwell=1, w_share=0, w_comment=0, w_hide=0, threshold=0.5)
+    truth = world.dataset.truth
+    preps = {name: prepare(world.dataset, cfg, SplitConfig(), seed=0) for name, cfg in
+             (("shares", shares), ("dwell", dwell))}
+    users = np.arange(world.n_users)
+    mask, _ = world.eligible(users, CC)
+    best_dwell = top_k(truth.gain(users, dwell), K, mask)
+    on_dwell = E.evaluate_stage(preps["dwell"], best_dwell, k=K, cand_config=CC, stage="d")
+    on_shares = E.evaluate_stage(preps["shares"], best_dwell, k=K, cand_config=CC, stage="d")
+    np.testing.assert_allclose(on_dwell.per_user["oracle_ndcg@10"], 1.0, rtol=1e-6)
+    assert on_shares.metrics["oracle_ndcg@10"] < 0.9
+    gains, ideal = E.oracle_gains(preps["shares"], best_dwell, CC, K)
+    expected = np.maximum(truth.gain(users, shares), 0)
+    np.testing.assert_array_equal(gains, np.take_along_axis(expected, best_dwell.items, 1))
+    np.testing.assert_allclose(ideal[:, 0], np.where(mask, expected, -np.inf).max(1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["median", "per_topic"])
+def test_oracle_divides_dwell_as_the_label_does(world, mode):
+    cfg = LabelConfig(expected_dwell=mode)
+    prep = prepare(world.dataset, cfg, SplitConfig(), seed=0)
+    inter, content = world.dataset.interactions, world.dataset.content
+    if mode == "median":
+        norm = float(np.median(inter[S.DWELL]))
+    else:  # each topic's median dwell over all interactions, for each item's topic
+        topic = content.set_index(S.CONTENT_ID)[S.TOPIC].astype(str).reindex(inter[S.CONTENT_ID]).to_numpy()
+        med = inter[S.DWELL].groupby(topic).median()
+        norm = med.reindex(content[S.TOPIC].astype(str)).to_numpy()
+    norm = np.where(np.asarray(norm) > 0, norm, 1.0)  # the label's rule: a median of 0 s becomes 1 s
+    users = np.arange(prep.n_users)
+    lists = top_k(np.random.default_rng(0).random((prep.n_users, prep.n_items)).astype(np.float32), K,
+                  prep.eligible(users, CC)[0])
+    gains, _ = E.oracle_gains(prep, lists, CC, K)
+    expected = np.maximum(world.dataset.truth.gain(users, cfg, norm), 0)
+    np.testing.assert_array_equal(gains, np.take_along_axis(expected, lists.items, 1))
+    assert not np.array_equal(expected, world.dataset.truth.rows(users))  # not the default label's 10 s
+
+
 def test_random_baseline_is_deterministic_and_eligible(world):
     a = E.random_baseline(world, K, CC, seed=5)
     b = E.random_baseline(world, K, CC, seed=5)
     c = E.random_baseline(world, K, CC, seed=6)
     assert a.metrics == b.metrics
     assert a.metrics != c.metrics
-    assert a.metrics["coverage@10"] > 0.9  # random lists touch nearly every item
-    lists = E.random_lists(world, K, CC, seed=5)
     mask, _ = world.eligible(np.arange(world.n_users), CC)
+    # random lists touch nearly every item that is eligible for someone (the age limit leaves ~1/4 of the catalog)
+    assert a.metrics["coverage@10"] > 0.9 * mask.any(axis=0).mean()
+    lists = E.random_lists(world, K, CC, seed=5)
     rows, cols = np.nonzero(lists.items != PAD)
     assert mask[rows, lists.items[rows, cols]].all()
     np.testing.assert_array_equal(lists.lengths, np.minimum(mask.sum(axis=1), K))

@@ -6,9 +6,11 @@ import dataclasses
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ranking.config import CandidateConfig, GBDTConfig, LabelConfig, SplitConfig
+from ranking.data import schema as S
 from ranking.data import synth
 from ranking.errors import TrainingError
 from ranking.evaluation import metrics as M
@@ -129,11 +131,16 @@ def test_features_for_matches_stage1(ranker, prep, cands):
     s = np.where(mask, cands.scores, -np.inf)
     higher_in_list = (s[:, None, :] > s[:, :, None]).sum(axis=2)
     assert (X[:, names.index("stage1_rank")] >= 1 + higher_in_list[mask]).all()
-    # serving features: every candidate as a fresh impression, at the median training age
+    # serving features: every candidate at its real age at the world's "now" (world.json), within the age limit
     t = ranker.table_
     median_age = np.median(t.at_s - prep.item_published_s[t.item_pos])
     assert ranker.serve_age_s_ == int(median_age)
-    np.testing.assert_allclose(X[:, names.index("age_hours")], ranker.serve_age_s_ / 3600, rtol=1e-6)
+    now = pd.Timestamp(prep.dataset.spec["now"])
+    published = prep.dataset.content[S.PUBLISHED].iloc[i]
+    age_hours = ((now - published) / pd.Timedelta(hours=1)).to_numpy()
+    np.testing.assert_allclose(X[:, names.index("age_hours")], age_hours, rtol=1e-6)
+    assert (age_hours >= 0).all()
+    assert (age_hours <= 24 * CandidateConfig().max_age_days).all()
 
 
 def test_score_pairs_subsets_and_chunks_agree(ranker, prep, stage1, cands, monkeypatch):

@@ -76,7 +76,7 @@ def test_sample_world_is_the_default():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.run()
     assert_clean(at)
-    assert "1,000 users" in at.sidebar.caption[0].value
+    assert "600 users" in at.sidebar.caption[0].value  # make sample: 600 users × 300 items × 24,000 impressions
 
 
 def test_weight_slider_changes_positive_rate():

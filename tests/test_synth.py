@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from ranking.data import latent as LT
 from ranking.data import schema as S
 from ranking.data import synth
 from ranking.data import world as W
@@ -27,6 +28,10 @@ def world() -> synth.World:
 
 def _pairs(world: synth.World) -> tuple[np.ndarray, np.ndarray]:
     return (world.interactions[S.USER_ID].to_numpy() - 1, world.interactions[S.CONTENT_ID].to_numpy() - 101)
+
+
+def spec_now(world: synth.World) -> pd.Timestamp:
+    return world.spec.now
 
 
 def _frames_equal(a: synth.World, b: synth.World) -> None:
@@ -68,8 +73,8 @@ def test_sizes_ids_and_columns(world):
     assert world.content[S.CONTENT_ID].tolist() == list(range(101, 401))
     assert list(world.users.columns) == [S.USER_ID, S.DEVICE, S.REGION, *W.AFFINITY_COLUMNS, S.SESSION,
                                          S.BLOCKLIST]
-    assert list(world.content.columns) == list(S.CONTENT_COLUMNS)
-    assert list(world.interactions.columns) == list(S.INTERACTION_COLUMNS)
+    assert list(world.content.columns) == [*S.CONTENT_COLUMNS, S.TITLE]
+    assert list(world.interactions.columns) == [*S.INTERACTION_COLUMNS, S.POSITION, S.PROPENSITY]
     assert world.content[S.PUBLISHER].nunique() == spec.publishers == 10
     assert set(world.content[S.PUBLISHER]) == {name for name, _ in W.PUBLISHERS[:10]}
 
@@ -95,7 +100,11 @@ def test_values_are_in_their_domains(world):
     published = c.set_index(S.CONTENT_ID)[S.PUBLISHED].reindex(it[S.CONTENT_ID]).to_numpy()
     assert (it[S.EVENT_TS].to_numpy() > published).all()
     span = c[S.PUBLISHED].max() - c[S.PUBLISHED].min()
-    assert pd.Timedelta(days=25) < span <= pd.Timedelta(days=30)
+    assert pd.Timedelta(days=32) < span <= pd.Timedelta(days=30 + W.PREHISTORY_DAYS)  # a week before the log
+    assert (c[S.PUBLISHED] < spec_now(world)).all()
+    assert (it[S.EVENT_TS] < spec_now(world)).all()
+    fresh = (spec_now(world) - c[S.PUBLISHED]) < pd.Timedelta(hours=W.FRESH_HOURS)
+    assert 0.08 < fresh.mean() < 0.2  # the burst just before "now", plus the steady flow
 
 
 def test_tables_validate_through_the_loader(world):
@@ -147,30 +156,57 @@ def test_truth_from_spec_follows_the_dataset_row_order(world):
         synth.truth_from_spec(other, ds)
 
 
-def test_utility_is_the_documented_formula(world):
+def test_utility_and_signals_are_the_documented_formulas(world):
     t, u, i = world.truth, 17, 42
     pub = t.item_publisher[i]
-    expected = (W.B0 + t.bias[u] + W.B_TOPIC * t.taste[u, t.item_topic[i]]
-                + W.B_PUB * t.pub_pref[u, pub] + W.B_QUALITY * (t.item_quality[i] - 0.5)
-                + W.B_CF * t.user_factors[u] @ t.item_factors[i] - W.B_BLOCK * t.blocked[u, pub])
-    assert t.utility([u])[0, i] == pytest.approx(expected)
-    assert t.rows([u])[0, i] == pytest.approx(1 / (1 + np.exp(-expected)), rel=1e-6)
-    assert t.pair_utility([u], [i])[0] == pytest.approx(expected)
+    interest = (LT.B0 + t.bias[u] + LT.B_TOPIC * t.taste[u, t.item_topic[i]]
+                + LT.B_PUB * t.pub_pref[u, pub] + LT.B_QUALITY * (t.item_quality[i] - 0.5)
+                + LT.B_CF * t.user_factors[u] @ t.item_factors[i] - LT.B_BLOCK * t.blocked[u, pub])
+    assert t.utility([u])[0, i] == pytest.approx(interest)
+    assert t.pair_utility([u], [i])[0] == pytest.approx(interest)
+
+    def sig(x):
+        return 1 / (1 + np.exp(-x))
+
+    a, c, d, v = t.age_now[i], t.clickbait[i], t.depth[i], t.controversy[i]
+    click = sig(interest + 2.0 * (c - 0.25) - 0.3 * a)
+    mu = np.log(30) + 2.0 * (d - 0.5) - 1.5 * (c - 0.25) + 0.5 * (sig(interest) - 0.5) - 0.03 * a
+    share = sig(-2.5 + t.share_prop[u] + 0.5 * interest + 3.5 * (v - 0.25) + 1.0 * (d - 0.5) - 1.0 * (c - 0.25)
+                - 1.0 * a)
+    comment = sig(-2.0 + t.comment_prop[u] + 0.5 * interest + 3.0 * (v - 0.25) - 0.4 * a)
+    hide = sig(-3.2 - 0.5 * interest + 2.0 * (c - 0.25) + 2.0 * (v - 0.25) + 0.1 * a)
+    expected = {S.P_CLICK: click, S.E_DWELL: click * np.exp(mu + 0.6**2 / 2), S.P_SHARE: share,
+                S.E_COMMENT: 1.3 * click * comment, S.P_HIDE: (1 - click) * hide}
+    got = t.signals([u])
+    for name, value in expected.items():
+        assert got[name][0, i] == pytest.approx(value, rel=1e-5), name
+    default = click + 0.5 * expected[S.E_DWELL] / 10 + 2 * share + 1.3 * click * comment - (1 - click) * hide
+    assert t.gain([u])[0, i] == pytest.approx(default, rel=1e-5, abs=1e-6)
+    assert t.rows([u])[0, i] == pytest.approx(max(default, 0.0), rel=1e-5, abs=1e-6)
+    at_slot_3 = t.pair_signals([u], [i], [a], position=[3])
+    assert at_slot_3[S.P_SHARE][0] == pytest.approx(share / np.log2(4))
 
 
-def test_truth_table_is_long_and_matches_rows(world):
+def test_truth_table_is_long_and_matches_signals(world):
     table = world.truth_table()
-    assert list(table.columns) == [S.USER_ID, S.CONTENT_ID, S.P_ENGAGE]
+    assert list(table.columns) == [S.USER_ID, S.CONTENT_ID, *S.SIGNALS]
     assert len(table) == 300_000
-    np.testing.assert_array_equal(table[S.P_ENGAGE].to_numpy()[:300], world.truth.rows([0])[0])
+    first = world.truth.signals([0])
+    for name in S.SIGNALS:
+        np.testing.assert_array_equal(table[name].to_numpy()[:300], first[name][0])
     assert table.iloc[300][S.USER_ID] == 2
     assert table.iloc[300][S.CONTENT_ID] == 101
 
 
-def test_label_rate_and_agreement_with_engagement(world):
+def test_label_rate_and_examination(world):
     positive = L.label(L.score(world.interactions)).astype(bool)
-    assert 0.25 <= positive.mean() <= 0.40
-    assert (positive == world.engaged).mean() >= 0.85
+    assert 0.05 <= positive.mean() <= 0.25
+    assert not positive[~world.examined].any()  # nothing happens to an impression nobody looked at
+    outcomes = world.interactions[list(S.OUTCOMES)].to_numpy()
+    assert (outcomes[~world.examined] == 0).all()
+    exam = LT.examination(world.interactions[S.POSITION].to_numpy())
+    z = (world.examined.sum() - exam.sum()) / np.sqrt((exam * (1 - exam)).sum())
+    assert abs(z) < 4
 
 
 def test_stated_affinities_are_noisy_views_of_true_tastes(world):
@@ -181,7 +217,7 @@ def test_stated_affinities_are_noisy_views_of_true_tastes(world):
 
 def test_blocked_publishers_kill_engagement(world):
     u, i = _pairs(world)
-    p = world.truth.rows(np.arange(1000))[u, i]
+    p = world.truth.signals(np.arange(1000))[S.P_CLICK][u, i]
     blocked = world.truth.blocked[u, world.truth.item_publisher[i]]
     assert blocked.sum() > 50
     assert p[blocked].mean() < 0.1 * p[~blocked].mean()
@@ -189,23 +225,31 @@ def test_blocked_publishers_kill_engagement(world):
     assert hide[blocked].mean() > 3 * hide[~blocked].mean()
 
 
-def test_true_p_engage_ranks_observed_labels_better_than_chance(world):
+def test_expected_score_ranks_observed_labels_better_than_chance(world):
     u, i = _pairs(world)
     positive = L.label(L.score(world.interactions))
-    auc = roc_auc_score(positive, world.truth.rows(np.arange(1000))[u, i])
+    it = world.interactions
+    age = (it[S.EVENT_TS].to_numpy() - world.content[S.PUBLISHED].to_numpy()[i]) / pd.Timedelta(days=1)
+    expected = world.truth.pair_signals(u, i, age, it[S.POSITION].to_numpy())
+    score = (expected[S.P_CLICK] + 0.05 * expected[S.E_DWELL] + 2 * expected[S.P_SHARE]
+             + expected[S.E_COMMENT] - expected[S.P_HIDE])
+    auc = roc_auc_score(positive, score)
     random_auc = roc_auc_score(positive, np.random.default_rng(0).random(len(u)))
-    assert auc > 0.7 > random_auc + 0.1
+    assert auc > 0.75 > random_auc + 0.1
 
 
 def test_spec_round_trip_and_validation():
     spec = synth.WorldSpec(n_users=10, n_items=20, n_interactions=5, seed=3, n_publishers=4)
     d = json.loads(json.dumps(spec.to_dict()))
     assert d["generator_version"] == W.GENERATOR_VERSION
+    assert d["now"] == "2025-05-01T00:00:00Z"  # start + days: the serving time
     assert synth.WorldSpec.from_dict(d) == spec
     with pytest.raises(ConfigError, match="unknown"):
         synth.WorldSpec.from_dict({**d, "colour": 1})
-    with pytest.raises(ConfigError, match="generator version"):
+    with pytest.raises(ConfigError, match=r"generator version 99.*Regenerate the world"):
         synth.WorldSpec.from_dict({**d, "generator_version": 99})
+    with pytest.raises(ConfigError, match="now"):
+        synth.WorldSpec.from_dict({**d, "now": "2030-01-01T00:00:00Z"})
     with pytest.raises(ConfigError, match="n_users"):
         synth.WorldSpec(n_users=0)
     with pytest.raises(ConfigError, match="n_publishers"):

@@ -78,6 +78,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("f_region", "stage1", "filter_region", "Region restriction filter", "toggle", True),
     Setting("f_block", "stage1", "filter_blocklist", "Blocklist filter", "toggle", True),
     Setting("f_seen", "stage1", "filter_seen", "Already-seen filter", "toggle", True),
+    Setting("s1_max_age", "stage1", "max_age_days", "Max item age at serving (days, 0 = no limit)", "slider",
+            _C.max_age_days, lo=0.0, hi=30.0, step=0.5,
+            help="Items older than this at serving time (\"now\") are not eligible: for stage 1 and for the "
+                 "oracle's ideal list."),
     Setting("s2_objective", "stage2", "objective", "Objective", "select", _G.objective,
             options=("rank:ndcg", "binary:logistic"),
             help="rank:ndcg = LambdaMART over each user's list; binary:logistic = pointwise probability."),

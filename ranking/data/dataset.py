@@ -13,7 +13,13 @@ from ranking.data import schema as S
 
 
 class Truth(Protocol):
-    """Each user's expected engagement with every item (a generated world's ground truth)."""
+    """Each user's true value of every item (a generated world's ground truth).
+
+    ``rows`` is all a caller may rely on: non-negative gains for NDCG. A generated world's truth
+    (``ranking.data.truth``) also has ``signals(user_pos)`` (each signal's expectation) and
+    ``gain(user_pos, label_config)`` (the expected compound score under any label weights);
+    its ``rows`` is max(gain under the default label, 0).
+    """
 
     def rows(self, user_pos: np.ndarray) -> np.ndarray:
         """float32 array (len(user_pos), n_items): rows follow ``Dataset.users``, columns ``Dataset.content``."""

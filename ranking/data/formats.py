@@ -41,9 +41,7 @@ def write_tables(
     for key, frame in zip(TABLES, (users, content, interactions), strict=True):
         write_csv(out / DEFAULT_NAMES[key], frame)
     if truth is not None:
-        truth = truth.copy()
-        truth[S.P_ENGAGE] = ["" if np.isnan(v) else f"{v:.4f}" for v in truth[S.P_ENGAGE].astype(np.float64)]
-        write_csv(out / S.TRUTH_FILE, truth)
+        write_csv(out / S.TRUTH_FILE, truth)  # float32 signals in their shortest exact form: read back bit-identical
     if spec is not None:
         write_json(out / S.WORLD_FILE, spec)
 

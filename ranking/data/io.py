@@ -2,7 +2,9 @@
 
 A dataset is a folder (or a set of uploaded files) holding Users.csv, Content.csv and
 Interaction.csv (names matched ignoring case; see `schema.FILE_NAMES`), optionally truth.csv
-(user_id, content_id, p_engage) and world.json (a generated world's spec). Files may start with a
+(user_id, content_id and the expected signals p_click, e_dwell, p_share, e_comment, p_hide) and
+world.json (a generated world's spec). Content may carry a `title`; interactions may carry the
+logging policy's `position` (1-based slot) and `propensity` (see data/README.md). Files may start with a
 UTF-8 BOM and use CR, LF or CRLF line endings. Every cell is read as text, so "NA" stays North
 America; `from_frames` then checks and types everything and collects *all* findings.
 
@@ -20,10 +22,12 @@ Errors (raise `DataError` listing every one):
   duplicate or missing required columns; no `topic_affinity_*` column; empty cells in required
   columns (all but `blocklist`); non-numeric numbers; ids that are not whole numbers; duplicate
   user or content ids; interactions naming unknown users or content (never dropped);
-  timestamps that are not ISO 8601 (Z or offset) or dates; quality_score, affinities or p_engage
-  outside [0, 1]; negative dwell_time or avg_session_length; click/share/hide not 0 or 1;
+  timestamps that are not ISO 8601 (Z or offset) or dates; quality_score, affinities or truth
+  probabilities outside [0, 1]; negative dwell_time, avg_session_length, e_dwell or e_comment;
+  position not a whole number >= 1; propensity not in (0, 1]; click/share/hide not 0 or 1;
   comment not a whole number >= 0; region not in `schema.REGIONS`; region_restriction not ALL or
-  a region; in truth.csv, unknown ids or repeated pairs; world.json that is not a JSON object.
+  a region; in truth.csv, unknown ids or repeated pairs; world.json that is not a JSON object, or
+  one made by another generator version (regenerate the world).
 Warnings (kept in `Dataset.warnings`; the data is used as it is):
   extra columns (kept, unused); repeated (user_id, content_id) interactions (repeated
   impressions); device_type outside `schema.DEVICES`; events before their item's publish time;
@@ -56,8 +60,9 @@ import pandas as pd
 from ranking.data import schema as S
 from ranking.data.dataset import Dataset, DenseTruth, Truth, fingerprint_frames
 from ranking.data.formats import DEFAULT_NAMES, TABLES
+from ranking.data.truth import SignalTruth
 from ranking.data.validate import Report, Table, check_tables, rows_text, truth_matrix
-from ranking.data.world import truth_from_spec
+from ranking.data.world import GENERATOR_VERSION, truth_from_spec, version_message
 from ranking.errors import DataError
 
 _BOM = b"\xef\xbb\xbf"
@@ -70,12 +75,22 @@ class _SpecTruth:
     def __init__(self, compute, spec: dict, dataset: Dataset):
         self._compute, self._spec, self._dataset, self._truth = compute, spec, dataset, None
 
-    def rows(self, user_pos: np.ndarray) -> np.ndarray:
-        """float32 rows of the truth matrix for these user positions."""
+    @property
+    def truth(self) -> Truth:
         if self._truth is None:
             truth = self._compute(self._spec, self._dataset)
             self._truth = truth if hasattr(truth, "rows") else DenseTruth(np.asarray(truth, np.float32))
-        return self._truth.rows(user_pos)
+        return self._truth
+
+    def rows(self, user_pos: np.ndarray) -> np.ndarray:
+        """float32 rows of the truth matrix for these user positions."""
+        return self.truth.rows(user_pos)
+
+    def __getattr__(self, name: str):
+        """``signals``, ``gain`` … of the computed truth, when it has them."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.truth, name)
 
 
 def load_dataset(path: str | Path, name: str | None = None) -> Dataset:
@@ -141,8 +156,8 @@ def _build(tables: dict[str, Table | None], rep: Report, *, name: str, truth=Non
         truth = Table(S.TRUTH_FILE, truth)
     if isinstance(truth, Table):
         both = users is not None and content is not None
-        matrix = truth_matrix(truth, users, content, rep) if both else None
-        truth = DenseTruth(matrix) if matrix is not None else None
+        matrices = truth_matrix(truth, users, content, rep) if both else None
+        truth = SignalTruth(matrices) if matrices is not None else None
     elif isinstance(truth, np.ndarray):
         if users is not None and content is not None and truth.shape != (len(users), len(content)):
             rep.add(f"truth: shape {truth.shape} does not match {len(users)} users × {len(content)} items")
@@ -199,6 +214,9 @@ def _parse_spec(key: str | None, files: Mapping[str, bytes], rep: Report) -> dic
     if not isinstance(spec, dict):
         rep.add(f"{_base(key)}: must hold a JSON object, got {type(spec).__name__}")
         return None
+    version = spec.get("generator_version", GENERATOR_VERSION)
+    if version != GENERATOR_VERSION:
+        rep.add(f"{_base(key)}: {version_message(version, spec)}")
     return spec
 
 

@@ -18,6 +18,7 @@ TOPIC = "topic"
 QUALITY = "quality_score"
 RESTRICTION = "region_restriction"
 PUBLISHED = "publish_timestamp"
+TITLE = "title"  # optional headline
 
 # Interaction.csv
 CLICK = "click"
@@ -26,12 +27,15 @@ SHARE = "share"
 COMMENT = "comment"
 HIDE = "hide"
 EVENT_TS = "event_timestamp"
+POSITION = "position"  # optional: 1-based slot in the logged slate
+PROPENSITY = "propensity"  # optional: the logging policy's probability of this impression (see data/README.md)
 
 # Post-impression signals: they make the label and must never be model inputs.
 OUTCOMES = (CLICK, DWELL, SHARE, COMMENT, HIDE)
 
-# truth.csv of a generated world
-P_ENGAGE = "p_engage"
+# truth.csv of a generated world: each signal's expected value at serving time ("now")
+P_CLICK, E_DWELL, P_SHARE, E_COMMENT, P_HIDE = "p_click", "e_dwell", "p_share", "e_comment", "p_hide"
+SIGNALS = (P_CLICK, E_DWELL, P_SHARE, E_COMMENT, P_HIDE)
 
 # Derived columns
 SCORE = "engagement_score"
@@ -41,6 +45,8 @@ GRADE = "grade"
 USER_COLUMNS = (USER_ID, DEVICE, REGION, SESSION, BLOCKLIST)
 CONTENT_COLUMNS = (CONTENT_ID, PUBLISHER, TOPIC, QUALITY, RESTRICTION, PUBLISHED)
 INTERACTION_COLUMNS = (USER_ID, CONTENT_ID, *OUTCOMES, EVENT_TS)
+OPTIONAL_CONTENT_COLUMNS = (TITLE,)
+OPTIONAL_INTERACTION_COLUMNS = (POSITION, PROPENSITY)
 
 REGIONS = ("NA", "EU", "AS", "SA", "AF", "OC")
 # Device types seen in the notebook; other values are kept with a warning.

@@ -183,6 +183,13 @@ def _timestamps(t: Table, col: str, rep: Report) -> pd.Series:
     return ts.where(~(bad | far)).astype("datetime64[ns, UTC]")
 
 
+def _propensity(t: Table, col: str, rep: Report) -> np.ndarray:
+    """The logging policy's probability of the impression: a number in (0, 1]."""
+    x = _number(t, col, rep, lo=0, hi=1)
+    t.flag(rep, col, x == 0, "values must be > 0 (a logged impression had some chance of being shown)")
+    return np.where(x == 0, np.nan, x)
+
+
 def _blocklist(t: Table, col: str, rep: Report) -> pd.Series:
     entries = (";".join(p.strip() for p in v.split(";") if p.strip()) for v in _text(t.frame[col]))
     return pd.Series(list(entries), dtype=str)
@@ -205,6 +212,7 @@ CONTENT = {
     S.RESTRICTION: partial(_category, allowed=(S.ALL_REGIONS, *S.REGIONS)),
     S.PUBLISHED: _timestamps,
 }
+CONTENT_OPTIONAL = {S.TITLE: lambda t, col, rep: pd.Series(_text(t.frame[col]), dtype=str)}
 INTERACTIONS = {
     S.USER_ID: _ids,
     S.CONTENT_ID: _ids,
@@ -215,11 +223,21 @@ INTERACTIONS = {
     S.HIDE: _BINARY,
     S.EVENT_TS: _timestamps,
 }
-TRUTH = {S.USER_ID: _ids, S.CONTENT_ID: _ids, S.P_ENGAGE: partial(_number, lo=0, hi=1, dtype=np.float32)}
+INTERACTIONS_OPTIONAL = {
+    S.POSITION: partial(_number, lo=1, whole=True, dtype=np.int32),
+    S.PROPENSITY: _propensity,
+}
+TRUTH = {S.USER_ID: _ids, S.CONTENT_ID: _ids,
+         **{name: partial(_number, lo=0, hi=1, dtype=np.float32) for name in S.SIGNALS}}
+TRUTH[S.E_DWELL] = TRUTH[S.E_COMMENT] = partial(_number, lo=0, dtype=np.float32)
 
 
-def check_table(t: Table, converters: dict, rep: Report, *, prefix: str | None = None) -> pd.DataFrame | None:
-    """Check the header and every cell of one table; the typed frame, or None if it has no rows."""
+def check_table(t: Table, converters: dict, rep: Report, *, prefix: str | None = None,
+                optional: dict | None = None) -> pd.DataFrame | None:
+    """Check the header and every cell of one table; the typed frame, or None if it has no rows.
+
+    ``optional`` columns are checked and typed when present, and never missed when absent.
+    """
     cols = [str(c) for c in t.frame.columns]
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
@@ -228,11 +246,13 @@ def check_table(t: Table, converters: dict, rep: Report, *, prefix: str | None =
         cols = [str(c) for c in t.frame.columns]
     converters = {**converters, **{c: _UNIT for c in cols if prefix and c.startswith(prefix)}}
     missing = [c for c in converters if c not in cols]
+    converters = {**converters, **(optional or {})}
     if missing:
         near = [c for c in cols if c.lower() in {m.lower() for m in missing}]
         hint = f" (names are case-sensitive: {values_text(near)} differs)" if near else ""
         found = f"found {values_text(cols)}{hint}"
-        rep.add(f"{t.label}: missing required column(s) {values_text(missing)}; {found}")
+        old = " (p_engage: a truth.csv from an older generator; regenerate the world)" if "p_engage" in cols else ""
+        rep.add(f"{t.label}: missing required column(s) {values_text(missing)}; {found}{old}")
     if prefix and not any(c.startswith(prefix) for c in cols):
         rep.add(f"{t.label}: no '{prefix}<topic>' column; at least one user affinity column is required")
     extra = [c for c in cols if c not in converters]
@@ -317,10 +337,10 @@ def check_blocklists(users: pd.DataFrame, content: pd.DataFrame, label: str, rep
                 f"content table ({(unknown.str.len() > 0).sum()} users); they filter nothing", warn=True)
 
 
-def truth_matrix(t: Table, users: pd.DataFrame, content: pd.DataFrame, rep: Report) -> np.ndarray | None:
-    """users × items float32 matrix (Dataset row order) from long (user_id, content_id, p_engage) rows."""
+def truth_matrix(t: Table, users: pd.DataFrame, content: pd.DataFrame, rep: Report) -> dict | None:
+    """users × items float32 matrix per signal (Dataset row order) from long truth.csv rows."""
     frame = check_table(t, TRUTH, rep)
-    if frame is None or not {S.USER_ID, S.CONTENT_ID, S.P_ENGAGE} <= set(frame):
+    if frame is None or not {S.USER_ID, S.CONTENT_ID, *S.SIGNALS} <= set(frame):
         return None
     if S.USER_ID not in users or S.CONTENT_ID not in content:
         return None
@@ -335,10 +355,12 @@ def truth_matrix(t: Table, users: pd.DataFrame, content: pd.DataFrame, rep: Repo
     pair = frame[[S.USER_ID, S.CONTENT_ID]]
     t.flag(rep, S.USER_ID, (pair.duplicated(keep=False) & pair.notna().all(axis=1)).to_numpy(),
            "(user_id, content_id) pairs must appear once")
-    matrix = np.full((len(users), len(content)), np.nan, dtype=np.float32)
     ok = (ui >= 0) & (ci >= 0)
-    matrix[ui[ok], ci[ok]] = frame[S.P_ENGAGE].to_numpy()[ok]
-    return matrix
+    out = {}
+    for name in S.SIGNALS:
+        out[name] = np.full((len(users), len(content)), np.nan, dtype=np.float32)
+        out[name][ui[ok], ci[ok]] = frame[name].to_numpy()[ok]
+    return out
 
 
 def check_tables(tables: dict[str, Table | None], rep: Report):
@@ -346,8 +368,8 @@ def check_tables(tables: dict[str, Table | None], rep: Report):
     users, content, inter = (tables[k] for k in ("users", "content", "interactions"))
     labels = {k: (t.label if t is not None else k) for k, t in tables.items()}
     u = check_table(users, USERS, rep, prefix=S.AFFINITY_PREFIX) if users is not None else None
-    c = check_table(content, CONTENT, rep) if content is not None else None
-    i = check_table(inter, INTERACTIONS, rep) if inter is not None else None
+    c = check_table(content, CONTENT, rep, optional=CONTENT_OPTIONAL) if content is not None else None
+    i = check_table(inter, INTERACTIONS, rep, optional=INTERACTIONS_OPTIONAL) if inter is not None else None
     affinity: dict[str, str] = {}
     if u is not None and c is not None and S.TOPIC in c:
         columns = [col for col in u.columns if str(col).startswith(S.AFFINITY_PREFIX)]

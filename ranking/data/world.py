@@ -1,24 +1,24 @@
-"""The hidden side of a generated world: its spec, latent tastes and the truth computed from them.
+"""The hidden side of a generated world: its spec and the population (users, items, latent truth).
 
-Where it sits: under ``ranking.data.synth`` (which draws the logged impressions from this truth)
-and ``ranking.data.io`` (which recomputes the truth of a saved world from its ``world.json``).
-The generative story is told in ``ranking.data.synth``'s docstring and ``data/README.md``.
+Where it sits: under ``ranking.data.synth`` (which logs impressions from this population) and
+``ranking.data.io`` (which recomputes the truth of a saved world from its ``world.json``). The
+signal model is in ``ranking.data.latent``; the story in ``ranking.data.synth`` and ``data/README.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from ranking.data import schema as S
 from ranking.data.dataset import Dataset
+from ranking.data.latent import COMMENT_PROP_SD, SHARE_PROP_SD, USER_BIAS_SD, LatentTruth, _sigmoid
 from ranking.errors import ConfigError, DataError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: per-signal causes, ageing news, slates with positions and propensities, titles
 TOPICS = ("politics", "technology", "sports", "business", "entertainment")
 AFFINITY_COLUMNS = tuple(S.AFFINITY_PREFIX + t
                          for t in ("politics", "tech", "sports", "business", "entertainment"))
@@ -31,16 +31,13 @@ PUBLISHERS = (
     ("GlobalSports", 2), ("NewHorizons", 3), ("NewsNow", 4), ("TechGuru", 1), ("WorldWideNews", 0),
     ("MarketPulse", 3), ("StarBuzz", 4), ("CapitolWire", 0), ("ReelTalk", 4), ("LedgerDaily", 3),
 )
-
-# Utility coefficients (see module docstring); θ, π, x·y are standard-normal scale.
-B0, B_TOPIC, B_PUB, B_QUALITY, B_CF, B_BLOCK, USER_BIAS_SD = -1.0, 1.0, 0.6, 2.5, 0.8, 6.0, 0.4
-FRESHNESS_PER_DAY = 0.3  # λ: logit lost per day of item age at the impression
 MAIN_TOPIC_SHARE = 0.6  # share of a publisher's items on its main topic
-AGE_MEAN_DAYS, AGE_MAX_DAYS = 1.5, 7.0  # impressions happen soon after publication
-IDLE_CLICK, IDLE_SHARE, IDLE_COMMENT, IDLE_HIDE, BLOCKED_HIDE = 0.3, 0.01, 0.03, 0.03, 0.5
-ENGAGED_SHARE, ENGAGED_COMMENT_P, ENGAGED_DWELL_MEDIAN = 0.35, (0.5, 0.3, 0.2), 35.0
+PREHISTORY_DAYS = 7  # items are published from this many days before the log starts …
+FRESH_SHARE, FRESH_HOURS = 0.1, 24  # … until "now", plus this share in the last hours before "now"
+TRAIT_NOISE = 0.15  # sd of an item's trait around its publisher's tendency
+# per topic: (clickbait, depth, controversy) offsets added to the publisher tendency
+TOPIC_TRAITS = ((0.0, 0.05, 0.2), (0.0, 0.1, -0.05), (0.1, -0.1, 0.0), (-0.05, 0.1, -0.05), (0.2, -0.15, 0.05))
 _TRUTH_TABLE_LIMIT = 20_000_000
-_CHUNK_CELLS = 2**18  # users × items per step of LatentTruth.rows: temporaries stay in cache
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,9 @@ class WorldSpec:
     collaborative-filtering factor; ``affinity_noise``: sd of the noise on stated affinities;
     ``restricted_share``: items restricted to one region (NA/EU/AS); ``blocklist_share``: users
     blocking 1–3 (mostly disliked) publishers; ``personalisation``: weight of stated affinity
-    in the logging policy's topic choice; ``start``/``days``: the publication window (UTC).
+    in the logging policy's topic choice; ``start``/``days``: the logged period (UTC), which ends at
+    serving time ``now`` = start + days (written to world.json, never read back as a setting);
+    ``slate_size``: items the logging policy shows per visit.
     """
 
     n_users: int = 1000
@@ -66,11 +65,12 @@ class WorldSpec:
     personalisation: float = 0.5
     start: str = "2025-04-01"
     days: int = 30
+    slate_size: int = 10
 
     def __post_init__(self) -> None:
         problems = [f"{k} must be an integer ≥ {lo}, got {getattr(self, k)!r}"
                     for k, lo in (("n_users", 1), ("n_items", 1), ("n_interactions", 1), ("seed", 0),
-                                  ("n_factors", 1), ("days", 1))
+                                  ("n_factors", 1), ("days", 1), ("slate_size", 1))
                     if isinstance(getattr(self, k), bool) or not isinstance(getattr(self, k), int)
                     or getattr(self, k) < lo]
         for k, hi in (("affinity_noise", 1.0), ("restricted_share", 0.99), ("blocklist_share", 1.0),
@@ -95,9 +95,20 @@ class WorldSpec:
         """The number of publishers, resolved."""
         return self.n_publishers or min(self.n_items, max(10, self.n_items // 30))
 
+    @property
+    def start_ts(self) -> pd.Timestamp:
+        start = pd.Timestamp(self.start)
+        return start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+
+    @property
+    def now(self) -> pd.Timestamp:
+        """Serving time: the end of the logged period (UTC)."""
+        return self.start_ts + pd.Timedelta(days=self.days)
+
     def to_dict(self) -> dict:
-        """JSON-able fields plus ``generator_version``."""
-        return {**dataclasses.asdict(self), "generator_version": GENERATOR_VERSION}
+        """JSON-able fields plus ``generator_version`` and ``now`` (derived, ISO 8601)."""
+        return {**dataclasses.asdict(self), "generator_version": GENERATOR_VERSION,
+                "now": self.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
     @classmethod
     def from_dict(cls, raw: dict) -> WorldSpec:
@@ -105,93 +116,25 @@ class WorldSpec:
         raw = dict(raw)
         version = raw.pop("generator_version", GENERATOR_VERSION)
         if version != GENERATOR_VERSION:
-            raise ConfigError(f"world made by generator version {version}; this is {GENERATOR_VERSION}")
+            raise ConfigError(version_message(version, raw))
+        now = raw.pop("now", None)
         valid = {f.name for f in dataclasses.fields(cls)}
         if unknown := sorted(set(raw) - valid):
             raise ConfigError(f"unknown world spec keys {unknown}; valid: {', '.join(sorted(valid))}")
-        return cls(**raw)
+        spec = cls(**raw)
+        if now is not None and spec.to_dict()["now"] != now:
+            raise ConfigError(f"world spec says now = {now!r}, but start + days = {spec.to_dict()['now']}")
+        return spec
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-@dataclass(frozen=True, eq=False)
-class LatentTruth:
-    """The world's latent parameters; ``rows`` computes p_engage = σ(utility) on demand (a ``Truth``)."""
-
-    taste: np.ndarray  # θ (n_users, 5), topics in TOPICS order
-    bias: np.ndarray  # b (n_users,)
-    pub_pref: np.ndarray  # π (n_users, n_publishers) float32
-    blocked: np.ndarray  # bool (n_users, n_publishers)
-    user_factors: np.ndarray  # x (n_users, k)
-    item_topic: np.ndarray  # int code into TOPICS (n_items,)
-    item_publisher: np.ndarray  # int code into publisher names (n_items,)
-    item_quality: np.ndarray  # q as published in quality_score (n_items,)
-    item_factors: np.ndarray  # y (n_items, k)
-
-    @property
-    def n_users(self) -> int:
-        return len(self.bias)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_topic)
-
-    @cached_property
-    def _combos(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct (topic, publisher) of the items, and each item's combo: far fewer than items."""
-        n_pub = int(self.pub_pref.shape[1])
-        codes, of_item = np.unique(self.item_topic * n_pub + self.item_publisher, return_inverse=True)
-        return codes // n_pub, codes % n_pub, of_item
-
-    @cached_property
-    def _item_factors_t(self) -> np.ndarray:
-        return np.ascontiguousarray(self.item_factors.T)
-
-    def utility(self, user_pos: np.ndarray) -> np.ndarray:
-        """float64 (len(user_pos), n_items) static utility."""
-        u = np.asarray(user_pos)
-        topic, pub, of_item = self._combos
-        # user × (topic, publisher) terms on the few combos, then one gather (saves memory traffic)
-        per_combo = (B_TOPIC * self.taste[u][:, topic] + B_PUB * self.pub_pref[u][:, pub]
-                     - B_BLOCK * self.blocked[u][:, pub])
-        # einsum, not BLAS: many small products, where a threaded BLAS thrashes on a busy machine
-        out = np.einsum("uk,ki->ui", self.user_factors[u], self._item_factors_t)
-        out *= B_CF
-        out += per_combo[:, of_item]
-        out += (B_QUALITY * (self.item_quality - 0.5))[None, :]
-        out += (B0 + self.bias[u])[:, None]
-        return out
-
-    def rows(self, user_pos: np.ndarray) -> np.ndarray:
-        """float32 p_engage (len(user_pos), n_items), computed a few users at a time."""
-        u = np.asarray(user_pos, dtype=np.int64).reshape(-1)
-        out = np.empty((len(u), self.n_items), dtype=np.float32)
-        chunk = max(1, _CHUNK_CELLS // max(1, self.n_items))
-        for lo in range(0, len(u), chunk):
-            x = self.utility(u[lo:lo + chunk])
-            np.negative(x, out=x)
-            np.exp(x, out=x)
-            x += 1.0
-            np.divide(1.0, x, out=out[lo:lo + chunk], casting="same_kind")
-        return out
-
-    def pair_utility(self, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
-        """Static utility of given (user, item) pairs (float64, same formula as ``utility``)."""
-        u, i = np.asarray(user_pos), np.asarray(item_pos)
-        pub = self.item_publisher[i]
-        return (B0 + self.bias[u] + B_TOPIC * self.taste[u, self.item_topic[i]]
-                + B_PUB * self.pub_pref[u, pub] + B_QUALITY * (self.item_quality[i] - 0.5)
-                + B_CF * np.einsum("ij,ij->i", self.user_factors[u], self.item_factors[i])
-                - B_BLOCK * self.blocked[u, pub])
-
-    def subset(self, user_pos: np.ndarray, item_pos: np.ndarray) -> LatentTruth:
-        """The truth for these users and items, in this order."""
-        u, i = np.asarray(user_pos), np.asarray(item_pos)
-        return LatentTruth(self.taste[u], self.bias[u], self.pub_pref[u], self.blocked[u],
-                           self.user_factors[u], self.item_topic[i], self.item_publisher[i],
-                           self.item_quality[i], self.item_factors[i])
+def version_message(version, raw: dict | None = None) -> str:
+    """Why a world from another generator version is refused, and the command that regenerates it."""
+    raw = raw or {}
+    args = " ".join(f"--{flag} {raw.get(key, '…')}" for flag, key in (
+        ("users", "n_users"), ("items", "n_items"), ("interactions", "n_interactions"), ("seed", "seed")))
+    return (f"this world was made by generator version {version}, and this lab's generator is version "
+            f"{GENERATOR_VERSION}: its truth cannot be recomputed. Regenerate the world "
+            f"(python -m ranking synth --out FOLDER {args})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,14 +148,14 @@ class _Population:
     stated: np.ndarray  # (n_users, 5) rounded stated affinities
     session: np.ndarray
     restriction: np.ndarray  # -1 = ALL, else code into schema.REGIONS
-    published_s: np.ndarray  # seconds after spec.start
+    published_s: np.ndarray  # seconds after spec.start (negative: before the log starts)
     buzz: np.ndarray  # hidden popularity the logging policy favours
     blocklist_pubs: np.ndarray  # (n_users, ≤3) blocked publisher codes, most disliked first; -1 = none
 
 
 def _streams(spec: WorldSpec) -> list[np.random.Generator]:
-    """Independent generators for publishers, items, users and the log (so sizes don't leak)."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(4)]
+    """Independent generators for publishers, items, users, the log and titles (so sizes don't leak)."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(5)]
 
 
 def _publisher_names(n: int) -> tuple[tuple[str, ...], np.ndarray]:
@@ -222,10 +165,12 @@ def _publisher_names(n: int) -> tuple[tuple[str, ...], np.ndarray]:
 
 
 def _population(spec: WorldSpec) -> _Population:
-    r_pub, r_item, r_user, _ = _streams(spec)
+    r_pub, r_item, r_user = _streams(spec)[:3]
     n_pub, n, m, k = spec.publishers, spec.n_items, spec.n_users, spec.n_factors
     names, main_topic = _publisher_names(n_pub)
     pub_quality, pub_size = r_pub.beta(6.0, 4.0, n_pub), r_pub.lognormal(0.0, 0.6, n_pub)
+    # publisher tendencies: clickbait, depth, controversy
+    pub_traits = np.stack([r_pub.beta(1.2, 3.5, n_pub), r_pub.beta(3.0, 3.0, n_pub), r_pub.beta(1.2, 3.5, n_pub)], 1)
 
     # every publisher gets at least one item, so blocklists always name a publisher that exists
     extra = r_item.choice(n_pub, n - n_pub, p=pub_size / pub_size.sum())
@@ -236,8 +181,13 @@ def _population(spec: WorldSpec) -> _Population:
     restricted[0] = restricted[0] and not restricted.all()  # some item must be eligible everywhere
     region_codes = np.array([S.REGIONS.index(r) for r in RESTRICTED_TO])
     restriction = np.where(restricted, region_codes[r_item.integers(0, len(RESTRICTED_TO), n)], -1)
-    published_s = r_item.integers(0, spec.days * 86400, n) // 60 * 60
+    end = spec.days * 86400
+    fresh = r_item.random(n) < FRESH_SHARE
+    published_s = np.where(fresh, r_item.integers(end - FRESH_HOURS * 3600, end - 60, n),
+                           r_item.integers(-PREHISTORY_DAYS * 86400, end - 60, n)) // 60 * 60
     buzz, item_factors = r_item.standard_normal(n), r_item.standard_normal((n, k)) / k**0.25
+    traits = np.clip(pub_traits[pub] + np.asarray(TOPIC_TRAITS)[topic]
+                     + r_item.normal(0.0, TRAIT_NOISE, (n, 3)), 0.0, 1.0)
 
     device, region = r_user.choice(len(DEVICES), m, p=DEVICE_P), r_user.choice(len(S.REGIONS), m, p=REGION_P)
     taste = r_user.standard_normal((m, len(TOPICS)))
@@ -256,7 +206,10 @@ def _population(spec: WorldSpec) -> _Population:
     blocked = np.zeros((m, n_pub), dtype=bool)
     rows, cols = np.nonzero(block_pubs >= 0)
     blocked[rows, block_pubs[rows, cols]] = True
-    truth = LatentTruth(taste, bias, pub_pref, blocked, user_factors, topic, pub, quality, item_factors)
+    share_prop, comment_prop = r_user.normal(0.0, SHARE_PROP_SD, m), r_user.normal(0.0, COMMENT_PROP_SD, m)
+    age_now = (end - published_s) / 86400.0
+    truth = LatentTruth(taste, bias, pub_pref, blocked, user_factors, share_prop, comment_prop, topic, pub,
+                        quality, item_factors, traits[:, 0], traits[:, 1], traits[:, 2], age_now)
     return _Population(truth, names, device, region, stated, session, restriction, published_s, buzz,
                        block_pubs)
 

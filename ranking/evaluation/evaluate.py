@@ -2,9 +2,10 @@
 
 Where it sits: after every stage of the funnel (candidates → GBDT → DNN → post-processing).
 Two yardsticks: *held-out* relevance (the labels/grades of each user's held-out interactions;
-an unlisted or never-shown item counts 0) and, for a generated world, the *oracle* — the
-true engagement probability of every item, so oracle NDCG@k says how close a list is to the
-best k items eligible for that user (linear gain: expected engagements).
+an unlisted or never-shown item counts 0) and, for a generated world, the *oracle* — every
+item's expected compound score under the run's label weights (``prep.labels``), clipped at 0,
+so oracle NDCG@k says how close a list is to the best k items eligible for that user (same
+eligibility as stage 1, age limit included) and it moves with the label sliders.
 
 Every function returns an :class:`Evaluation`: scalar ``metrics``, plain-language ``notes``
 saying where the data is too small for a metric (that metric is then NaN, never a fake 0),
@@ -27,6 +28,7 @@ from ranking.config import CandidateConfig
 from ranking.data import schema as S
 from ranking.evaluation import metrics as M
 from ranking.evaluation.result import RunEvaluation
+from ranking.prep import labels as L
 from ranking.prep.lists import PAD, RankedLists, top_k
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
@@ -136,6 +138,7 @@ def _pass(prep: Prepared, lists: list[RankedLists], cand_config: CandidateConfig
     stage and the baseline share one pass.
     """
     source = prep.dataset.truth if truth else None
+    oracle_rows = _oracle_rows(prep, source) if source is not None else None
     n_users, kk = prep.n_users, min(k, prep.n_items)
     rand = None
     if seed is not None:
@@ -152,7 +155,7 @@ def _pass(prep: Prepared, lists: list[RankedLists], cand_config: CandidateConfig
             rand.items[users], rand.scores[users] = chunk.items, chunk.scores
         if source is None:
             continue
-        rows = np.asarray(source.rows(users), dtype=np.float32)
+        rows = np.asarray(oracle_rows(users), dtype=np.float32)
         for g, lst in zip(gains, every, strict=True):
             g[users] = _gather(rows, lst.items[users])
         neg = -rows
@@ -160,6 +163,15 @@ def _pass(prep: Prepared, lists: list[RankedLists], cand_config: CandidateConfig
         best = np.sort(np.partition(neg, kk - 1, axis=1)[:, :kk], axis=1)
         ideal[users] = np.where(np.isinf(best), np.nan, -best)
     return gains, ideal, rand
+
+
+def _oracle_rows(prep: Prepared, source):
+    """Truth rows for the oracle: max(expected compound score under the run's label, 0) when the truth
+    knows its signals (``gain``), else the truth's own rows. Dwell is normalised as the label does."""
+    if prep.labels is None or not hasattr(source, "gain"):
+        return source.rows
+    dwell_norm = L.expected_dwell_per_item(prep.interactions, prep.dataset.content, prep.labels)
+    return lambda users: np.maximum(source.gain(users, prep.labels, dwell_norm), np.float32(0.0))
 
 
 def oracle_gains(prep: Prepared, lists: RankedLists, cand_config: CandidateConfig,

@@ -63,7 +63,7 @@ def user_table(prep: Prepared, lists: dict[str, RankedLists], user_pos: int) -> 
     """One row per item in the user's stage-1 list: attributes, rank and score per stage, movement.
 
     ``Δ rank`` columns are positive when the item moved up (towards rank 1). Adds the item's
-    true engagement probability when the world has a truth, and the held-out label when the
+    true expected score under the run's label when the world has a truth, and the held-out label when the
     user engaged with it after the split.
     """
     long = user_lists(lists, user_pos)
@@ -83,7 +83,10 @@ def user_table(prep: Prepared, lists: dict[str, RankedLists], user_pos: int) -> 
     for s in stages:
         out[f"score {STAGE_LABELS.get(s, s)}"] = wide_score[s].to_numpy()
     if prep.dataset.truth is not None:
-        out["true p(engage)"] = prep.dataset.truth.rows(np.array([user_pos]))[0, out["item_pos"].to_numpy()]
+        truth, who = prep.dataset.truth, np.array([user_pos])
+        # the expected compound score under the run's label (a truth without signals: its own rows)
+        row = truth.gain(who, prep.labels)[0] if hasattr(truth, "gain") and prep.labels else truth.rows(who)[0]
+        out["true expected score"] = row[out["item_pos"].to_numpy()]
     test = prep.test
     mine = test[test[USER_POS].to_numpy() == user_pos]
     held = mine.groupby(ITEM_POS)[S.LABEL].max()

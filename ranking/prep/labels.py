@@ -45,6 +45,32 @@ def expected_dwell_values(interactions: pd.DataFrame, config: LabelConfig,
     return med.reindex(topic_arr).to_numpy(dtype=np.float64)
 
 
+def expected_dwell_per_item(interactions: pd.DataFrame, content: pd.DataFrame,
+                            config: LabelConfig) -> float | np.ndarray:
+    """The label's dwell normaliser for each item (content row order): what an impression of it is divided by.
+
+    A number stays a number; ``mean`` / ``median`` is over the interactions' dwell times;
+    ``per_topic`` is each topic's median (1.0 where it is not positive, as in ``expected_dwell_values``;
+    topics without interactions get the median over all interactions).
+    """
+    mode = config.expected_dwell
+    if not isinstance(mode, str):
+        return float(mode)
+    if mode in ("mean", "median"):
+        return _all_dwell(interactions, mode)
+    topics = content_topics(interactions, content)
+    med = pd.Series(interactions[S.DWELL].to_numpy(dtype=np.float64)).groupby(np.asarray(topics)).median()
+    med = med.where(med > 0, 1.0)
+    fallback = _all_dwell(interactions, "median")
+    return med.reindex(content[S.TOPIC].astype(str).to_numpy()).fillna(fallback).to_numpy(dtype=np.float64)
+
+
+def _all_dwell(interactions: pd.DataFrame, mode: str) -> float:
+    dwell = interactions[S.DWELL].to_numpy(dtype=np.float64)
+    value = float(np.mean(dwell) if mode == "mean" else np.median(dwell)) if len(dwell) else 1.0
+    return value if value > 0 else 1.0
+
+
 def score(interactions: pd.DataFrame, config: LabelConfig = LabelConfig(),
           topics: pd.Series | None = None) -> np.ndarray:
     """Compound engagement score per interaction (float64 array, input order)."""

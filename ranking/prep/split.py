@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ranking.config import CandidateConfig, SplitConfig
+from ranking.config import CandidateConfig, LabelConfig, SplitConfig
 from ranking.data import schema as S
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError
@@ -40,9 +40,11 @@ class Prepared:
     user_affinity: np.ndarray  # float32 (n_users, n_topics); NaN where no affinity column states it
     blocked: sp.csr_matrix  # bool (n_users, n_publishers): publisher named in the user's blocklist
     seen: sp.csr_matrix  # bool (n_users, n_items): item in the user's *training* interactions
-    t_serve_s: int  # serving time: the last training event (seconds since epoch)
+    t_serve_s: int  # the last training event (seconds since epoch): popularity decays from here
     n_eval_users: int
     n_train_only_users: int
+    now_s: int = 0  # serving time "now": a generated world's ``now``, else the dataset's last event
+    labels: LabelConfig | None = None  # the label the interactions were scored with (the oracle's weights)
 
     @property
     def n_users(self) -> int:
@@ -63,11 +65,12 @@ class Prepared:
     def eligible(self, user_pos: np.ndarray, config: CandidateConfig) -> tuple[np.ndarray, dict[str, int]]:
         """Boolean (len(user_pos), n_items) eligibility and how many pairs each filter removed.
 
-        Filters apply in order region → blocklist → already seen; each count is what that
-        filter removed among pairs the earlier filters kept.
+        Filters apply in order region → blocklist → already seen → age (older than
+        ``config.max_age_days`` at ``now_s``; 0 = no limit); each count is what that filter
+        removed among pairs the earlier filters kept.
         """
         user_pos = np.asarray(user_pos)
-        removed = {"region": 0, "blocklist": 0, "seen": 0}
+        removed = {"region": 0, "blocklist": 0, "seen": 0, "age": 0}
         # Stages call this for every chunk of users over the whole catalog: the sparse filters
         # touch only the rows and cells they remove, and counts use count_nonzero, not sum.
         if config.filter_region:
@@ -92,7 +95,18 @@ class Prepared:
             r, c = _stored(self.seen, user_pos)
             removed["seen"] = int(np.count_nonzero(mask[r, c]))
             mask[r, c] = False
+        if config.max_age_days > 0:
+            old = self.item_age_days > config.max_age_days
+            if old.any():
+                before = int(np.count_nonzero(mask))
+                mask[:, old] = False
+                removed["age"] = before - int(np.count_nonzero(mask))
         return mask, removed
+
+    @property
+    def item_age_days(self) -> np.ndarray:
+        """Each item's age in days at serving time ``now_s`` (0 for items published later)."""
+        return np.maximum(self.now_s - self.item_published_s, 0) / 86400.0
 
 
 def _stored(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +166,20 @@ def prepare(dataset: Dataset, labels: L.LabelConfig, split: SplitConfig, seed: i
         item_published_s=seconds(content[S.PUBLISHED]), item_restriction=item_restriction,
         user_region=user_region, user_affinity=affinity, blocked=blocked, seen=seen,
         t_serve_s=int(ts.max()) if len(ts) else 0, n_eval_users=n_eval, n_train_only_users=n_train_only,
+        now_s=_now_s(dataset, inter), labels=labels,
     )
+
+
+def _now_s(dataset: Dataset, inter: pd.DataFrame) -> int:
+    """Serving time: the world spec's ``now`` when there is one, else the last event of the log."""
+    now = (dataset.spec or {}).get("now")
+    if now is not None:
+        try:
+            return int(seconds(pd.Series([now]))[0])
+        except (ValueError, TypeError):
+            pass  # a malformed spec falls back to the log, like a real dataset
+    events = seconds(inter[S.EVENT_TS]) if len(inter) else np.zeros(0, np.int64)
+    return int(events.max()) if len(events) else 0
 
 
 def seconds(ts: pd.Series) -> np.ndarray:

@@ -3,8 +3,9 @@
 Where it sits: first stage of the funnel. Three sources score every (user, item) pair —
 ``topic`` (the user's stated affinity for the item's topic), ``popularity`` (recency-decayed
 engagement) and ``cf`` (truncated SVD of training engagement) — eligibility filters (region,
-blocklist, already seen) apply, and one source's top K, or a quota blend of several, becomes
-the candidate list stage 2 re-ranks. Work is chunked by user; loops run over chunks and sources.
+blocklist, already seen, older than ``max_age_days`` at serving time "now") apply, and one
+source's top K, or a quota blend of several, becomes the candidate list stage 2 re-ranks. Work is
+chunked by user; loops run over chunks and sources.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Candidates(RankedLists):
     source: np.ndarray  # int8 (n_users, K): index into SOURCE_NAMES of the source that filled the slot, -1 pad
     source_mask: np.ndarray  # uint8 (n_users, K): bit s set if source s (of those the config uses) has
     #                          the item in its own top K among eligible items
-    removed: dict[str, int]  # pairs removed by each filter (region, blocklist, seen), summed over users
+    removed: dict[str, int]  # pairs removed by each filter (region, blocklist, seen, age), summed over users
     n_eligible: np.ndarray  # int32 per user: items left after the filters
     user_pos: np.ndarray  # int32: the user position of each row
 
@@ -124,7 +125,7 @@ class CandidateGenerator:
         fields = {"items": [np.zeros((0, k), np.int32)], "scores": [np.zeros((0, k), np.float32)],
                   "source": [np.zeros((0, k), np.int8)], "source_mask": [np.zeros((0, k), np.uint8)],
                   "n_eligible": [np.zeros(0, np.int32)]}
-        removed = dict.fromkeys(("region", "blocklist", "seen"), 0)
+        removed = dict.fromkeys(("region", "blocklist", "seen", "age"), 0)
         for start in range(0, len(users), chunk):
             part, counts = self._chunk(prep, users[start:start + chunk], k)
             for key, value in part.items():

@@ -14,11 +14,11 @@ item's age at the target's event time), and XGBoost learns the target labels.
 
 At serving time, features of candidates come from the stage 1 passed to ``fit`` (fitted on
 the whole training set) and statistics over the whole training set. Item age is a *context*
-feature, like position in a position-bias model: in training it explains why an impression
-of a stale item went unengaged, so the other features are learned cleanly; at serving every
-candidate is scored as a fresh impression (age = the median age of training impressions,
-``serve_age_s_``), which is also how the world's truth is defined. Scoring at the clock time
-``prep.t_serve_s`` instead would put most of the catalog at ages (weeks) the trees never saw.
+feature: in training it is the item's age at the target's event time; at serving every
+candidate is scored at its real age at serving time ``prep.now_s`` (a generated world's
+``now``, else the log's last event), which is also the age the world's truth uses. Stage 1's
+age limit (``CandidateConfig.max_age_days``) keeps candidates within the ages the trees saw;
+``serve_age_s_`` (the median age of training impressions) is kept for reference only.
 
 Validation rows for early stopping are a seeded 15 % of the users with targets;
 ``TrainingTable.oof_score`` holds out-of-fold scores (two user folds, each scored by a
@@ -93,7 +93,7 @@ def history_prep(prep: Prepared, history: pd.DataFrame) -> Prepared:
     seen.data[:] = True
     t = seconds(inter[S.EVENT_TS])
     t_serve = int(t.max()) if len(t) else prep.t_serve_s
-    return dataclasses.replace(prep, interactions=inter, seen=seen, t_serve_s=t_serve)
+    return dataclasses.replace(prep, interactions=inter, seen=seen, t_serve_s=t_serve, now_s=t_serve)
 
 
 def training_table(prep: Prepared, stage1, seed: int) -> TrainingTable:
@@ -226,11 +226,11 @@ class GBDTRanker:
         return _output(self.model_, X, self._ranking)
 
     def pair_features(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
-        """Serving features (full-train stage 1 and statistics, every item at age ``serve_age_s_``) of pairs."""
+        """Serving features (full-train stage 1 and statistics, every item at its real age at ``now_s``) of pairs."""
         if not hasattr(self, "model_"):
             raise TrainingError("the stage-2 ranker is not fitted yet: call fit(prep, stage1) first")
         u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
-        at = prep.item_published_s[i] + self.serve_age_s_
+        at = np.maximum(prep.item_published_s[i], prep.now_s)  # an item published after "now" is brand new
         return F.build(prep, self.stats_, self.stage1_.score_pairs(prep, u, i), u, i, at)[0]
 
     def score_pairs(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
