@@ -272,7 +272,8 @@ def test_odd_topic_and_publisher_names_train_and_explain_end_to_end():
     users = users.rename(columns=renamed).drop(columns=["topic_affinity_a > b"])
     dataset = data.from_frames(users, content, world.interactions)
     assert set(dataset.affinity) == set(ODD_TOPICS.values()) - {"a > b"}
-    result = pipeline.run(dataset, PipelineConfig(stage2=GBDTConfig(n_estimators=20, n_jobs=1),
+    # the largest seed the CLI accepts (ranking.data.limits.MAX_SEED) must work in every library too
+    result = pipeline.run(dataset, PipelineConfig(seed=2**31 - 1, stage2=GBDTConfig(n_estimators=20, n_jobs=1),
                                                   stage3=NeuralConfig(epochs=2)))
     model = result.stage2.model
     table = model.contributions(result.prep, result.stage1.lists, 0)

@@ -13,20 +13,25 @@ about 0.3 KB per row; the latent users × publishers preferences ~7 bytes per pa
     command (all --seed 0)                                       peak RSS   formula before MARGIN
     --users 30    --items 10   --interactions 90                 0.157 GB   0.160 GB
     --users 1000  --items 300  --interactions 200,000 --no-truth 0.334 GB   0.327 GB
-    --users 1000  --items 300  --interactions 1M --no-truth      1.017 GB   0.991 GB (pairs saturated)
-    --users 20000 --items 500  --interactions 1M --no-truth      1.026 GB   1.013 GB (pairs unsaturated)
+    --users 1000  --items 300  --interactions 1M --no-truth      1.017 GB   0.991 GB (3× the pairs)
+    --users 20000 --items 500  --interactions 1M --no-truth      1.026 GB   1.013 GB (1/10 of the pairs)
+    --users 100   --items 10   --interactions 1M --no-truth      1.014 GB   0.990 GB (1000× the pairs)
     --users 1000  --items 300  --interactions 3M --no-truth      2.642 GB   2.651 GB
     --users 2000  --items 1000 --interactions 20,000 (truth.csv) 0.800 GB   0.780 GB (2M truth rows)
     --users 100000 --items 100000 --interactions 20,000          2.723 GB   2.710 GB (3,333 publishers)
 
-``estimate_world_bytes`` = MARGIN × (BASE + PER_INTERACTION·interactions + PER_TRUTH_ROW·truth rows
-+ PER_USER_PUBLISHER·users·publishers + PER_ROW·(users + items)). The line is within 3 % of every
-measurement; MARGIN = 1.25 covers that spread, other library versions and allocator slack, so a
-world estimated under the limit stays under it (it overstates the need by up to ~25 %).
+Generation itself, even the top-up draws of a world with far more interactions than user × item
+pairs, peaks below the writing. ``estimate_world_bytes`` = MARGIN × (BASE + PER_INTERACTION·interactions
++ PER_TRUTH_ROW·truth rows + PER_USER_PUBLISHER·users·publishers + PER_ROW·(users + items)).
+The line is within 3 % of every measurement; MARGIN = 1.25 covers that spread, other library
+versions and allocator slack, so a world estimated under the limit stays under it (it overstates
+the need by about 25 %).
 
-Seeds: numpy's legacy seeding (``keras.utils.set_random_seed``) takes at most 2**32 − 1 and the
-neural stage adds small offsets to the seed; XGBoost takes up to 2**64 − 1. ``MAX_SEED`` is
-2**31 − 1 (the int32 range every library accepts, with room for the offsets).
+Seeds (tried with XGBoost 3.2, Keras 3.15, TensorFlow 2.21, numpy 2.4): XGBoost's random_state takes
+up to 2**63 − 1 and more; ``keras.utils.set_random_seed`` (numpy's legacy seeding) refuses 2**32 ("Seed
+must be between 0 and 2**32 - 1"), and the neural stage adds offsets up to +30 to the seed. ``MAX_SEED``
+is 2**31 − 1: the int32 range every library accepts, with room for the offsets; a whole pipeline run
+with it is part of ``tests/test_gbdt.py``.
 """
 
 from __future__ import annotations
