@@ -643,7 +643,7 @@ def test_a_seed_out_of_range_names_the_option_and_the_range(tmp_path, capsys, co
     assert f"argument --seed: must be a whole number from 0 to 2147483647 (2**31 - 1), got '{seed}'" in err
 
 
-@pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "true", "1.5"])
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "true", "1.5", '"12"'])
 def test_a_seed_out_of_range_in_the_config_file_is_refused(tmp_path, capsys, no_work, seed):
     (tmp_path / "cfg.json").write_text(f'{{"seed": {seed}}}')
     rc = cli.main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "o"),

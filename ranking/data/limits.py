@@ -162,10 +162,7 @@ def check_upload_size(name: str, n_bytes: int, limit_mb: float = UPLOAD_LIMIT_MB
 
 
 def check_seed(value, where: str = "--seed") -> int:
-    """A seed every library accepts: a whole number from 0 to ``MAX_SEED``."""
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = int(value.strip())
+    """A seed every library accepts: a whole number (not text, not a bool) from 0 to ``MAX_SEED``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
         raise ConfigError(f"{where} must be a whole number from 0 to {MAX_SEED:,} (2**31 - 1), got {value!r}")
     return value
