@@ -7,6 +7,8 @@ traceback. `validate`, `label`, `synth` and `import-mind` never import XGBoost o
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
 import traceback
@@ -46,6 +48,30 @@ def _label_config(args: argparse.Namespace):
                        threshold=args.threshold, comment_mode=args.comment_mode)
 
 
+def _seed(text: str) -> int:
+    """argparse type of --seed: a whole number every library accepts (0 … 2**31 − 1)."""
+    from ranking.data.limits import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {MAX_SEED} (2**31 - 1), got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """argparse type of a size (--users, --items, --interactions): a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1 (memory permitting), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and --help)."""
     parser = argparse.ArgumentParser(
@@ -65,15 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("label", parents=[common], help="add engagement_score and label columns to the interactions")
     p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
-    p.add_argument("--out", required=True, type=Path, help="output CSV file")
+    p.add_argument("--out", required=True, type=Path, help="output CSV file (its folder must exist)")
+    p.add_argument("--force", action="store_true", help="replace an empty folder where the file goes")
     _add_label_options(p)
 
     p = sub.add_parser("synth", parents=[common], help="generate a world with known preferences (three CSVs + truth)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--users", type=int, default=1000)
-    p.add_argument("--items", type=int, default=300)
-    p.add_argument("--interactions", type=int, default=20000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="output folder (its parent must exist)")
+    p.add_argument("--force", action="store_true", help="replace an existing file where the folder goes")
+    p.add_argument("--users", type=_count, default=1000, help="≥ 1 (default 1000)")
+    p.add_argument("--items", type=_count, default=300, help="≥ 1 (default 300)")
+    p.add_argument("--interactions", type=_count, default=20000,
+                   help="≥ 1 (default 20000); the world must fit in memory (LAB_MAX_MEMORY_GB)")
+    p.add_argument("--seed", type=_seed, default=0, help="0 … 2**31 - 1 (default 0)")
     p.add_argument("--no-truth", action="store_true",
                    help="skip truth.csv (it stays recomputable from world.json)")
 
@@ -89,9 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="train every stage, rank every user, evaluate, save the run")
     p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=Path, help="output folder (its parent must exist)")
+    p.add_argument("--force", action="store_true", help="replace an existing file where the folder goes")
     p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
-    p.add_argument("--seed", type=int, help="overrides the config's seed")
+    p.add_argument("--seed", type=_seed, help="overrides the config's seed (0 … 2**31 - 1)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     return parser
@@ -155,24 +185,35 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _label(args: argparse.Namespace) -> int:
     from ranking import data
+    from ranking.data import limits
     from ranking.prep import labels
 
     cfg = _label_config(args)
+    limits.check_output(args.out, folder=False, force=args.force)
     ds = _load(args.data)
     out = labels.labelled(ds.interactions, ds.content, cfg)
-    data.write_labelled(args.out, out)
+    with _writing(args.out):
+        limits.clear_output(args.out, folder=False, force=args.force)
+        data.write_labelled(args.out, out)
     n_pos = int(out["label"].sum())
     print(f"wrote {args.out}: {len(out)} interactions, {n_pos} positive ({n_pos / max(len(out), 1):.1%})")
     return 0
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from ranking.data import limits
+
+    include_truth = False if args.no_truth else None
+    limits.check_output(args.out, folder=True, force=args.force)
+    limits.check_world_size(args.users, args.items, args.interactions, include_truth=include_truth)
     from ranking.data import synth
 
     spec = synth.WorldSpec(n_users=args.users, n_items=args.items, n_interactions=args.interactions,
                            seed=args.seed)
     world = synth.generate(spec)
-    synth.write_world(world, args.out, include_truth=False if args.no_truth else None)
+    with _writing(args.out):
+        limits.clear_output(args.out, folder=True, force=args.force)
+        synth.write_world(world, args.out, include_truth=include_truth)
     print(f"wrote {args.out}: {args.users} users, {args.items} items, {args.interactions} interactions")
     return 0
 
@@ -201,25 +242,56 @@ def _import_mind(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ranking import data
     from ranking.config import PipelineConfig
+    from ranking.data import limits
     from ranking.errors import ConfigError
 
-    raw = data.read_json(args.config) if args.config else {}
+    raw = _read_config(args.config) if args.config else {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{args.config}: must hold a JSON object such as {{\"stage3\": {{\"epochs\": 5}}}}")
+        raise ConfigError(f"config file {args.config}: must hold a JSON object such as "
+                          f"{{\"stage3\": {{\"epochs\": 5}}}}")
     if args.seed is not None:
         raw = {**raw, "seed": args.seed}
-    if not isinstance(raw.get("seed", 0), int) or isinstance(raw.get("seed"), bool):
-        raise ConfigError(f"seed must be a whole number, got {raw['seed']!r}")
+    elif "seed" in raw:
+        limits.check_seed(raw["seed"], f"seed in config file {args.config}")
     config = PipelineConfig.from_dict(raw)
+    limits.check_output(args.out, folder=True, force=args.force)
     dataset = _load(args.data)
     from ranking import pipeline  # XGBoost is slow to import: only once the settings and data are good
 
     result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())
-    pipeline.save_run(args.out, result)
+    with _writing(args.out):
+        limits.clear_output(args.out, folder=True, force=args.force)
+        pipeline.save_run(args.out, result)
     print("\n".join(run_summary(result, args.out)))
     return 0
+
+
+def _read_config(path: Path):
+    """The --config file's JSON; a problem names the file (and the line and column of a JSON error)."""
+    from ranking.errors import ConfigError
+
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path}: cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"config file {path}: not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+
+
+@contextlib.contextmanager
+def _writing(out: Path):
+    """Name the user's --out (not the writer's temporary file) when writing fails."""
+    try:
+        yield
+    except OSError as e:
+        raise OSError(f"cannot write {out}: {e.strerror or e}") from e
 
 
 class _Progress:

@@ -385,10 +385,10 @@ def test_usage_error_in_a_subprocess():
 
 @pytest.mark.parametrize(("command", "options"), [
     ("validate", ["--data", "--json"]),
-    ("label", ["--data", "--out", "--w-click", "--w-dwell", "--w-share", "--w-comment", "--w-hide",
+    ("label", ["--data", "--out", "--force", "--w-click", "--w-dwell", "--w-share", "--w-comment", "--w-hide",
                "--expected-dwell", "--threshold", "--comment-mode"]),
-    ("synth", ["--out", "--users", "--items", "--interactions", "--seed", "--no-truth"]),
-    ("run", ["--data", "--out", "--config", "--seed", "--quiet"]),
+    ("synth", ["--out", "--force", "--users", "--items", "--interactions", "--seed", "--no-truth"]),
+    ("run", ["--data", "--out", "--force", "--config", "--seed", "--quiet"]),
 ])
 def test_help_of_every_command(capsys, command, options):
     with pytest.raises(SystemExit) as exc:
@@ -432,11 +432,16 @@ def test_synth_no_truth_leaves_the_truth_recomputable(tmp_path):
     assert strict_json(out)["has_truth"] is True  # from world.json
 
 
-def test_synth_rejects_impossible_sizes(tmp_path, capsys):
-    assert cli.main(["synth", "--out", str(tmp_path / "w"), "--users", "0"]) == 2
+@pytest.mark.parametrize(("option", "value"), [("--users", "0"), ("--items", "-3"), ("--interactions", "0"),
+                                               ("--users", "1e3")])
+def test_synth_rejects_impossible_sizes(tmp_path, capsys, option, value):
+    with pytest.raises(SystemExit) as exc:  # refused by the parser, as any usage error: exit status 2
+        cli.main(["synth", "--out", str(tmp_path / "w"), option, value])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.strip()
+    assert f"argument {option}: must be a whole number ≥ 1 (memory permitting), got '{value}'" in err
+    assert not (tmp_path / "w").exists()
 
 
 # ---------------------------------------------------------------- run on a generated world
@@ -647,3 +652,134 @@ print('light')
                          capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().endswith("light")
+
+
+# ---------------------------------------------------------------- limits checked before any work (issue 14)
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Generating, loading and training all fail loudly: a check that comes first never reaches them."""
+    from ranking import data, pipeline
+    from ranking.data import synth
+
+    def work(*args, **kwargs):
+        raise AssertionError("work started before the checks")
+
+    for module, name in ((synth, "generate"), (data, "load_dataset"), (pipeline, "run")):
+        monkeypatch.setattr(module, name, work)
+
+
+def test_synth_too_big_for_memory_is_refused_at_once(tmp_path, capsys, monkeypatch, no_work):
+    monkeypatch.setenv("LAB_MAX_MEMORY_GB", "6")
+    rc = cli.main(["synth", "--out", str(tmp_path / "w"), "--items", "10", "--interactions", "100000000"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "error: --interactions 100,000,000 would need about " in err
+    assert " GB of memory; the limit is 6.0 GB (LAB_MAX_MEMORY_GB): use --interactions " in err
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("command", ["synth", "run"])
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "2147483648", "seven"])
+def test_a_seed_out_of_range_names_the_option_and_the_range(tmp_path, capsys, command, seed):
+    argv = [command, "--out", str(tmp_path / "o"), *(["--data", str(tmp_path)] if command == "run" else []),
+            "--seed", seed]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --seed: must be a whole number from 0 to 2147483647 (2**31 - 1), got '{seed}'" in err
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "true", "1.5", '"12"'])
+def test_a_seed_out_of_range_in_the_config_file_is_refused(tmp_path, capsys, no_work, seed):
+    (tmp_path / "cfg.json").write_text(f'{{"seed": {seed}}}')
+    rc = cli.main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                   "--config", str(tmp_path / "cfg.json")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"seed in config file {tmp_path / 'cfg.json'} must be a whole number from 0 to 2,147,483,647" in err
+
+
+def test_the_seed_option_overrides_a_bad_config_seed_and_the_largest_seed_passes(tmp_path, capsys, no_work):
+    (tmp_path / "cfg.json").write_text('{"seed": -5}')
+    rc = cli.main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(tmp_path / "cfg.json"),
+                   "--seed", "2147483647"])
+    assert rc == 1  # got past every check to the (patched) data loading
+    assert "work started before the checks" in capsys.readouterr().err
+
+
+def test_bad_config_json_names_the_file_and_the_position(tmp_path, capsys, no_work):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('{"stage3": {"epochs": 5,}\n}')
+    rc = cli.main(["run", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"config file {cfg}: not valid JSON at line 1, column 25: Expecting property name" in err
+    assert "input data" not in err
+
+
+def test_label_into_an_existing_folder_names_that_folder_and_leaves_no_temp_file(seed_dir, tmp_path, capsys):
+    (tmp_path / "x.csv").mkdir()
+    rc = cli.main(["label", "--data", str(seed_dir), "--out", str(tmp_path / "x.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"error: --out {tmp_path / 'x.csv'}: is a folder; give a file name, such as" in err
+    assert ".tmp" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+    assert list((tmp_path / "x.csv").iterdir()) == []
+    # --force replaces an empty folder (never one holding files)
+    assert cli.main(["label", "--data", str(seed_dir), "--out", str(tmp_path / "x.csv"), "--force"]) == 0
+    assert (tmp_path / "x.csv").is_file()
+
+
+@pytest.mark.parametrize("command", ["synth", "run", "label"])
+@pytest.mark.parametrize("place", ["missing parent", "existing file", "read-only"])
+def test_an_unusable_output_fails_before_any_work(tmp_path, capsys, monkeypatch, no_work, command, place):
+    out = tmp_path / "out"
+    if place == "missing parent":
+        out = tmp_path / "nowhere" / "out"
+    elif place == "existing file":
+        out.write_text("keep me")
+    else:
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("tempfile.mkstemp", refuse)  # root ignores a read-only folder's mode
+    argv = {"synth": ["synth", "--users", "20", "--items", "5", "--interactions", "40"],
+            "run": ["run", "--data", str(tmp_path)], "label": ["label", "--data", str(tmp_path)]}[command]
+    before = sorted(tmp_path.rglob("*"))
+    rc = cli.main([*argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    if place == "existing file" and command == "label":
+        assert rc == 1  # a file is replaced as usual: the checks pass and the (patched) work starts
+        return
+    assert rc == 2, err
+    assert f"error: --out {out}: " in err
+    assert {"missing parent": "does not exist", "existing file": "is an existing file, not a folder",
+            "read-only": "cannot write in"}[place] in err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created, no temp file left
+
+
+def test_synth_force_replaces_a_file_with_the_world(tmp_path):
+    (tmp_path / "w").write_text("old")
+    rc, _, _ = main_quiet(["synth", "--out", str(tmp_path / "w"), "--users", "20", "--items", "5",
+                           "--interactions", "40", "--force"])
+    assert rc == 0
+    assert (tmp_path / "w" / "Interaction.csv").is_file()
+
+
+def test_a_write_that_fails_late_names_the_users_path_and_leaves_no_temp_file(tmp_path, capsys, monkeypatch):
+    import ranking.data.io as io_module
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device", str(src), None, str(dst))
+
+    monkeypatch.setattr(io_module.os, "replace", broken_replace)
+    rc = cli.main(["synth", "--out", str(tmp_path / "w"), "--users", "20", "--items", "5", "--interactions", "40"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"error: cannot write {tmp_path / 'w'}: No space left on device" in err
+    assert ".tmp" not in err
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]

@@ -254,3 +254,50 @@ def test_users_with_one_interaction_are_targets_without_history(world):
     names = list(table.feature_names)
     rows = np.isin(table.user_pos, [0, 1, 2])
     assert (table.X[rows, names.index("user_impressions")] == 0).all()  # cold: no history counted
+
+
+# ---------------------------------------------------------------- names from data are text, never code
+
+ODD_TOPICS = {"politics": "sports [EU]", "technology": "tech <beta>", "sports": "\"quotes\", 'too'",
+              "business": "Économie", "entertainment": "a > b"}
+
+
+def test_odd_topic_and_publisher_names_train_and_explain_end_to_end():
+    """Topics with [ ] < > , quotes, spaces and accents: XGBoost refused such feature names (issue 14)."""
+    from ranking import data, pipeline
+    from ranking.config import NeuralConfig, PipelineConfig
+
+    world = synth.generate(synth.WorldSpec(n_users=120, n_items=60, n_interactions=2500, seed=3))
+    content = world.content.copy()
+    content["topic"] = content["topic"].map(ODD_TOPICS)
+    publishers = {p: f"{p} <Presse> [\"{k}\"], 'ü'" for k, p in enumerate(sorted(content["publisher"].unique()))}
+    content["publisher"] = content["publisher"].map(publishers)
+    users = world.users.copy()
+    users["blocklist"] = users["blocklist"].map(lambda s: ";".join(publishers[p] for p in s.split(";") if p))
+    # every odd topic keeps its affinity column except the last, which has none (allowed, with a warning)
+    renamed = {f"topic_affinity_{old}": f"topic_affinity_{new}" for old, new in ODD_TOPICS.items()}
+    users = users.rename(columns=renamed).drop(columns=["topic_affinity_a > b"])
+    dataset = data.from_frames(users, content, world.interactions)
+    assert set(dataset.affinity) == set(ODD_TOPICS.values()) - {"a > b"}
+    # the largest seed the CLI accepts (ranking.data.limits.MAX_SEED) must work in every library too
+    result = pipeline.run(dataset, PipelineConfig(seed=2**31 - 1, stage2=GBDTConfig(n_estimators=20, n_jobs=1),
+                                                  stage3=NeuralConfig(epochs=2)))
+    model = result.stage2.model
+    table = model.contributions(result.prep, result.stage1.lists, 0)
+    for topic in ODD_TOPICS.values():
+        name = f"affinity_{topic}"
+        assert name in model.feature_names_
+        assert name in model.importance_.index
+        assert name in table.columns
+        assert f"{name}_value" in table.columns
+    np.testing.assert_allclose(table[[*model.feature_names_, "bias"]].sum(axis=1), table["margin"], atol=1e-4)
+    assert model.importance_.sum() > 0
+
+
+def test_xgb_feature_names_are_safe_unique_and_leave_plain_names_alone():
+    names = ["affinity_sports", "affinity_a[b]", "affinity_a(b)", "affinity_x<y", "Économie, \"q\" 'r'"]
+    safe = G.xgb_feature_names(names)
+    assert safe[0] == "affinity_sports"
+    assert safe[4] == names[4]
+    assert len(set(safe)) == len(names)
+    assert not any(c in n for n in safe for c in "[]<")

@@ -183,7 +183,8 @@ def _load_files(files: Mapping[str, bytes], name: str, *, report_unused: bool) -
         keys = [k for n in accepted for k in by_name.get(n, [])]
         used.update(keys)
         if not keys:
-            rep.add(f"missing the {table} table: no file named {' or '.join(accepted)} (letter case ignored)")
+            rep.add(f"missing the {table} table: no file named {' or '.join(accepted)} (letter case ignored)"
+                    + (_received(files) if report_unused else ""))
         elif len(keys) > 1:
             rep.add(f"files {', '.join(map(repr, keys))} all match the {table} table; keep only one")
         tables[table] = _parse_csv(_base(keys[0]), files[keys[0]], rep) if len(keys) == 1 else None
@@ -196,6 +197,15 @@ def _load_files(files: Mapping[str, bytes], name: str, *, report_unused: bool) -
     key = extra[S.TRUTH_FILE]
     truth = _parse_csv(_base(key), files[key], rep) if key else None
     return _build(tables, rep, name=name, truth=truth, spec=spec)
+
+
+def _received(files: Mapping[str, bytes]) -> str:
+    """For an upload missing a table: what arrived, and why a picked file may not have."""
+    from ranking.data.limits import UPLOAD_LIMIT_MB
+
+    got = ", ".join(repr(_base(k)) for k in sorted(files)) or "no file"
+    return (f"; received {got}. Files over {UPLOAD_LIMIT_MB} MB are refused by the upload widget before the lab "
+            "sees them (server.maxUploadSize in .streamlit/config.toml)")
 
 
 def _base(key: str) -> str:

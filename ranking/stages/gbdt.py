@@ -159,14 +159,18 @@ class GBDTRanker:
         else:
             model.fit(table.X[tr], table.y[tr], eval_set=evals, verbose=False)
         model.callbacks = None  # the caller's progress function may not pickle
-        model.get_booster().feature_names = list(table.feature_names)  # named importance and SHAP columns
+        booster = model.get_booster()
+        # data-made names (topics) may hold characters XGBoost refuses: it sees safe stand-ins, the
+        # attributes below keep the original text for the UI
+        booster.feature_names = xgb_feature_names(table.feature_names)
         self.model_ = model
         self.best_iteration_ = int(getattr(model, "best_iteration", self.config.n_estimators - 1))
         self.evals_result_ = {_EVAL_NAMES[j]: {m: list(v) for m, v in metrics.items()}
                               for j, metrics in enumerate(model.evals_result().values())}
         self.feature_names_ = list(table.feature_names)
-        gain = model.get_booster().get_score(importance_type="total_gain")
-        total = pd.Series({f: float(gain.get(f, 0.0)) for f in self.feature_names_}, name="total_gain")
+        gain = booster.get_score(importance_type="total_gain")
+        total = pd.Series([float(gain.get(f, 0.0)) for f in booster.feature_names], index=self.feature_names_,
+                          name="total_gain")
         self.importance_ = total.sort_values(ascending=False, kind="stable")
         self.oof_fallback_ = False
         self.table_ = dataclasses.replace(table, oof_score=self._oof(table))
@@ -275,9 +279,9 @@ class GBDTRanker:
             raise ValueError(f"user position {user_pos} has no row in these candidate lists")
         one = RankedLists(cands.items[row[:1]], cands.scores[row[:1]])
         X, _, items, _ = self.features_for(prep, one, row_users[row[:1]])
-        dm = xgb.DMatrix(X, feature_names=self.feature_names_, missing=np.nan)
-        rounds = (0, self.best_iteration_ + 1)
         booster = self.model_.get_booster()
+        dm = xgb.DMatrix(X, feature_names=booster.feature_names, missing=np.nan)  # XGBoost's own (safe) names
+        rounds = (0, self.best_iteration_ + 1)
         contrib = booster.predict(dm, pred_contribs=True, iteration_range=rounds)
         margin = booster.predict(dm, output_margin=True, iteration_range=rounds)
         index = pd.Index(prep.dataset.content[S.CONTENT_ID].to_numpy()[items], name=S.CONTENT_ID)
@@ -285,6 +289,20 @@ class GBDTRanker:
         parts["margin"] = margin
         values = pd.DataFrame(X, index=index, columns=[f"{n}_value" for n in self.feature_names_])
         return pd.concat([parts, values], axis=1)
+
+
+def xgb_feature_names(names) -> list[str]:
+    """Names XGBoost accepts for these features, one to one: '[', ']' and '<' (which XGBoost refuses)
+    become '(', ')' and 'lt'; a name made equal to an earlier one by that gets '#<column>' appended."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for j, name in enumerate(names):
+        safe = str(name).replace("[", "(").replace("]", ")").replace("<", "lt")
+        while safe in seen:
+            safe = f"{safe}#{j}"
+        seen.add(safe)
+        out.append(safe)
+    return out
 
 
 def _output(model: xgb.XGBModel, X: np.ndarray, ranking: bool) -> np.ndarray:
