@@ -20,6 +20,11 @@ ctx = C.page(
 )
 if ctx is not None:
     dataset, cfg = ctx.dataset, ctx.cfg
+    if dataset.recorded != SC.OUTCOMES:
+        missing = [s for s in SC.OUTCOMES if s not in dataset.recorded]
+        st.info(f"This log records only **{', '.join(dataset.recorded)}**: {', '.join(missing)} are 0 in every row "
+                "(MIND logs only clicks). Their weights would multiply zeros, so the label starts as *clicks only*: "
+                "positive when clicked (weight 1, threshold 0.5).")
 
     def apply_preset() -> None:
         W.set_values(W.label_values(L.PRESETS[st.session_state["preset"]]))

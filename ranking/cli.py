@@ -235,15 +235,19 @@ def _import_mind(args: argparse.Namespace) -> int:
     out.mkdir(exist_ok=True)
     data.write_tables(out, users, content, inter)
     data.write_json(out / "source.json", {"format": "MIND", "behaviors": args.behaviors.name,
-                                          "news": args.news.name, **report.as_dict()})
+                                          "news": args.news.name, "recorded_signals": ["click"],
+                                          **report.as_dict()})
     print("\n".join(report.lines()))
     print(f"wrote {out}: Users.csv, Content.csv, Interaction.csv, source.json")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ranking.config import PipelineConfig
+    import dataclasses
+
+    from ranking.config import PipelineConfig, default_labels
     from ranking.data import limits
+    from ranking.data import schema as S
     from ranking.errors import ConfigError
 
     raw = _read_config(args.config) if args.config else {}
@@ -257,6 +261,10 @@ def _run(args: argparse.Namespace) -> int:
     config = PipelineConfig.from_dict(raw)
     limits.check_output(args.out, folder=True, force=args.force)
     dataset = _load(args.data)
+    if "labels" not in raw and dataset.recorded != S.OUTCOMES:  # e.g. MIND: clicks are all the log records
+        config = dataclasses.replace(config, labels=default_labels(dataset.recorded))
+        print(f"note: the log records only {', '.join(dataset.recorded)}; labelling with "
+              f"{config.labels.formula_text()} (set \"labels\" in --config to override)", file=sys.stderr)
     from ranking import pipeline  # XGBoost is slow to import: only once the settings and data are good
 
     result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())

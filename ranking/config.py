@@ -63,6 +63,12 @@ class LabelConfig:
             if not np.isfinite(float(getattr(self, name))):
                 raise ConfigError(f"{name} must be a finite number")
 
+    def formula_text(self) -> str:
+        """The formula in plain text, e.g. ``1·click + 0·dwell/10 + … > 0.5``."""
+        dwell = f"{float(self.expected_dwell):g}" if not isinstance(self.expected_dwell, str) else self.expected_dwell
+        return (f"{self.w_click:g}·click + {self.w_dwell:g}·dwell/{dwell} + {self.w_share:g}·share + "
+                f"{self.w_comment:g}·comment − {self.w_hide:g}·hide > {self.threshold:g}")
+
     def formula(self) -> str:
         """The live formula as LaTeX, with the current numbers."""
         dwell = (
@@ -283,3 +289,12 @@ def _tuplify(v: Any) -> Any:
     if isinstance(v, list):
         return tuple(_tuplify(x) for x in v)
     return v
+
+
+CLICKS_ONLY = LabelConfig(w_click=1.0, w_dwell=0.0, w_share=0.0, w_comment=0.0, w_hide=0.0, threshold=0.5)
+
+
+def default_labels(recorded: tuple[str, ...]) -> LabelConfig:
+    """The label to start from for a log that records only some signals: the notebook's compound label
+    when all five are there, clicks only when only clicks are (MIND): the other weights would multiply zeros."""
+    return LabelConfig() if set(recorded) - {"click"} else CLICKS_ONLY

@@ -422,3 +422,12 @@ def test_improved_degraded_normalises_and_annotates_p():
     assert _notes(fig) == ["p < 0.001", "p = n/a"]
     assert fig.layout.barmode == "stack"
     assert C.improved_degraded(frame.drop(columns="p_value")).layout.annotations == ()
+
+
+def test_feature_names_from_data_are_shown_as_text_not_markup():
+    """Topics become feature names (issue 14): Plotly would render a tag in a label, so names are escaped."""
+    imp = pd.Series({"affinity_tech <beta>": 2.0, "quality": 1.0})
+    fig = C.feature_importance(imp)
+    assert "affinity_tech &lt;beta&gt;" in list(fig.data[0].y)
+    contrib = C.contributions(pd.Series({"topic_sports [EU] <b>x</b>": 0.4, "quality": -0.1}), 0.2, "why")
+    assert "topic_sports [EU] &lt;b&gt;x&lt;/b&gt;" in list(contrib.data[0].y)

@@ -312,6 +312,31 @@ def test_round_trip_import_load_run(tmp_path):
     assert set(result.evaluation.stages) >= {"stage1", "stage2", "stage3", "final"}
 
 
+def test_run_on_an_imported_log_with_unknown_news_dropped_labels_by_clicks(tmp_path):
+    """The issue's check: import with --unknown-news drop, then `run` with no config completes. The log
+    records only clicks, so the label defaults to clicks only (the notebook's threshold of 2 would
+    leave no positive at all) and `run` says so."""
+    b, n = _generated_pair()
+    news = b"".join(line + b"\n" for line in n.splitlines()[:-6])  # a few shown news become unknown
+    (tmp_path / "behaviors.tsv").write_bytes(b)
+    (tmp_path / "news.tsv").write_bytes(news)
+    rc, out, err = main_quiet(["import-mind", "--behaviors", str(tmp_path / "behaviors.tsv"), "--news",
+                               str(tmp_path / "news.tsv"), "--out", str(tmp_path / "mind"), "--unknown-news", "drop"])
+    assert rc == 0, err
+    assert "dropped" in out
+    ds = data.load_dataset(tmp_path / "mind")
+    assert ds.recorded == ("click",)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text('{"stage2": {"n_estimators": 20, "top_n": 10}, "stage3": {"epochs": 2}, "post": {"m": 5}}')
+    rc, out, err = main_quiet(["run", "--data", str(tmp_path / "mind"), "--out", str(tmp_path / "run"),
+                               "--config", str(cfg), "--quiet"])
+    assert rc == 0, err
+    assert "the log records only click; labelling with 1·click + 0·dwell/10" in err
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["labels"]["threshold"] == 0.5
+    assert saved["labels"]["w_share"] == 0.0
+
+
 def test_import_mind_help_and_it_stays_light(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["import-mind", "--help"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ranking.data import load_dataset, synth
+from ranking.data import limits, load_dataset, synth
 from ranking.data.dataset import Dataset
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +23,7 @@ Source = Literal["sample", "world", "upload"]
 SOURCES: dict[str, str] = {"sample": "Bundled sample world", "world": "Generate a world", "upload": "Upload three CSVs"}
 # Generated worlds the UI offers stay small enough to train in well under a minute.
 GEN_DEFAULTS = {"g_users": 1000, "g_items": 300, "g_inter": 20_000, "g_seed": 0}
+APP_NAMES = {"n_users": "Users", "n_items": "Items", "n_interactions": "Interactions", "seed": "World seed"}
 GEN_LIMITS = {"g_users": (10, 20_000), "g_items": (10, 5_000), "g_inter": (10, 400_000), "g_seed": (0, 10**9)}
 
 
@@ -60,6 +61,7 @@ def resolve(choice: DataChoice, upload: Dataset | None = None) -> tuple[Dataset,
     if choice.source == "upload" and upload is not None:
         return upload, f"upload:{upload.fingerprint}"
     if choice.source == "world":
+        limits.check_world_size(choice.g_users, choice.g_items, choice.g_inter, include_truth=False, names=APP_NAMES)
         key = f"world:{choice.g_users}x{choice.g_items}x{choice.g_inter}:seed{choice.g_seed}"
         return generated(choice.g_users, choice.g_items, choice.g_inter, choice.g_seed), key
     mtime = max((p.stat().st_mtime for p in SAMPLE_DIR.glob("*")), default=0.0)

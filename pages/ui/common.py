@@ -17,8 +17,9 @@ import streamlit as st
 from pages.session import jobs, runs
 from pages.session.datasets import DataChoice, resolve
 from pages.session.state import LabState, Status
-from ranking.config import PipelineConfig
+from ranking.config import PipelineConfig, default_labels
 from ranking.data.dataset import Dataset
+from ranking.data.schema import OUTCOMES
 from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
@@ -88,6 +89,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         st.error("The dataset could not be loaded:")
         st.text(str(exc))
         return None
+    _default_labels_for(dataset, data_key)
     ctx = Ctx(dataset, data_key, W.current_config(), state, choice)
     runs.shown(state.run_id)  # a run a page shows is never pruned
     if choice.source == "upload" and state.upload is None:
@@ -102,6 +104,16 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         stage_badges(ctx)
         lesson_link(ctx)
     return ctx
+
+
+def _default_labels_for(dataset: Dataset, data_key: str) -> None:
+    """A log that records only some signals (MIND: clicks) starts from the label that can use them, once per
+    dataset, unless the label settings were already changed (the Labels page says why)."""
+    if dataset.recorded == OUTCOMES or st.session_state.get("_labels_for") == data_key:
+        return
+    st.session_state["_labels_for"] = data_key
+    if all(W.value(k) == W.BY_KEY[k].default for k in W.SECTION_KEYS["labels"]):
+        W.set_values(W.label_values(default_labels(dataset.recorded)))
 
 
 def md_escape(text: object) -> str:

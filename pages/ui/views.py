@@ -53,12 +53,15 @@ def _upload() -> None:
         names = tuple(sorted(f"{f.name} #{f.file_id}" for f in files))
         if names != lab.upload_names:
             from ranking import data
+            from ranking.data import limits
 
             seen: dict[str, int] = {}
             for f in files:
                 seen[f.name.lower()] = seen.get(f.name.lower(), 0) + 1
             twice = sorted(name for name, count in seen.items() if count > 1)
             try:
+                for f in files:
+                    limits.check_upload_size(f.name, f.size)
                 if twice:  # one would silently replace the other: refuse and say which
                     raise DataError([f"{name}: uploaded {seen[name]} times; remove all but one (✕ beside it) "
                                      "so the lab knows which to use" for name in twice])

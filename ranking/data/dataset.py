@@ -53,6 +53,7 @@ class Dataset:
     truth: Truth | None = None
     warnings: tuple[str, ...] = ()
     spec: dict | None = None  # how a generated world was made (for lesson links), else None
+    recorded: tuple[str, ...] = S.OUTCOMES  # the post-impression signals the log really records (MIND: clicks)
     fingerprint: str = field(default="", compare=False)
 
     @property

@@ -59,7 +59,7 @@ import pandas as pd
 
 from ranking.data import schema as S
 from ranking.data.dataset import Dataset, DenseTruth, Truth, fingerprint_frames
-from ranking.data.formats import DEFAULT_NAMES, TABLES
+from ranking.data.formats import DEFAULT_NAMES, TABLES, read_json
 from ranking.data.truth import SignalTruth
 from ranking.data.validate import Report, Table, check_tables, rows_text, truth_matrix
 from ranking.data.world import GENERATOR_VERSION, truth_from_spec, version_message
@@ -67,6 +67,7 @@ from ranking.errors import DataError
 
 _BOM = b"\xef\xbb\xbf"
 MIND_FILES = ("behaviors.tsv", "news.tsv")
+SOURCE_FILE = "source.json"
 
 
 class _SpecTruth:
@@ -101,7 +102,13 @@ def load_dataset(path: str | Path, name: str | None = None) -> Dataset:
     wanted = {n for names in S.FILE_NAMES.values() for n in names} | {S.TRUTH_FILE, S.WORLD_FILE}
     paths = [p for p in sorted(folder.iterdir()) if p.name.lower() in wanted and p.is_file()]
     files = {p.name: p.read_bytes() for p in paths}
-    return _load_files(files, name or folder.resolve().name, report_unused=False)
+    dataset = _load_files(files, name or folder.resolve().name, report_unused=False)
+    source = folder / SOURCE_FILE  # written by `import-mind`: which signals the log really records
+    if source.is_file():
+        recorded = read_json(source).get("recorded_signals")
+        if isinstance(recorded, list) and recorded and set(recorded) <= set(S.OUTCOMES):
+            dataset = replace(dataset, recorded=tuple(recorded))
+    return dataset
 
 
 def load_uploaded(files: Mapping[str, bytes], name: str = "upload") -> Dataset:
@@ -128,7 +135,7 @@ def _load_mind(files: Mapping[str, bytes], mind: dict[str, list[str]], name: str
     ignored = sorted(set(files) - {b, n})
     sources = {"users": f"users (from {_base(b)})", "content": f"content (from {_base(n)})",
                "interactions": f"interactions (from {_base(b)})"}
-    ds = from_frames(users, content, inter, name=name, source_names=sources)
+    ds = from_frames(users, content, inter, name=name, source_names=sources, recorded=(S.CLICK,))
     extra = [f"ignored uploaded file(s) {', '.join(map(repr, ignored))} beside the MIND pair"] if ignored else []
     return replace(ds, warnings=(*report.lines(), *extra, *ds.warnings))
 
@@ -142,12 +149,14 @@ def from_frames(
     truth: Truth | np.ndarray | pd.DataFrame | None = None,
     spec: dict | None = None,
     source_names: Mapping[str, str] | None = None,
+    recorded: tuple[str, ...] | None = None,
 ) -> Dataset:
     """Validate and type three frames (text or typed); truth: a Truth, users × items array or long frame."""
     labels = {**DEFAULT_NAMES, **(source_names or {})}
     frames = dict(zip(TABLES, (users, content, interactions), strict=True))
     tables = {k: Table(labels[k], f) for k, f in frames.items()}
-    return _build(tables, Report(), name=name, truth=truth, spec=spec)
+    dataset = _build(tables, Report(), name=name, truth=truth, spec=spec)
+    return replace(dataset, recorded=tuple(recorded)) if recorded is not None else dataset
 
 
 def _build(tables: dict[str, Table | None], rep: Report, *, name: str, truth=None, spec=None) -> Dataset:

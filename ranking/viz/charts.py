@@ -10,6 +10,7 @@ metrics, calibration, improved/degraded, funnel) live in ``ranking.viz.stage_cha
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping
 
@@ -174,9 +175,9 @@ def feature_importance(importance: pd.Series, top: int = 15, descriptions: Mappi
         return desc.get(name) or next((v for p, v in wild if name.startswith(p)), "")
 
     fig = go.Figure(go.Bar(
-        y=[str(i) for i in shown.index], x=shown.to_numpy(), orientation="h",
+        y=[html.escape(str(i)) for i in shown.index], x=shown.to_numpy(), orientation="h",  # names from data
         marker_color=STAGE_COLORS["stage2"],
-        customdata=[[v / total, describe(str(n))] for n, v in shown.items()],
+        customdata=[[v / total, html.escape(describe(str(n)))] for n, v in shown.items()],
         hovertemplate=f"<b>%{{y}}</b><br>{unit}: %{{x:.4g}} (%{{customdata[0]:.1%}} of all)"
                       "<br>%{customdata[1]}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
@@ -193,7 +194,7 @@ def contributions(contrib: pd.Series, base: float, title: str, top: int = 10,
         return _empty(title)
     c = c.reindex(c.abs().sort_values(ascending=False, kind="stable").index)
     head, rest = c.iloc[:top], c.iloc[top:]
-    names = ["bias (average)", *map(str, head.index)]
+    names = ["bias (average)", *(html.escape(str(i)) for i in head.index)]  # feature names come from data
     values = [float(base), *head.to_numpy()]
     if len(rest):
         names.append(f"other ({len(rest)} features)")
