@@ -7,7 +7,7 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_util import chromium, expect, go_to, open_url, require_browser, session, streamlit_server
+from browser_util import chromium, expect, go_to, open_url, require_browser, session, streamlit_server, upload
 
 pytestmark = pytest.mark.browser
 
@@ -87,3 +87,25 @@ def test_a_training_can_be_cancelled_from_its_page(server, browser):
         expect(page.get_by_test_id("stSidebar")).to_contain_text("Stage 1 · candidates: not trained")
         open_url(page, server + "/?seed=12")  # the server keeps working for the next click
         expect(page.get_by_role("button", name=re.compile("Train all stages"))).to_be_enabled()
+
+
+def test_the_two_mind_files_upload_through_the_widget_and_train(server, browser, tmp_path):
+    """Issue 13: behaviors.tsv + news.tsv through the upload widget: the import report, clicks-only labels,
+    and training on it (a MIND log of 60 users who each favour one category)."""
+    from test_mind import _generated_pair
+
+    behaviors, news = _generated_pair()
+    paths = [tmp_path / "behaviors.tsv", tmp_path / "news.tsv"]
+    paths[0].write_bytes(behaviors)
+    paths[1].write_bytes(news)
+    with session(browser, server + "/?data=upload") as page:
+        upload(page, paths)
+        expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Using your upload: 60 users")
+        assert "300 impression lines" in page.get_by_test_id("stMain").inner_text()
+        go_to(page, "Labels")
+        expect(page.get_by_test_id("stAlertContentInfo")).to_contain_text("This log records only click")
+        go_to(page, "Home")
+        page.get_by_role("button", name=re.compile("Train all stages")).click()
+        done = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Trained ")
+        done.or_(page.get_by_test_id("stAlertContentError")).first.wait_for(timeout=300_000)
+        assert done.count(), page.get_by_test_id("stMain").inner_text()[:500]
