@@ -91,16 +91,18 @@ def test_rank_delta_sign_on_a_trained_run(trained_small):
 # ---------------------------------------------------------------- Sankey flows
 
 
-def _flows_by_hand(prep, lists, users) -> dict[tuple[str, str], int]:
-    """Catalog → filters (region, then blocklist, then seen) → eligible → stage lists, summed over users."""
+def _flows_by_hand(prep, lists, users, max_age_days: float) -> dict[tuple[str, str], int]:
+    """Catalog → filters (region, blocklist, seen, then age at "now") → eligible → stage lists, over users."""
     u_tab, c_tab = prep.dataset.users, prep.dataset.content
+    published = pd.to_datetime(c_tab["publish_timestamp"], utc=True).astype("int64") // 10**9
+    age_days = [max(prep.now_s - int(s), 0) / 86400 for s in published]
     restriction = c_tab["region_restriction"].astype(str).tolist()
     publisher = c_tab["publisher"].astype(str).tolist()
     train = prep.train
     seen: dict[int, set[int]] = {}
     for u, i in zip(train["user_pos"], train["item_pos"], strict=True):
         seen.setdefault(int(u), set()).add(int(i))
-    total = {"region": 0, "blocklist": 0, "seen": 0, "eligible": 0}
+    total = {"region": 0, "blocklist": 0, "seen": 0, "age": 0, "eligible": 0}
     for u in users:
         region = str(u_tab["region"].iloc[u])
         blocked = {e.strip() for e in str(u_tab["blocklist"].iloc[u]).split(";") if e.strip()}
@@ -111,6 +113,8 @@ def _flows_by_hand(prep, lists, users) -> dict[tuple[str, str], int]:
                 total["blocklist"] += 1
             elif i in seen.get(u, set()):
                 total["seen"] += 1
+            elif max_age_days > 0 and age_days[i] > max_age_days:
+                total["age"] += 1
             else:
                 total["eligible"] += 1
     out = {("Catalog", f"Not eligible: {k}"): v for k, v in total.items() if k != "eligible" and v}
@@ -141,7 +145,7 @@ def test_sankey_flows_for_one_user_by_hand(trained_small):
     for user in _interesting_users(prep):
         flows = X.sankey_flows(prep, cfg, lists, user)
         got = {(s, t): int(v) for s, t, v in flows.itertuples(index=False)}
-        assert got == _flows_by_hand(prep, lists, [user]), user
+        assert got == _flows_by_hand(prep, lists, [user], cfg.stage1.max_age_days), user
     blocker = _interesting_users(prep)[0]
     flows = X.sankey_flows(prep, cfg, lists, blocker)
     assert "Not eligible: blocklist" in set(flows["target"])  # the blocklist filter bites for this user
@@ -151,7 +155,7 @@ def test_sankey_flows_for_all_users_by_hand_and_conserved(trained_small):
     prep, cfg, lists = trained_small.prep, trained_small.config, trained_small.lists()
     flows = X.sankey_flows(prep, cfg, lists)
     got = {(s, t): int(v) for s, t, v in flows.itertuples(index=False)}
-    assert got == _flows_by_hand(prep, lists, range(prep.n_users))
+    assert got == _flows_by_hand(prep, lists, range(prep.n_users), cfg.stage1.max_age_days)
     assert flows.loc[flows["source"] == "Catalog", "value"].sum() == prep.n_items * prep.n_users
     for node in ("Eligible", "Stage 1 candidates", "Stage 2 top N"):  # what flows in flows out
         assert flows.loc[flows["source"] == node, "value"].sum() == flows.loc[flows["target"] == node, "value"].sum()

@@ -41,7 +41,7 @@ def _permuted(world: data.Dataset, rows: np.ndarray, seed: int = 0) -> data.Data
     inter = world.interactions.copy()
     perm = np.random.default_rng(seed).permutation(len(rows))
     inter.loc[rows, OUTCOMES] = inter.loc[rows[perm], OUTCOMES].to_numpy()
-    return data.from_frames(world.users, world.content, inter, name=world.name, truth=world.truth)
+    return data.from_frames(world.users, world.content, inter, name=world.name, truth=world.truth, spec=world.spec)
 
 
 def _rankings_bytes(result) -> bytes:

@@ -168,17 +168,17 @@ def test_positions_and_propensities_follow_their_definition():
     assert checked >= 10
 
 
-def test_the_seed_tables_still_label_as_before(seed_dir):
+def test_the_seed_tables_still_label_as_before(real_seed_dir):
     from ranking.prep import labels as L
 
-    ds = load_dataset(seed_dir)
+    ds = load_dataset(real_seed_dir)
     assert S.POSITION not in ds.interactions
     assert int(L.label(L.score(ds.interactions)).sum()) == 37
     assert ds.truth is None
 
 
 def test_an_old_world_folder_is_refused_with_advice(tmp_path):
-    from ranking.data.io import write_json
+    from ranking.data.formats import write_json
     from ranking.errors import DataError
 
     world = synth.generate(synth.WorldSpec(n_users=30, n_items=20, n_interactions=200, seed=1))

@@ -116,7 +116,10 @@ def _ids(t: Table, col: str, rep: Report, *, unique: bool = False) -> pd.Series:
     return pd.Series(ids)
 
 
-def _number(t, col, rep, *, lo=None, hi=None, whole=False, choices=None, dtype=np.float64) -> np.ndarray:
+def _number(t, col, rep, *, lo=None, hi=None, whole=False, choices=None, dtype=np.float64,
+            may_be_empty=False) -> np.ndarray:
+    """A numeric column, every problem flagged; ``may_be_empty``: an empty cell means "not recorded"
+    (0 in an integer column, NaN otherwise), as in a MIND history click, which has no slate position."""
     s = t.frame[col]
     if pdt.is_numeric_dtype(s):
         x = s.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -126,7 +129,8 @@ def _number(t, col, rep, *, lo=None, hi=None, whole=False, choices=None, dtype=n
         empty = txt == ""
         x = np.asarray(pd.to_numeric(txt, errors="coerce"), dtype=np.float64)
         bad = ~empty & ~np.isfinite(x)
-    _empty(t, col, rep, empty)
+    if not may_be_empty:
+        _empty(t, col, rep, empty)
     ok = ~empty & ~bad
     if choices is not None:
         wrong = bad | (ok & ~np.isin(x, choices))
@@ -185,7 +189,7 @@ def _timestamps(t: Table, col: str, rep: Report) -> pd.Series:
 
 def _propensity(t: Table, col: str, rep: Report) -> np.ndarray:
     """The logging policy's probability of the impression: a number in (0, 1]."""
-    x = _number(t, col, rep, lo=0, hi=1)
+    x = _number(t, col, rep, lo=0, hi=1, may_be_empty=True)
     t.flag(rep, col, x == 0, "values must be > 0 (a logged impression had some chance of being shown)")
     return np.where(x == 0, np.nan, x)
 
@@ -224,7 +228,7 @@ INTERACTIONS = {
     S.EVENT_TS: _timestamps,
 }
 INTERACTIONS_OPTIONAL = {
-    S.POSITION: partial(_number, lo=1, whole=True, dtype=np.int32),
+    S.POSITION: partial(_number, lo=1, whole=True, dtype=np.int32, may_be_empty=True),  # 0: not recorded
     S.PROPENSITY: _propensity,
 }
 TRUTH = {S.USER_ID: _ids, S.CONTENT_ID: _ids,
