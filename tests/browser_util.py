@@ -109,7 +109,8 @@ def session(browser, url: str | None = None):
     context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(ACTION_TIMEOUT)
     page = context.new_page()
-    page.add_init_script(_WATCH_INERT)
+    # new elements born inert are watched only when tracing: Plotly adds thousands of nodes per chart
+    page.add_init_script(_WATCH_INERT.replace("CHILDREN", "true" if os.environ.get("LAB_TRACE_INERT") else "false"))
     count_runs(page)
     try:
         if url is not None:
@@ -133,13 +134,18 @@ _WATCH_INERT = """(() => {
     const name = e => `${e.tagName.toLowerCase()}[${e.getAttribute('data-testid') || e.getAttribute('role') || ''}]`;
     new MutationObserver(records => {
         for (const r of records) {
+            for (const n of r.addedNodes || []) {
+                const born = n.nodeType === 1 && (n.matches('[inert]') ? n : n.querySelector('[inert]'));
+                if (born) log.push(`${(performance.now() - t0).toFixed(0)}ms ${name(born)} added inert`);
+            }
+            if (r.type !== 'attributes') continue;
             const e = r.target;
             const v = e.getAttribute(r.attributeName);
             if (r.attributeName === 'inert' || e.getAttribute('data-testid') === 'stApp')
                 log.push(`${(performance.now() - t0).toFixed(0)}ms ${name(e)} ${r.attributeName}=${v}`);
         }
         if (log.length > 400) log.splice(0, log.length - 400);
-    }).observe(document, {subtree: true, attributes: true,
+    }).observe(document, {subtree: true, attributes: true, childList: CHILDREN,
                           attributeFilter: ['inert', 'data-test-script-state', 'data-test-connection-state']});
 })()"""
 
@@ -219,6 +225,28 @@ def fragment_runs(page) -> int:
     """Fragment runs this page has seen finish (the training progress panel polls once a second)."""
     page.wait_for_timeout(1)
     return _RUNS[id(page)][1]
+
+
+def settle(page, quiet_ms: int = 1500, timeout: float = ACTION_TIMEOUT) -> tuple[int, int]:
+    """Wait until no script run (full or fragment) has finished for ``quiet_ms`` and the app is idle.
+
+    When a training ends, the progress fragment's 1-second timer may already have sent one more fragment
+    rerun; it finishes *after* the full rerun that removed the fragment. Tests that assert "nothing
+    reruns any more" take their baseline after that straggler. ``quiet_ms`` exceeds the poll period.
+    Returns (full runs, fragment runs).
+    """
+    deadline = time.monotonic() + timeout / 1000
+    seen, since = None, time.monotonic()
+    while True:
+        page.wait_for_selector(IDLE, timeout=timeout)
+        now = (runs_ended(page), fragment_runs(page))
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif (time.monotonic() - since) * 1000 >= quiet_ms:
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app kept rerunning for {timeout / 1000:.0f} s (runs: {now})")
+        page.wait_for_timeout(100)
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from browser_util import (
     runs_ended,
     screenshot,
     session,
+    settle,
     sidebar_badges,
     slider,
     streamlit_server,
@@ -180,7 +181,7 @@ def test_changing_a_stage1_setting_marks_stages_stale_without_retraining(server,
                  "Stage 3 · neural: not trained"]
         assert sidebar_badges(page) == stale
         assert page.get_by_role("button", name="Retrain Stage 1 · candidates").is_enabled()
-        runs, polls = runs_ended(page), fragment_runs(page)
+        runs, polls = settle(page)
         page.wait_for_timeout(2500)  # a background job would show its progress bar and poll every second
         assert page.get_by_test_id("stProgress").count() == 0
         assert alerts(page, "Success") == []
@@ -326,7 +327,7 @@ def test_double_click_on_train_starts_one_job(server, browser):
     with session(browser, server + TINY + "&s3_epochs=3") as page:
         click(page, page.get_by_role("button", name=re.compile(r"^Train all stages")), double=True)
         wait_trained(page, "Trained Stage 1 · candidates, Stage 2 · XGBoost, Stage 3 · neural in ")
-        runs, polls = runs_ended(page), fragment_runs(page)
+        runs, polls = settle(page)  # after the last progress poll that was already on its way
         page.wait_for_timeout(2500)  # a second job would show a progress bar and poll every second here
         assert page.get_by_test_id("stProgress").count() == 0
         assert (runs_ended(page), fragment_runs(page)) == (runs, polls)
