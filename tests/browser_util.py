@@ -308,8 +308,7 @@ def wait_clickable(page, target, timeout: float = ACTION_TIMEOUT, pointer: bool 
                     return
             except PlaywrightTimeoutError as exc:
                 why = str(exc).splitlines()[0]
-        if time.monotonic() > deadline:
-            dump_failure(page)
+        if time.monotonic() > deadline:  # session() saves the screenshot, DOM and inert trace
             raise AssertionError(f"could not click {target} within {timeout / 1000:.0f} s: {why}")
         page.wait_for_timeout(100)  # poll interval of this wait, not a guess at how long something takes
 
