@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -313,13 +313,17 @@ def wait_clickable(page, target, timeout: float = ACTION_TIMEOUT, pointer: bool 
         page.wait_for_timeout(100)  # poll interval of this wait, not a guess at how long something takes
 
 
-def click(page, target, *, double: bool = False, timeout: float = ACTION_TIMEOUT) -> None:
-    """Click (or double-click) ``target`` once it can take the click; see ``wait_clickable``."""
+def click(page, target, *, double: bool = False, rerun: bool = False, timeout: float = ACTION_TIMEOUT) -> None:
+    """Click (or double-click) ``target`` once it can take the click; see ``wait_clickable``.
+
+    ``rerun``: the click makes the script rerun; wait for that rerun to finish (counted from after the wait).
+    """
     wait_clickable(page, target, timeout)
-    if double:
-        target.dblclick(timeout=timeout)
-    else:
-        target.click(timeout=timeout)
+    with expect_rerun(page, timeout) if rerun else nullcontext():
+        if double:
+            target.dblclick(timeout=timeout)
+        else:
+            target.click(timeout=timeout)
 
 
 def focus(page, target, timeout: float = ACTION_TIMEOUT) -> None:
@@ -335,9 +339,11 @@ def go_to(page, link: str) -> None:
     ``link`` is the link's text ('Home', 'Labels', …), not its icon.
     """
     label = page.get_by_test_id("stMarkdownContainer").get_by_text(link, exact=True)
+    target = page.get_by_test_id("stSidebarNavLink").filter(has=label)
+    wait_clickable(page, target)  # before counting runs, so a run that ends meanwhile is not taken for ours
     with expect_rerun(page):
-        click(page, page.get_by_test_id("stSidebarNavLink").filter(has=label))
-    expect(page.get_by_test_id("stSidebarNavLink").filter(has=label)).to_have_attribute("aria-current", "page")
+        target.click()
+    expect(target).to_have_attribute("aria-current", "page")
     page.wait_for_selector(IDLE, timeout=ACTION_TIMEOUT)
     page.locator("h1").first.wait_for()
 
@@ -362,8 +368,7 @@ def slider(page, label: str):
 
 def choose_dataset(page, option: str) -> None:
     """Pick 'Bundled sample world', 'Generate a world' or 'Upload three CSVs' on the home page."""
-    with expect_rerun(page):
-        click(page, page.get_by_test_id("stRadioGroup").get_by_text(option, exact=True))
+    click(page, page.get_by_test_id("stRadioGroup").get_by_text(option, exact=True), rerun=True)
 
 
 def upload(page, paths: list[Path]) -> None:

@@ -173,9 +173,9 @@ def test_changing_a_stage1_setting_marks_stages_stale_without_retraining(server,
                                         "Stage 3 · neural: not trained"]
 
         seen = page.get_by_role("switch", name="Already-seen filter")
+        seen_label = page.get_by_test_id("stCheckbox").filter(has_text="Already-seen filter").locator("label")
         assert seen.is_checked()
-        with expect_rerun(page):
-            click(page, page.get_by_test_id("stCheckbox").filter(has_text="Already-seen filter").locator("label"))
+        click(page, seen_label, rerun=True)
         assert not seen.is_checked()
         stale = ["Stage 1 · candidates: stale", "Stage 2 · XGBoost: stale",
                  "Stage 3 · neural: not trained"]
@@ -193,8 +193,7 @@ def test_changing_a_stage1_setting_marks_stages_stale_without_retraining(server,
         assert page.get_by_test_id("stForm").get_by_role("button", name="Retrain Stage 2 · XGBoost").count() == 1
 
         go_to(page, "Stage 1 Candidates")  # undoing the change makes the trained stages fresh again
-        with expect_rerun(page):
-            click(page, page.get_by_test_id("stCheckbox").filter(has_text="Already-seen filter").locator("label"))
+        click(page, seen_label, rerun=True)
         assert sidebar_badges(page)[:2] == ["Stage 1 · candidates: trained", "Stage 2 · XGBoost: trained"]
         no_traceback(page)
 
