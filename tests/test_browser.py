@@ -14,8 +14,10 @@ import pytest
 from browser_util import (
     choose_dataset,
     chromium,
+    click,
     expect,
     expect_rerun,
+    focus,
     fragment_runs,
     go_to,
     metric,
@@ -24,6 +26,7 @@ from browser_util import (
     runs_ended,
     screenshot,
     session,
+    settle,
     sidebar_badges,
     slider,
     streamlit_server,
@@ -89,6 +92,7 @@ def test_home_shows_the_title(server, browser):
         no_traceback(page)
 
 
+@pytest.mark.timeout(1200)  # three trainings on the sample world; each may take minutes on busy cores
 def test_labels_then_train_stages_by_clicking_then_rank_shifts(server, browser):
     """The issue's walk-through on the bundled sample world, every step a click or a key press."""
     with session(browser, server) as page:
@@ -100,7 +104,7 @@ def test_labels_then_train_stages_by_clicking_then_rank_shifts(server, browser):
         before = metric(page, "Positive rate")
         thumb = slider(page, "Threshold")
         assert thumb.get_attribute("aria-valuetext") == "2.00"
-        thumb.focus()
+        focus(page, thumb)
         with expect_rerun(page):
             for _ in range(4):
                 page.keyboard.press("ArrowRight")
@@ -109,7 +113,7 @@ def test_labels_then_train_stages_by_clicking_then_rank_shifts(server, browser):
         moved = metric(page, "Positive rate")
         assert moved != before, "moving the threshold did not change the positive rate"
         screenshot(page, "flow-2-labels")
-        thumb.focus()
+        focus(page, thumb)
         with expect_rerun(page):
             for _ in range(4):
                 page.keyboard.press("ArrowLeft")
@@ -118,13 +122,13 @@ def test_labels_then_train_stages_by_clicking_then_rank_shifts(server, browser):
         assert metric(page, "Positive rate") == before
 
         go_to(page, "Stage 1 Candidates")
-        page.get_by_role("button", name="Train Stage 1 · candidates").click()
+        click(page, page.get_by_role("button", name="Train Stage 1 · candidates"))
         assert wait_trained(page).startswith("Trained Stage 1 · candidates in ")
         page.get_by_test_id("stMetric").filter(has_text="Candidates per user").wait_for()
         screenshot(page, "flow-3-stage1")
 
         go_to(page, "Stage 2 GBDT")
-        page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 2 · XGBoost").click()
+        click(page, page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 2 · XGBoost"))
         # only stage 2: stage 1 is still fresh, so the settings survived the page switches
         assert wait_trained(page).startswith("Trained Stage 2 · XGBoost in ")
         page.get_by_test_id("stMetric").filter(has_text="Trees used").wait_for()
@@ -132,11 +136,11 @@ def test_labels_then_train_stages_by_clicking_then_rank_shifts(server, browser):
 
         go_to(page, "Stage 3 Neural")
         epochs = slider(page, "Epochs")  # 15 → 3 inside the form: no rerun until the submit, which uses it
-        epochs.focus()
+        focus(page, epochs)
         for _ in range(12):
             page.keyboard.press("ArrowLeft")
         expect(epochs).to_have_attribute("aria-valuetext", "3")
-        page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 3 · neural").click()
+        click(page, page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 3 · neural"))
         assert wait_trained(page).startswith("Trained Stage 3 · neural in ")
         assert 1 <= int(metric(page, "Epochs run")) <= 3
         screenshot(page, "flow-5-stage3")
@@ -162,22 +166,22 @@ def test_labels_then_train_stages_by_clicking_then_rank_shifts(server, browser):
 def test_changing_a_stage1_setting_marks_stages_stale_without_retraining(server, browser):
     with session(browser, server + TINY) as page:
         go_to(page, "Stage 2 GBDT")
-        page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 2 · XGBoost").click()
+        click(page, page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 2 · XGBoost"))
         assert wait_trained(page).startswith("Trained Stage 1 · candidates, Stage 2 · XGBoost in ")
         go_to(page, "Stage 1 Candidates")
         assert sidebar_badges(page) == ["Stage 1 · candidates: trained", "Stage 2 · XGBoost: trained",
                                         "Stage 3 · neural: not trained"]
 
         seen = page.get_by_role("switch", name="Already-seen filter")
+        seen_label = page.get_by_test_id("stCheckbox").filter(has_text="Already-seen filter").locator("label")
         assert seen.is_checked()
-        with expect_rerun(page):
-            page.get_by_test_id("stCheckbox").filter(has_text="Already-seen filter").locator("label").click()
+        click(page, seen_label, rerun=True)
         assert not seen.is_checked()
         stale = ["Stage 1 · candidates: stale", "Stage 2 · XGBoost: stale",
                  "Stage 3 · neural: not trained"]
         assert sidebar_badges(page) == stale
         assert page.get_by_role("button", name="Retrain Stage 1 · candidates").is_enabled()
-        runs, polls = runs_ended(page), fragment_runs(page)
+        runs, polls = settle(page)
         page.wait_for_timeout(2500)  # a background job would show its progress bar and poll every second
         assert page.get_by_test_id("stProgress").count() == 0
         assert alerts(page, "Success") == []
@@ -189,8 +193,7 @@ def test_changing_a_stage1_setting_marks_stages_stale_without_retraining(server,
         assert page.get_by_test_id("stForm").get_by_role("button", name="Retrain Stage 2 · XGBoost").count() == 1
 
         go_to(page, "Stage 1 Candidates")  # undoing the change makes the trained stages fresh again
-        with expect_rerun(page):
-            page.get_by_test_id("stCheckbox").filter(has_text="Already-seen filter").locator("label").click()
+        click(page, seen_label, rerun=True)
         assert sidebar_badges(page)[:2] == ["Stage 1 · candidates: trained", "Stage 2 · XGBoost: trained"]
         no_traceback(page)
 
@@ -203,7 +206,7 @@ def test_sessions_are_isolated(server, browser, seed_dir, tmp_path):
 
     with session(browser, server + TINY) as a, session(browser, server + TINY) as b:
         go_to(a, "Stage 1 Candidates")
-        a.get_by_role("button", name="Train Stage 1 · candidates").click()
+        click(a, a.get_by_role("button", name="Train Stage 1 · candidates"))
         wait_trained(a)
         assert sidebar_badges(a)[0] == "Stage 1 · candidates: trained"
 
@@ -213,7 +216,7 @@ def test_sessions_are_isolated(server, browser, seed_dir, tmp_path):
                                      "Stage 3 · neural: not trained"]
 
         go_to(a, "Labels")
-        slider(a, "Threshold").focus()
+        focus(a, slider(a, "Threshold"))
         with expect_rerun(a):
             for _ in range(4):
                 a.keyboard.press("ArrowRight")
@@ -237,7 +240,7 @@ def test_sessions_are_isolated(server, browser, seed_dir, tmp_path):
         assert sidebar_badges(a)[0] == "Stage 1 · candidates: stale"
         go_to(a, "Labels")
         assert slider(a, "Threshold").get_attribute("aria-valuetext") == "2.20"
-        slider(a, "Threshold").focus()
+        focus(a, slider(a, "Threshold"))
         with expect_rerun(a):
             for _ in range(4):
                 a.keyboard.press("ArrowLeft")
@@ -300,7 +303,7 @@ def test_html_in_a_csv_cell_is_shown_as_text(server, browser, real_seed_dir, tmp
 
         # publishers are shown in the data grids (canvas) and in the bump chart's hover labels (SVG text)
         go_to(page, "Stage 2 GBDT")
-        page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 2 · XGBoost").click()
+        click(page, page.get_by_test_id("stForm").get_by_role("button", name="Train Stage 2 · XGBoost"))
         wait_trained(page)
         go_to(page, "Rank shifts")
         bump = page.get_by_test_id("stPlotlyChart").filter(has_text="How the feed changes stage by stage")
@@ -322,9 +325,9 @@ def test_html_in_a_csv_cell_is_shown_as_text(server, browser, real_seed_dir, tmp
 
 def test_double_click_on_train_starts_one_job(server, browser):
     with session(browser, server + TINY + "&s3_epochs=3") as page:
-        page.get_by_role("button", name=re.compile(r"^Train all stages")).dblclick()
+        click(page, page.get_by_role("button", name=re.compile(r"^Train all stages")), double=True)
         wait_trained(page, "Trained Stage 1 · candidates, Stage 2 · XGBoost, Stage 3 · neural in ")
-        runs, polls = runs_ended(page), fragment_runs(page)
+        runs, polls = settle(page)  # after the last progress poll that was already on its way
         page.wait_for_timeout(2500)  # a second job would show a progress bar and poll every second here
         assert page.get_by_test_id("stProgress").count() == 0
         assert (runs_ended(page), fragment_runs(page)) == (runs, polls)
