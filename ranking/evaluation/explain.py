@@ -35,12 +35,16 @@ def funnel_counts(prep: Prepared, cfg: PipelineConfig, candidates=None) -> dict[
 
 
 def item_frame(prep: Prepared) -> pd.DataFrame:
-    """Content attributes by item position (for hover text and tables)."""
+    """Content attributes by item position (for hover text and tables): the headline when the data has
+    one, and each item's age in days at serving time."""
     c = prep.dataset.content
+    headline = {S.TITLE: c[S.TITLE].fillna("").astype(str).to_numpy()} if S.TITLE in c.columns else {}
     return pd.DataFrame({
         S.CONTENT_ID: c[S.CONTENT_ID].to_numpy(),
+        **headline,
         S.TOPIC: c[S.TOPIC].astype(str).to_numpy(),
         S.PUBLISHER: c[S.PUBLISHER].astype(str).to_numpy(),
+        "age (days)": np.round(prep.item_age_days, 1),
         "quality": c[S.QUALITY].to_numpy(dtype=np.float64),
         "restriction": c[S.RESTRICTION].astype(str).to_numpy(),
     })
