@@ -63,6 +63,9 @@ if ctx is not None:
     recall_key = recall_key if recall_key in m else None
     c[5].metric(f"Held-out {names.title(recall_key or 'recall')}",
                 "—" if recall_key is None or np.isnan(m[recall_key]) else f"{m[recall_key]:.1%}")
+    if not prep.age_limit_applies(cfg.stage1) and cfg.stage1.max_age_days > 0:
+        st.info(f"Every item of this dataset is older than the age limit ({cfg.stage1.max_age_days:g} days) at "
+                f"serving time (the newest is {prep.item_age_days.min():,.0f} days old), so the limit is not applied.")
     if cands.n_empty:
         st.warning(f"{cands.n_empty} user(s) have no eligible item at all with these filters.")
 

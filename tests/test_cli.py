@@ -771,7 +771,7 @@ def test_synth_force_replaces_a_file_with_the_world(tmp_path):
 
 
 def test_a_write_that_fails_late_names_the_users_path_and_leaves_no_temp_file(tmp_path, capsys, monkeypatch):
-    import ranking.data.io as io_module
+    import ranking.data.formats as io_module
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device", str(src), None, str(dst))

@@ -64,6 +64,7 @@ class Job:
     curves: dict[str, list[float]] = field(default_factory=dict)
     done: bool = False
     cancel_requested: bool = False
+    cancel_reason: str = ""
     error: str | None = None
     seconds: float = 0.0
     result: dict[str, Trained] = field(default_factory=dict)  # every stage up to the last trained one
@@ -130,6 +131,7 @@ def find(job_id: object) -> Job | None:
 def cancel(job: Job, reason: str = "cancelled") -> None:
     """Ask a job to stop: a waiting job never starts, a running one's worker process is terminated."""
     if job.running:
+        job.cancel_reason = reason
         job.cancel_requested = True
         job.message = reason
 
@@ -170,7 +172,7 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
             payload = pickle.dumps((prep, cfg, job.stages, trained), protocol=pickle.HIGHEST_PROTOCOL)
             end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.cancel_requested)
             if end[0] == "cancelled":
-                raise _Cancelled(job.message)
+                raise _Cancelled(job.cancel_reason)
             if end[0] == "error":
                 raise RankingError(end[1])
             outputs = pickle.loads(end[1])

@@ -41,8 +41,9 @@ def lab() -> LabState:
 def data_choice() -> DataChoice:
     """The dataset this session asked for: widget state, else the URL (a lesson link), else the sample."""
     get = lambda key, default=None: st.session_state.get(key, st.query_params.get(key, default))  # noqa: E731
-    return DataChoice.parse(get("data", "sample"), {k: get(k) for k in ("g_users", "g_items", "g_inter", "g_seed")
-                                                     if get(k) is not None})
+    source = st.session_state.get("data", st.session_state.get("_data", st.query_params.get("data", "sample")))
+    return DataChoice.parse(source, {k: get(k) for k in ("g_users", "g_items", "g_inter", "g_seed")
+                                     if get(k) is not None})
 
 
 @dataclass(eq=False)
@@ -139,7 +140,8 @@ def _adopt_links() -> None:
             st.warning(problem)
         else:
             source = meta.get("source", "sample")
-            st.session_state["data"] = source
+            st.session_state["_data"] = source
+            st.session_state.pop("data", None)  # the run's dataset wins over a radio choice of this new session
             for key, value in meta.get("generation", {}).items():
                 if source == "world":
                     st.session_state[key] = value

@@ -182,8 +182,10 @@ def adopt_url() -> None:
     for key in BY_KEY:
         if key in st.query_params and key not in st.session_state:
             st.session_state[key] = _coerce(BY_KEY[key], st.query_params[key])
-    if "data" in st.query_params and "data" not in st.session_state:
-        st.session_state["data"] = st.query_params["data"]  # the dataset is part of the state, on every page
+    if "data" in st.query_params:
+        # the dataset is part of the state on every page. Kept under its own key: writing the home page's
+        # radio key ("data") from a page that does not draw it stopped that page's sliders from rerunning
+        st.session_state["_data"] = st.query_params["data"]
     for key in ("g_users", "g_items", "g_inter", "g_seed", "user"):
         if key in st.query_params and key not in st.session_state:
             try:

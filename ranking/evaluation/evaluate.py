@@ -358,13 +358,19 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
         name = f"{a}→{b}"
         transitions[name] = compare_stages(prep, lists[a], lists[b], evals[a].per_user[basis],
                                            evals[b].per_user[basis], stage=name)
+    if cand_config.max_age_days > 0 and not prep.age_limit_applies(cand_config):
+        newest = float(prep.item_age_days.min()) if prep.n_items else 0.0
+        notes_age = (f"every item is older than the age limit ({cand_config.max_age_days:g} days) at serving time "
+                     f"(the newest is {newest:,.0f} days old), so the limit was not applied",)
+    else:
+        notes_age = ()
     every = [*evals.values(), *transitions.values(), base]
     return RunEvaluation(
         k=k, basis=basis,
         stages={n: e.metrics for n, e in evals.items()},
         transitions={n: t.metrics for n, t in transitions.items()},
         baseline=base.metrics,
-        notes=tuple(dict.fromkeys(note for e in every for note in e.notes)),
+        notes=(*notes_age, *dict.fromkeys(note for e in every for note in e.notes)),
         calibration={n: e.calibration for n, e in evals.items() if e.calibration is not None},
         per_user={e.stage: e.per_user for e in every},
     )

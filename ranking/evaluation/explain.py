@@ -71,8 +71,8 @@ def user_table(prep: Prepared, lists: dict[str, RankedLists], user_pos: int) -> 
     user engaged with it after the split.
     """
     long = user_lists(lists, user_pos)
-    if long.empty:
-        return pd.DataFrame()
+    if long.empty:  # nothing eligible for this user: an empty table the pages can still show
+        return pd.DataFrame(columns=["item_pos", *item_frame(prep).columns])
     wide_rank = long.pivot_table(index="item_pos", columns="stage", values="rank", aggfunc="first")
     wide_score = long.pivot_table(index="item_pos", columns="stage", values="score", aggfunc="first")
     stages = [s for s in lists if s in wide_rank.columns]

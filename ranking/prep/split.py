@@ -95,13 +95,18 @@ class Prepared:
             r, c = _stored(self.seen, user_pos)
             removed["seen"] = int(np.count_nonzero(mask[r, c]))
             mask[r, c] = False
-        if config.max_age_days > 0:
+        if self.age_limit_applies(config):
             old = self.item_age_days > config.max_age_days
             if old.any():
                 before = int(np.count_nonzero(mask))
                 mask[:, old] = False
                 removed["age"] = before - int(np.count_nonzero(mask))
         return mask, removed
+
+    def age_limit_applies(self, config: CandidateConfig) -> bool:
+        """The age limit filters unless it is off (0) or would remove the whole catalog: a log whose newest
+        item is older than the limit at serving time (an old upload) keeps its items, and the notes say so."""
+        return config.max_age_days > 0 and bool((self.item_age_days <= config.max_age_days).any())
 
     @property
     def item_age_days(self) -> np.ndarray:
