@@ -29,7 +29,12 @@ SESSIONS = int(os.environ.get("LOAD_SESSIONS", "3"))
 WORLD = "data=world&g_users=300&g_items=120&g_inter=6000"  # small: one stage 1 + 2 training takes seconds
 FIRST_LOAD_MS = 120_000  # the first session generates the world
 STEP_MS = 60_000  # any single page run or navigation
+# Known, unresolved: after a page switch whose first run writes the lesson link back into the URL, a slider
+# move in some sessions never reaches the server (no rerun starts; the thumb moved in the browser). Such a
+# move is counted as dropped and repeated once, so the other numbers stay measurable; see the README.
+DROP_MS = 15_000
 TRAIN_MS = 120_000
+CLASS_TRAIN_MS = 900_000  # a class shares the workers: the last of N trainings waits for the others
 LABEL_SLIDER = "Click weight w₁"
 FORM_SLIDER = "Max depth"
 SUBMIT = re.compile(r"(Train|Retrain) Stage 2")  # the icon name precedes the label in the text
@@ -51,6 +56,7 @@ WATCH_RUNS = """() => {
   record();
 }"""
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+QUIET = "() => !window.__loadRuns.running && performance.now() - window.__loadRuns.doneAt > 1000"
 
 
 def server_pid(port: int) -> int | None:
@@ -160,6 +166,7 @@ class Session:
         self.train_s: list[float] = []
         self.server_train_s: list[float] = []
         self.errors: list[str] = []
+        self.dropped = 0  # slider moves that never reached the server (see DROP_MS)
         self.console_errors: list[str] = []  # reported, not asserted: the browser logs e.g. failed fetches
         self.failed = asyncio.Event()
 
@@ -194,6 +201,11 @@ class Session:
         await page.locator("[data-testid=stSidebarNav] a", has_text=link).click(timeout=STEP_MS)
         await page.get_by_role("slider", name=marker).wait_for(timeout=STEP_MS)
         await self.wait_idle(page)
+        # a page switch clears the URL and the page's first run writes the lesson link back; a slider moved
+        # right after that run was dropped by the browser client (Streamlit 1.67): wait until the lesson link
+        # is back and no run has finished for a second
+        await page.wait_for_function("() => location.search.includes('data=world')", polling=50, timeout=STEP_MS)
+        await page.wait_for_function(QUIET, polling=100, timeout=STEP_MS)
 
     async def move_slider(self, page, name: str, key: str) -> float:
         """Press an arrow key on a slider; seconds until the run it triggers has finished.
@@ -207,7 +219,15 @@ class Session:
         before = await page.evaluate("() => window.__loadRuns.done")
         t0 = time.monotonic()
         await slider.press(key)
-        await page.wait_for_function("n => window.__loadRuns.done > n", arg=before, polling=50, timeout=STEP_MS)
+        try:
+            await page.wait_for_function("n => window.__loadRuns.done > n", arg=before, polling=50, timeout=DROP_MS)
+        except Exception:  # known issue (see DROP_MS): the move never reached the server; count it, move again
+            if await page.evaluate("() => window.__loadRuns.running"):
+                raise
+            self.dropped += 1
+            await slider.press(key)
+            await page.wait_for_function("n => window.__loadRuns.done > n", arg=before, polling=50,
+                                         timeout=STEP_MS)
         elapsed = time.monotonic() - t0
         w = await page.evaluate("() => window.__loadRuns")
         if w["keyAt"] <= w["startedAt"] <= w["doneAt"]:
@@ -325,6 +345,7 @@ def test_concurrent_sessions_slide_and_train(tmp_path):
     summary = {
         "sessions": SESSIONS, "seconds": SECONDS, "wall_seconds": round(wall, 1),
         "interactions": len(slider), "trainings": len(train), "errors": len(errors),
+        "dropped_slider_moves": sum(s.dropped for s in runs),
         "slider_to_idle_p50_s": pct(slider, 50), "slider_to_idle_p95_s": pct(slider, 95),
         "slider_to_idle_max_s": pct(slider, 100),
         **{f"slider_{name}_p{q}_s": pct(pooled(attr), q) for name, attr in (
@@ -415,7 +436,7 @@ class Learner:
             await page.get_by_role("button", name=re.compile("Train all stages")).click(timeout=STEP_MS)
             i = 0
             while not await success.count() and not await failed.count():
-                if time.monotonic() - t0 > TRAIN_MS / 1000:
+                if time.monotonic() - t0 > CLASS_TRAIN_MS / 1000:
                     raise TimeoutError("training did not finish")
                 link = "Labels" if i % 2 == 0 else "Home"
                 nav = page.locator("[data-testid=stSidebarNav] a", has_text=link)
