@@ -30,6 +30,26 @@ def real_seed_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A fresh `streamlit run app.py` per browser-test module; saved runs go to a temporary folder."""
+    from browser_util import require_browser, streamlit_server
+
+    require_browser()
+    with streamlit_server(env={"LAB_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, one per browser-test module."""
+    from browser_util import chromium, require_browser
+
+    require_browser()
+    with chromium() as b:
+        yield b
+
+
 SMALL_WORLD = {"n_users": 300, "n_items": 120, "n_interactions": 6000, "seed": 0}  # the app's TINY world
 
 

@@ -7,26 +7,12 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_util import chromium, expect, go_to, open_url, require_browser, session, streamlit_server, upload
+from browser_util import expect, go_to, open_url, session, upload
 
 pytestmark = pytest.mark.browser
 
 ISSUE_URL = "/Labels?data=world&g_users=200&g_items=60&g_inter=4000&g_seed=3"  # the exact link of the report
 PAGES = ("Stage 1 Candidates", "Stage 2 GBDT", "Stage 3 Neural", "Rank shifts", "Evaluation", "Home", "Labels")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_browser()
-    with streamlit_server(env={"LAB_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    with chromium() as b:
-        yield b
 
 
 def data_line(page) -> str:
