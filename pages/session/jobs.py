@@ -22,6 +22,7 @@ from ranking import pipeline
 from ranking.config import PipelineConfig
 from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
+from ranking.names import STAGES
 
 from . import runs, worker
 from .datasets import DataChoice
@@ -197,8 +198,7 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
 
 
 def _is_upstream(name: str, stages: list[str]) -> bool:
-    order = ("stage1", "stage2", "stage3")
-    return order.index(name) < min(order.index(s) for s in stages)
+    return STAGES.index(name) < min(STAGES.index(s) for s in stages)
 
 
 class _Cancelled(Exception):

@@ -12,10 +12,10 @@ import pandas as pd
 
 from ranking.config import PipelineConfig
 from ranking.data import schema as S
+from ranking.names import SHORT
 from ranking.prep.lists import PAD, RankedLists
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
-STAGE_LABELS = {"stage1": "Stage 1", "stage2": "Stage 2", "stage3": "Stage 3", "final": "Final"}
 SAMPLE_USERS = 2000  # eligibility is averaged over at most this many users before stage 1 is trained
 
 
@@ -80,12 +80,12 @@ def user_table(prep: Prepared, lists: dict[str, RankedLists], user_pos: int) -> 
     out = items.iloc[wide_rank.index.to_numpy()].reset_index(drop=True)
     out.insert(0, "item_pos", wide_rank.index.to_numpy())
     for s in stages:
-        out[f"rank {STAGE_LABELS.get(s, s)}"] = wide_rank[s].to_numpy()
+        out[f"rank {SHORT.get(s, s)}"] = wide_rank[s].to_numpy()
     for a, b in itertools.pairwise(stages):
-        name = f"Δ {STAGE_LABELS.get(a, a)}→{STAGE_LABELS.get(b, b)}"
+        name = f"Δ {SHORT.get(a, a)}→{SHORT.get(b, b)}"
         out[name] = wide_rank[a].to_numpy() - wide_rank[b].to_numpy()
     for s in stages:
-        out[f"score {STAGE_LABELS.get(s, s)}"] = wide_score[s].to_numpy()
+        out[f"score {SHORT.get(s, s)}"] = wide_score[s].to_numpy()
     if prep.dataset.truth is not None:
         truth, who = prep.dataset.truth, np.array([user_pos])
         # the expected compound score under the run's label (a truth without signals: its own rows)
@@ -95,8 +95,8 @@ def user_table(prep: Prepared, lists: dict[str, RankedLists], user_pos: int) -> 
     mine = test[test[USER_POS].to_numpy() == user_pos]
     held = mine.groupby(ITEM_POS)[S.LABEL].max()
     out["held-out label"] = held.reindex(out["item_pos"].to_numpy()).to_numpy()
-    last = f"rank {STAGE_LABELS.get(stages[-1], stages[-1])}"
-    first = f"rank {STAGE_LABELS.get(stages[0], stages[0])}"
+    last = f"rank {SHORT.get(stages[-1], stages[-1])}"
+    first = f"rank {SHORT.get(stages[0], stages[0])}"
     return out.sort_values([last, first], na_position="last", kind="stable").reset_index(drop=True)
 
 

@@ -162,9 +162,11 @@ class NeuralStage:
 
     @staticmethod
     def score_pairs(prep, own, upstream, user_pos, item_pos) -> np.ndarray:
-        s2 = _need(upstream, "stage2").model
-        X = s2.pair_features(prep, user_pos, item_pos)
-        score = s2.score_pairs(prep, user_pos, item_pos)
+        stage2 = _need(upstream, "stage2")
+        X = stage2.model.pair_features(prep, user_pos, item_pos)
+        held = stage2.heldout  # stage 2 scored these pairs already when they are the held-out ones
+        same = held is not None and np.array_equal(held[0], user_pos) and np.array_equal(held[1], item_pos)
+        score = held[2] if same else stage2.model.score_pairs(prep, user_pos, item_pos)
         return own.model.predict(X, user_pos=user_pos, item_pos=item_pos, stage2_score=score)
 
 
