@@ -102,7 +102,6 @@ class Pool:
         self._idle: list[Worker] = []
         self._slots = threading.Semaphore(self.size)
         self._lock = threading.Lock()
-        self.waiting = 0
 
     def warm(self) -> None:
         """Start the workers now (in the background: the caller does not wait for their imports)."""
@@ -112,15 +111,9 @@ class Pool:
 
     def run(self, payload: bytes, on_message: Callable[[tuple], None], cancelled: Callable[[], bool]) -> tuple:
         """Run one job on a free worker; returns the final ("done", bytes) / ("error", text) / ("cancelled",)."""
-        with self._lock:
-            self.waiting += 1
-        try:
-            while not self._slots.acquire(timeout=0.5):
-                if cancelled():
-                    return ("cancelled",)
-        finally:
-            with self._lock:
-                self.waiting -= 1
+        while not self._slots.acquire(timeout=0.5):
+            if cancelled():
+                return ("cancelled",)
         worker = None
         try:
             with self._lock:
