@@ -43,8 +43,17 @@ if ctx is not None:
         W.widget("dwell_mode")
         W.widget("expected_dwell", disabled=W.value("dwell_mode") != "constant")
         W.widget("comment_mode")
+        W.widget("target")
     cfg = W.current_config()
     st.latex(cfg.labels.formula())
+    if cfg.target == "signals":
+        st.info("**Predict, then combine.** Stages 2 and 3 predict each signal — P(click), expected dwell, "
+                "P(share), expected comments, P(hide) — and rank by Σ weight × prediction with the weights above. "
+                "Moving a weight **re-ranks every feed at once, without retraining**, as production feeds do. "
+                "The threshold only defines the 0/1 label that held-out metrics count as a hit.")
+    else:
+        st.info("**Label, then train** (the notebook's path): the score is cut at the threshold into a 0/1 "
+                "label and stages 2 and 3 learn to predict it. Every weight or threshold change needs a retrain.")
 
     inter = dataset.interactions
     topics = L.content_topics(inter, dataset.content) if cfg.labels.expected_dwell == "per_topic" else None
@@ -53,7 +62,7 @@ if ctx is not None:
 
     trained_on = ctx.lab.stages.get("stage1")
     ref_options = {"Notebook defaults": L.LabelConfig()}
-    if trained_on is not None:
+    if trained_on is not None and isinstance(trained_on.key[0][2], L.LabelConfig):  # label mode only
         ref_options["Labels the stages were trained on"] = trained_on.key[0][2]
     ref_name = st.radio("Compare with", list(ref_options), horizontal=True, key="label_ref")
     ref_cfg = ref_options[ref_name]

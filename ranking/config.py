@@ -17,6 +17,8 @@ CommentMode = Literal["count", "indicator"]
 SplitMethod = Literal["time", "random"]
 Objective = Literal["binary:logistic", "rank:ndcg"]
 Diversity = Literal["none", "mmr", "caps"]
+Target = Literal["signals", "label"]
+TARGETS: tuple[Target, ...] = get_args(Target)
 SOURCES: tuple[Source, ...] = get_args(Source)
 EXPECTED_DWELL_MODES: tuple[DwellMode, ...] = get_args(DwellMode)
 COMMENT_MODES: tuple[CommentMode, ...] = get_args(CommentMode)
@@ -238,9 +240,17 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Everything that determines a run: label, split, stages, evaluation and the seed."""
+    """Everything that determines a run: label, split, stages, evaluation and the seed.
+
+    ``target`` is what stages 2 and 3 learn. ``signals`` (default): each engagement signal is
+    predicted and the feed orders by Σ wᵢ·predictionᵢ with the *current* label weights, so a
+    weight change re-ranks without retraining (stage 1 and the count features then learn from
+    clicks, which no weight changes). ``label``: the notebook's path, threshold the compound
+    score into a binary label and train classifiers on it (a weight change needs a retrain).
+    """
 
     seed: int = 42
+    target: Target = "signals"
     labels: LabelConfig = field(default_factory=LabelConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     stage1: CandidateConfig = field(default_factory=CandidateConfig)
@@ -248,6 +258,10 @@ class PipelineConfig:
     stage3: NeuralConfig = field(default_factory=NeuralConfig)
     post: PostConfig = field(default_factory=PostConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (tuples become lists)."""

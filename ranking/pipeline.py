@@ -9,6 +9,7 @@ Nothing here reads or writes files except through ``ranking.data.store`` (``save
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,12 +28,13 @@ from ranking.evaluation.result import RunEvaluation
 from ranking.names import LISTS, STAGES, StageName
 from ranking.prep.lists import RankedLists
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared, prepare
-from ranking.stages.contract import STAGE_CLASSES, UPSTREAM, StageOutput, rerank
+from ranking.stages import value as V
+from ranking.stages.contract import STAGE_CLASSES, UPSTREAM, StageOutput, rerank, reweight
 from ranking.stages.postprocess import PostResult, postprocess
 
 Progress = Callable[[str, float, str, dict], None]  # (stage, fraction of that stage 0..1, message, logs)
 __all__ = ["LISTS", "STAGES", "PipelineResult", "StageOutput", "finish", "load_run", "prepare_data", "rankings_frame",
-           "rerank", "run", "save_run", "train"]
+           "rerank", "reweight", "run", "save_run", "train", "training_view"]
 
 
 @dataclass(eq=False)
@@ -80,6 +82,13 @@ def prepare_data(dataset: Dataset, config: PipelineConfig) -> Prepared:
     train_rows = prep.train
     if len(train_rows) == 0:
         raise TrainingError("there are no training interactions")
+    if config.target == "signals":
+        n_click = int((pd.to_numeric(train_rows[S.CLICK], errors="coerce").fillna(0) > 0).sum())
+        if n_click in (0, len(train_rows)):
+            kind = "no" if n_click == 0 else "every"
+            raise TrainingError(f"{kind} training interaction is a click: the models need both clicks and "
+                                "non-clicks to learn from")
+        return prep
     n_pos = int(train_rows["label"].sum())
     if n_pos == 0:
         raise TrainingError(
@@ -100,6 +109,7 @@ def train(prep: Prepared, config: PipelineConfig, stages: Iterable[StageName] = 
     An upstream stage that is not retrained is taken from ``trained``; the result holds every
     stage up to the last one trained (retrained ones replaced), in funnel order.
     """
+    prep = training_view(prep, config)
     wanted = set(stages)
     if unknown := wanted - set(STAGES):
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; valid: {', '.join(STAGES)}")
@@ -125,14 +135,32 @@ def train(prep: Prepared, config: PipelineConfig, stages: Iterable[StageName] = 
     return outputs
 
 
+def training_view(prep: Prepared, config: PipelineConfig) -> Prepared:
+    """What the stages learn from. Label mode: ``prep`` itself. Signals mode: the same rows with the
+    label column replaced by "clicked", so nothing trained depends on the label weights or threshold
+    (stage 1's positives, the count features); the value heads learn the signals themselves."""
+    if config.target != "signals":
+        return prep
+    inter = prep.interactions.copy()
+    inter[S.LABEL] = (pd.to_numeric(inter[S.CLICK], errors="coerce").fillna(0) > 0).astype(inter[S.LABEL].dtype)
+    return dataclasses.replace(prep, interactions=inter)
+
+
 def _heldout_scores(prep: Prepared, name: str, output: StageOutput, upstream: StageOutput | None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """The stage's scores of the held-out pairs (for AUC and calibration), computed where it was trained."""
+    """The stage's scores of the held-out pairs (for AUC and calibration), computed where it was trained;
+    a signal stage also keeps the pairs' signals (``output.heldout_signals``) so new weights re-score them."""
     tu, ti = prep.test[USER_POS].to_numpy(), prep.test[ITEM_POS].to_numpy()
     if not len(tu):
         return None
     scores = STAGE_CLASSES[name].score_pairs(prep, output, upstream, tu, ti)
-    return None if scores is None else (tu, ti, np.asarray(scores))
+    if scores is None:
+        return None
+    scores = np.asarray(scores)
+    if scores.ndim == 2:
+        output.heldout_signals = scores
+        scores = V.value(prep, scores, ti)
+    return (tu, ti, scores)
 
 
 def finish(prep: Prepared, config: PipelineConfig, outputs: Mapping[str, StageOutput],
@@ -142,6 +170,9 @@ def finish(prep: Prepared, config: PipelineConfig, outputs: Mapping[str, StageOu
     if "stage1" not in outs:
         raise TrainingError("stage 1 must be trained before anything can be evaluated")
     timing = dict(timing_s or {})
+    t = time.perf_counter()
+    outs = reweight(prep, outs)  # signal stages order by the current weights (no model call)
+    timing["reweight"] = time.perf_counter() - t
     t = time.perf_counter()
     post = postprocess(prep, outs["stage3"].lists, config.post) if "stage3" in outs else None
     timing["post"] = time.perf_counter() - t
@@ -196,6 +227,8 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
             continue
         up = UPSTREAM[name]
         scores = STAGE_CLASSES[name].score_pairs(prep, out, outs[up] if up else None, tu, ti) if len(tu) else None
+        if scores is not None and np.ndim(scores) == 2:
+            scores = V.value(prep, np.asarray(scores), ti)
         pair_scores[name] = None if scores is None else (tu, ti, scores)
     lists = {name: o.lists for name, o in outs.items()}
     if post is not None:

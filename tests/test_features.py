@@ -91,7 +91,7 @@ def test_names_cover_affinities_and_have_descriptions(tiny):
     assert names[:4] == ["affinity_business", "affinity_politics", "affinity_sports", "affinity_technology"]
     assert len(set(names)) == len(names)
     assert all(F.describe(n) != n for n in names)
-    assert {F.group(n) for n in names} == {"user", "content", "cross", "stage 1"}
+    assert {F.group(n) for n in names} == {"user", "content", "cross", "context", "stage 1"}
 
 
 def test_no_outcome_or_label_among_features(tiny):

@@ -24,8 +24,12 @@ Status = Literal["missing", "fresh", "stale"]
 
 
 def stage_keys(cfg: PipelineConfig, data_key: str) -> dict[str, tuple]:
-    """What each stage depends on: its own settings plus everything upstream."""
-    prep = (data_key, cfg.seed, cfg.labels, cfg.split)
+    """What each stage depends on: its own settings plus everything upstream.
+
+    The label settings count only when the stages learn the label (``target="label"``): a value
+    model learns each signal, and the weights re-rank its output live (``pipeline.finish``).
+    """
+    prep = (data_key, cfg.seed, cfg.labels if cfg.target == "label" else None, cfg.split, cfg.target)
     s1 = (prep, cfg.stage1)
     s2 = (s1, cfg.stage2)
     s3 = (s2, cfg.stage3)
@@ -94,7 +98,7 @@ class LabState:
     # -- derived data, memoised per session (one entry each) -----------------------------------
     def prepared(self, dataset: Dataset, cfg: PipelineConfig, data_key: str) -> Prepared:
         """Labelled and split data for these settings (raises the library's error when untrainable)."""
-        key = stage_keys(cfg, data_key)["prepare"]
+        key = (stage_keys(cfg, data_key)["prepare"], cfg.labels)
         if self._prep is None or self._prep[0] != key:
             self._prep = (key, pipeline.prepare_data(dataset, cfg))
         return self._prep[1]
@@ -104,7 +108,7 @@ class LabState:
         outputs = self.fresh_outputs(cfg, data_key)
         if not outputs:
             return None
-        key = (stage_keys(cfg, data_key)[list(outputs)[-1]], cfg.post, cfg.eval)
+        key = (stage_keys(cfg, data_key)[list(outputs)[-1]], cfg.labels, cfg.post, cfg.eval)
         if self._view is None or self._view[0] != key:
             self._view = (key, pipeline.finish(self.prepared(dataset, cfg, data_key), cfg, outputs))
         return self._view[1]

@@ -50,6 +50,10 @@ _L, _C, _G, _N, _P = LabelConfig(), CandidateConfig(), GBDTConfig(), NeuralConfi
 SETTINGS: tuple[Setting, ...] = (
     Setting("seed", "", "seed", "Random seed", "number", 42, lo=0, hi=10_000, step=1,
             help="Same settings + seed → same result, in the app and in the CLI."),
+    Setting("target", "", "target", "Stages 2 and 3 learn", "radio", "signals", options=("signals", "label"),
+            help="signals: predict click, dwell, share, comment and hide, then rank by the weighted sum with "
+                 "the current weights (weights re-rank live, no retraining). label: the notebook's path, "
+                 "threshold the score into a 0/1 label and train classifiers (weights need a retrain)."),
     Setting("w_click", "labels", "w_click", "Click weight w₁", "slider", _L.w_click, lo=0.0, hi=5.0, step=0.1),
     Setting("w_dwell", "labels", "w_dwell", "Dwell weight w₂", "slider", _L.w_dwell, lo=0.0, hi=5.0, step=0.1),
     Setting("w_share", "labels", "w_share", "Share weight w₃", "slider", _L.w_share, lo=0.0, hi=5.0, step=0.1),
@@ -225,6 +229,7 @@ def current_config() -> PipelineConfig:
     try:
         return PipelineConfig(
             seed=int(value("seed")),
+            target=value("target"),
             labels=_section(LabelConfig, "labels"),
             split=_section(SplitConfig, "split"),
             stage1=_section(CandidateConfig, "stage1"),

@@ -10,12 +10,16 @@ chain in ``ranking.pipeline``. Each stage here adapts its model to the same thre
   scores arbitrary (user, item) pairs, e.g. held-out impressions for AUC and calibration (None
   where a stage has no such score).
 
-A stage that predicts several engagement signals puts them in ``StageOutput.signals`` (name →
-array shaped like ``lists.items``); the pipeline hands them on untouched.
+A stage that predicts several engagement signals (``PipelineConfig.target="signals"``, the
+default for stages 2 and 3) keeps them for *every stage-1 candidate* in
+``StageOutput.candidate_signals`` (n_users, K, 5) and exposes them for its own list in
+``StageOutput.signals`` (name → array shaped like ``lists.items``). :func:`reweight` re-orders
+such stages for other label weights from these arrays alone: no model is called, nothing retrains.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +29,9 @@ import numpy as np
 
 from ranking.config import PipelineConfig
 from ranking.names import StageName
-from ranking.prep.lists import RankedLists, order_rows
+from ranking.prep.lists import PAD, RankedLists, order_rows
 from ranking.prep.split import Prepared
+from ranking.stages import value as V
 
 StepProgress = Callable[[float, str, dict], None]  # (fraction of this stage 0..1, message, metric logs)
 
@@ -42,6 +47,14 @@ class StageOutput:
     candidate_scores: np.ndarray | None = None  # score of every upstream candidate (rows = users)
     signals: dict[str, np.ndarray] = field(default_factory=dict)  # per-signal predictions, shaped like lists
     heldout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (user_pos, item_pos, score), held-out pairs
+    candidate_signals: np.ndarray | None = None  # float32 (n_users, K, 5): signals of every stage-1 candidate
+    candidates: RankedLists | None = None  # the stage-1 lists ``candidate_signals`` are aligned with
+    heldout_signals: np.ndarray | None = None  # float32 (n_pairs, 5): signals of the held-out pairs in ``heldout``
+
+    @property
+    def signals_mode(self) -> bool:
+        """True when the stage predicts each signal and ranks by their weighted sum."""
+        return self.candidate_signals is not None
 
 
 class Stage(Protocol):
@@ -107,7 +120,7 @@ class GBDTStage:
         if progress:
             progress(0.0, "Stage 2: building leak-free features", {})
         t0 = time.perf_counter()
-        self.model_ = GBDTRanker(self.config.stage2, seed=self.config.seed).fit(
+        self.model_ = GBDTRanker(self.config.stage2, seed=self.config.seed, target=self.config.target).fit(
             prep, _need(upstream, "stage1").model, progress=on_round)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
@@ -115,6 +128,12 @@ class GBDTStage:
     def rank(self, prep: Prepared, upstream: StageOutput | None) -> StageOutput:
         t0 = time.perf_counter()
         cands = _need(upstream, "stage1").lists
+        if self.model_.signals_mode:
+            cand_signals = self.model_.candidate_outputs(prep, cands)
+            out = StageOutput("stage2", self.model_, cands, 0.0, candidate_signals=cand_signals, candidates=cands)
+            _rank_signals(prep, out, cands, None, self.config.stage2.top_n)
+            out.seconds = self.fit_seconds_ + time.perf_counter() - t0
+            return out
         scores = self.model_.score(prep, cands)
         lists = order_rows(cands.items, scores, keep=self.config.stage2.top_n)
         return StageOutput("stage2", self.model_, lists, self.fit_seconds_ + time.perf_counter() - t0,
@@ -122,7 +141,7 @@ class GBDTStage:
 
     @staticmethod
     def score_pairs(prep, own, upstream, user_pos, item_pos) -> np.ndarray:
-        return own.model.score_pairs(prep, user_pos, item_pos)
+        return own.model.pair_outputs(prep, user_pos, item_pos)
 
 
 class NeuralStage:
@@ -147,17 +166,37 @@ class NeuralStage:
             progress(0.0, "Stage 3: importing TensorFlow and building the network", {})
         t0 = time.perf_counter()
         table = _need(upstream, "stage2").model.table_
+        signals = table.oof_signals is not None
+        if signals:
+            y, s2 = table.signals, table.oof_signals
+        else:
+            y, s2 = table.y, (table.oof_score if self.config.stage3.use_stage2_score else None)
         self.model_ = NeuralReranker(self.config.stage3, seed=self.config.seed).fit(
-            table.X, table.y, user_pos=table.user_pos, item_pos=table.item_pos,
+            table.X, y, user_pos=table.user_pos, item_pos=table.item_pos,
             n_users=prep.n_users, n_items=prep.n_items,
-            stage2_score=table.oof_score if self.config.stage3.use_stage2_score else None,
+            stage2_score=s2 if signals or self.config.stage3.use_stage2_score else None,
             is_valid=table.is_valid, feature_names=list(table.feature_names), progress=on_epoch)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
     def rank(self, prep: Prepared, upstream: StageOutput | None) -> StageOutput:
         t0 = time.perf_counter()
-        lists = rerank(prep, _need(upstream, "stage2"), self.model_)
+        stage2 = _need(upstream, "stage2")
+        if stage2.signals_mode:
+            # every stage-1 candidate is scored once, so a weight change can re-pick stage 2's top N and
+            # re-order it without calling a model (see ``reweight``); the list shows stage 2's N only
+            cands = stage2.candidates
+            X, user_pos, item_pos, mask = stage2.model.features_for(prep, cands)
+            s2 = stage2.candidate_signals[mask]
+            cand_signals = np.full(stage2.candidate_signals.shape, np.nan, np.float32)
+            cand_signals[mask] = self.model_.predict(X, user_pos=user_pos, item_pos=item_pos,
+                                                     stage2_score=s2 if self.model_.uses_stage2_ else None)
+            out = StageOutput("stage3", self.model_, stage2.lists, 0.0, candidate_signals=cand_signals,
+                              candidates=cands)
+            _rank_signals(prep, out, cands, stage2.lists, None)
+            out.seconds = self.fit_seconds_ + time.perf_counter() - t0
+            return out
+        lists = rerank(prep, stage2, self.model_)
         return StageOutput("stage3", self.model_, lists, self.fit_seconds_ + time.perf_counter() - t0)
 
     @staticmethod
@@ -166,8 +205,70 @@ class NeuralStage:
         X = stage2.model.pair_features(prep, user_pos, item_pos)
         held = stage2.heldout  # stage 2 scored these pairs already when they are the held-out ones
         same = held is not None and np.array_equal(held[0], user_pos) and np.array_equal(held[1], item_pos)
-        score = held[2] if same else stage2.model.score_pairs(prep, user_pos, item_pos)
-        return own.model.predict(X, user_pos=user_pos, item_pos=item_pos, stage2_score=score)
+        if stage2.signals_mode:
+            s2 = stage2.heldout_signals if same else stage2.model.pair_outputs(prep, user_pos, item_pos)
+        else:
+            s2 = held[2] if same else stage2.model.score_pairs(prep, user_pos, item_pos)
+        return own.model.predict(X, user_pos=user_pos, item_pos=item_pos,
+                                 stage2_score=s2 if own.model.uses_stage2_ else None)
+
+
+def _rank_signals(prep: Prepared, out: StageOutput, cands: RankedLists, keep_from: RankedLists | None,
+                  top_n: int | None) -> None:
+    """Fill ``out``'s list, scores and signals from its candidate signals under ``prep.labels``.
+
+    Stage 2 (``keep_from`` None) keeps the ``top_n`` best candidates by value; stage 3 orders the
+    items of ``keep_from`` (stage 2's list) by its own value.
+    """
+    value = V.value(prep, out.candidate_signals, cands.items)
+    if keep_from is not None:
+        kept = np.zeros(cands.items.shape, bool)
+        for j in range(keep_from.items.shape[1]):  # N columns, vectorised over users
+            kept |= cands.items == keep_from.items[:, j:j + 1]
+        value = np.where(kept & (cands.items != PAD), value, np.float32(np.nan))
+        top_n = keep_from.items.shape[1]
+    out.lists = order_rows(cands.items, value, keep=top_n)
+    out.candidate_scores = value
+    order = _positions_in(cands.items, out.lists.items)
+    sig = np.take_along_axis(out.candidate_signals, np.maximum(order, 0)[..., None], axis=1)
+    sig[order < 0] = np.nan
+    out.signals = V.as_dict(sig)
+
+
+def _positions_in(cand_items: np.ndarray, list_items: np.ndarray) -> np.ndarray:
+    """For each listed item, its column in the same row of the candidates (−1 for padding)."""
+    out = np.full(list_items.shape, -1, np.int64)
+    step = max(1, 2**22 // max(1, list_items.shape[1] * cand_items.shape[1]))  # bounded (rows, N, K) blocks
+    for lo in range(0, len(list_items), step):
+        eq = cand_items[lo:lo + step, None, :] == list_items[lo:lo + step, :, None]
+        out[lo:lo + step] = np.where(eq.any(axis=2), eq.argmax(axis=2), -1)
+    return np.where(list_items == PAD, -1, out)
+
+
+def reweight(prep: Prepared, outputs: dict[str, StageOutput]) -> dict[str, StageOutput]:
+    """The stages re-ordered for ``prep.labels`` from their candidate signals (no model call, no training).
+
+    Stages without signals (stage 1, label-trained stages) are returned as they are.
+    """
+    out = dict(outputs)
+    s2, s3 = outputs.get("stage2"), outputs.get("stage3")
+    if s2 is None or not s2.signals_mode:
+        return out
+    cands = s2.candidates
+    out["stage2"] = new2 = _copy(s2)
+    _rank_signals(prep, new2, cands, None, s2.model.config.top_n)
+    if s3 is not None and s3.signals_mode:
+        out["stage3"] = new3 = _copy(s3)
+        _rank_signals(prep, new3, cands, new2.lists, None)
+    for name in ("stage2", "stage3"):
+        o = out.get(name)
+        if o is not None and o.heldout is not None and o.heldout_signals is not None:
+            o.heldout = (o.heldout[0], o.heldout[1], V.value(prep, o.heldout_signals, o.heldout[1]))
+    return out
+
+
+def _copy(o: StageOutput) -> StageOutput:
+    return dataclasses.replace(o, signals=dict(o.signals))
 
 
 def rerank(prep: Prepared, stage2: StageOutput, model, users: np.ndarray | None = None) -> RankedLists:

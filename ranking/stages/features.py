@@ -32,7 +32,7 @@ FEATURE_NAMES = (
     "session_length", "device", "region", "user_impressions", "user_rate",
     "item_topic", "item_publisher", "quality", "age_hours", "item_impressions", "item_rate",
     "topic_match", "publisher_rate", "publisher_impressions", "topic_rate", "region_match",
-    "blocked_publisher",
+    "blocked_publisher", "position",
     "s1_topic", "s1_popularity", "s1_cf", "stage1_score", "stage1_rank",
 )
 _STAGE1_COLUMNS = dict(zip(FEATURE_NAMES[-5:], STAGE1_KEYS, strict=True))
@@ -56,6 +56,8 @@ DESCRIPTIONS = {
     "topic_rate": "The user's smoothed positive rate on this item's topic.",
     "region_match": "1 if the item is restricted to the user's region, 0 if open to all, −1 if elsewhere.",
     "blocked_publisher": "1 if the user's blocklist names this item's publisher.",
+    "position": "The feed slot of the impression: the logged slot in training (missing when not logged), "
+                "slot 1 when serving, so every prediction is for the top of the feed (position bias removed).",
     "s1_topic": "Stage 1's topic-source score for the pair.",
     "s1_popularity": "Stage 1's popularity-source score for the item.",
     "s1_cf": "Stage 1's collaborative-filtering score for the pair.",
@@ -69,6 +71,7 @@ GROUPS = {
                     "content"),
     **dict.fromkeys(("topic_match", "publisher_rate", "publisher_impressions", "topic_rate", "region_match",
                      "blocked_publisher"), "cross"),
+    "position": "context",
     **dict.fromkeys(FEATURE_NAMES[-5:], "stage 1"),
 }
 
@@ -156,8 +159,9 @@ def fit_stats(prep: Prepared, interactions: pd.DataFrame, strength: float = PRIO
 
 
 def build(prep: Prepared, stats: FeatureStats, stage1_pairs: dict, user_pos: np.ndarray, item_pos: np.ndarray,
-          at_s: np.ndarray | int) -> tuple[np.ndarray, list[str]]:
-    """float32 (n_pairs, n_features) matrix for the (user, item) pairs, shown at time ``at_s`` (seconds)."""
+          at_s: np.ndarray | int, position: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """float32 (n_pairs, n_features) matrix for the (user, item) pairs, shown at time ``at_s`` (seconds)
+    in feed slot ``position`` (default slot 1: serving predicts the top of the feed)."""
     u = np.asarray(user_pos, dtype=np.int64)
     i = np.asarray(item_pos, dtype=np.int64)
     missing = [k for k in STAGE1_KEYS if k not in stage1_pairs]
@@ -190,6 +194,7 @@ def build(prep: Prepared, stats: FeatureStats, stage1_pairs: dict, user_pos: np.
         "topic_rate": stats.rate(stats.user_topic_pos[u, topic], stats.user_topic_n[u, topic]),
         "region_match": np.where(restriction < 0, 0, np.where(restriction == region, 1, -1)),
         "blocked_publisher": _pair_flags(prep, u, pub),
+        "position": np.ones(len(u), np.float32) if position is None else position,
         **{name: np.asarray(stage1_pairs[key]) for name, key in _STAGE1_COLUMNS.items()},
     }
     for j, name in enumerate(FEATURE_NAMES):

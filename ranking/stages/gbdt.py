@@ -29,97 +29,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import xgboost as xgb
 
-from ranking.config import GBDTConfig
+from ranking.config import GBDTConfig, Target
 from ranking.data import schema as S
 from ranking.errors import TrainingError
 from ranking.prep.lists import PAD, RankedLists, order_rows
-from ranking.prep.split import IS_TEST, ITEM_POS, USER_POS, Prepared, seconds
+from ranking.prep.split import Prepared
 from ranking.stages import features as F
+from ranking.stages import value as V
+from ranking.stages.table import HISTORY_SHARE, VALID_SHARE, TrainingTable, history_mask, history_prep, training_table
 
-HISTORY_SHARE = 0.7
-VALID_SHARE = 0.15
+__all__ = ["HISTORY_SHARE", "VALID_SHARE", "GBDTRanker", "TrainingTable", "history_mask", "history_prep",
+           "training_table", "xgb_feature_names"]
 N_FOLDS = 2
 CHUNK_USERS = 2048  # candidate rows featurised and predicted per call: bounds memory at 50k users
 CHUNK_PAIRS = 500_000
 _EVAL_NAMES = ("train", "valid")
-
-
-@dataclass(frozen=True, eq=False)
-class TrainingTable:
-    """Stage 2's training rows (the target interactions), sorted by user then time."""
-
-    X: np.ndarray  # float32 (n, F)
-    feature_names: tuple[str, ...]
-    y: np.ndarray  # int8 binary label
-    grade: np.ndarray  # int8 graded relevance
-    user_pos: np.ndarray  # int32
-    item_pos: np.ndarray  # int32
-    at_s: np.ndarray  # int64 event time, seconds since the epoch
-    is_valid: np.ndarray  # bool: row of a validation user
-    oof_score: np.ndarray  # float32 out-of-fold stage-2 score (NaN until fit computes it)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-def history_mask(train: pd.DataFrame) -> np.ndarray:
-    """Per row of ``train``: True for the user's earliest ⌊0.7·n⌋ interactions (at most n − 1)."""
-    n = len(train)
-    user = train[USER_POS].to_numpy(np.int64)
-    order = np.lexsort((np.arange(n), train[S.CONTENT_ID].to_numpy(), seconds(train[S.EVENT_TS]), user))
-    counts = np.bincount(user, minlength=int(user.max()) + 1 if n else 0)
-    starts = np.cumsum(counts) - counts
-    rank = np.arange(n) - starts[user[order]]
-    n_user = counts[user[order]]
-    n_hist = np.minimum(np.floor(HISTORY_SHARE * n_user), n_user - 1)
-    out = np.empty(n, dtype=bool)
-    out[order] = rank < n_hist
-    return out
-
-
-def history_prep(prep: Prepared, history: pd.DataFrame) -> Prepared:
-    """``prep`` as if ``history`` were all there is: its train, seen matrix and serving time."""
-    inter = history.assign(**{IS_TEST: False})
-    pairs = (inter[USER_POS].to_numpy(), inter[ITEM_POS].to_numpy())
-    seen = sp.csr_matrix((np.ones(len(inter), dtype=bool), pairs), shape=(prep.n_users, prep.n_items))
-    seen.sum_duplicates()
-    seen.data[:] = True
-    t = seconds(inter[S.EVENT_TS])
-    t_serve = int(t.max()) if len(t) else prep.t_serve_s
-    return dataclasses.replace(prep, interactions=inter, seen=seen, t_serve_s=t_serve, now_s=t_serve)
-
-
-def training_table(prep: Prepared, stage1, seed: int) -> TrainingTable:
-    """Target rows with history-only features (see the module docstring); ``oof_score`` is NaN."""
-    train = prep.train
-    if len(train) == 0:
-        raise TrainingError("stage 2 has no training interactions to learn from")
-    is_hist = history_mask(train)
-    hist, target = train[is_hist], train[~is_hist]
-    hprep = history_prep(prep, hist)
-    gen = type(stage1)(stage1.config, seed=seed).fit(hprep)
-    stats = F.fit_stats(prep, hist)
-    at = seconds(target[S.EVENT_TS])
-    u = target[USER_POS].to_numpy(np.int32)
-    i = target[ITEM_POS].to_numpy(np.int32)
-    order = np.lexsort((i, at, u))  # XGBoost's ranking objective needs rows grouped by query (user)
-    u, i, at = u[order], i[order], at[order]
-    X, names = F.build(hprep, stats, gen.score_pairs(hprep, u, i), u, i, at)
-    users = np.unique(u)
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
-    n_valid = int(np.clip(round(VALID_SHARE * len(users)), 1, len(users) - 1)) if len(users) > 1 else 0
-    valid_users = rng.permutation(users)[:n_valid]
-    return TrainingTable(
-        X=X, feature_names=tuple(names), y=target[S.LABEL].to_numpy(np.int8)[order],
-        grade=target[S.GRADE].to_numpy(np.int8)[order], user_pos=u, item_pos=i, at_s=at.astype(np.int64),
-        is_valid=np.isin(u, valid_users), oof_score=np.full(len(u), np.nan, np.float32))
 
 
 class _Progress(xgb.callback.TrainingCallback):
@@ -137,43 +66,64 @@ class _Progress(xgb.callback.TrainingCallback):
 
 
 class GBDTRanker:
-    """XGBoost (``rank:ndcg`` with one query per user, or ``binary:logistic``) on ``ranking.stages.features``."""
+    """XGBoost on ``ranking.stages.features``: one booster per signal (``target="signals"``, ranked by
+    Σ wᵢ·predictionᵢ, see ``ranking.stages.value``), or one classifier/LambdaMART on the binary label."""
 
-    def __init__(self, config: GBDTConfig, seed: int = 0):
+    def __init__(self, config: GBDTConfig, seed: int = 0, target: Target = "label"):
         self.config = config
         self.seed = seed
+        self.target = target
+
+    @property
+    def signals_mode(self) -> bool:
+        return self.target == "signals"
 
     # -- training -------------------------------------------------------------------------
 
     def fit(self, prep: Prepared, stage1, progress: Callable[[int, dict], None] | None = None) -> GBDTRanker:
         """Build the leak-free training table, train with early stopping, compute out-of-fold scores."""
         table = training_table(prep, stage1, self.seed)
-        _check_trainable(table, self.config.objective)
+        _check_trainable(table, "binary:logistic" if self.signals_mode else self.config.objective)
         tr, va = ~table.is_valid, table.is_valid
-        model = self._model(self.config.n_estimators, self.config.early_stopping_rounds,
-                            [_Progress(progress)] if progress else None)
-        evals = [(table.X[tr], table.y[tr]), (table.X[va], table.y[va])]
-        if self._ranking:
-            model.fit(table.X[tr], table.y[tr], qid=table.user_pos[tr], eval_set=evals,
-                      eval_qid=[table.user_pos[tr], table.user_pos[va]], verbose=False)
+        self.feature_names_ = list(table.feature_names)
+        safe = xgb_feature_names(table.feature_names)  # data-made names (topics) may hold characters XGBoost
+        self.oof_fallback_ = False                      # refuses: it sees stand-ins, the UI the original text
+        if self.signals_mode:
+            rounds = self.config.n_estimators
+
+            def each(j: int, r: int, logs: dict) -> None:
+                if progress:
+                    progress(min(rounds - 1, (j * rounds + r) // len(V.SIGNALS)), logs)
+
+            boosters = V.SignalBoosters(self._params(), self.config.early_stopping_rounds).fit(
+                table.X, table.signals, va, progress=each)
+            for m in boosters.models_:
+                m.get_booster().feature_names = safe
+            self.signal_model_ = boosters
+            model = boosters.models_[0]  # the click head: its trees are what SHAP explains on the pages
+            self.importance_ = boosters.importance(safe, self.feature_names_).sort_values(
+                ascending=False, kind="stable")
+            self.table_ = dataclasses.replace(table, oof_signals=self._oof_signals(table, boosters.best_rounds_))
         else:
-            model.fit(table.X[tr], table.y[tr], eval_set=evals, verbose=False)
-        model.callbacks = None  # the caller's progress function may not pickle
-        booster = model.get_booster()
-        # data-made names (topics) may hold characters XGBoost refuses: it sees safe stand-ins, the
-        # attributes below keep the original text for the UI
-        booster.feature_names = xgb_feature_names(table.feature_names)
+            model = self._model(self.config.n_estimators, self.config.early_stopping_rounds,
+                                [_Progress(progress)] if progress else None)
+            evals = [(table.X[tr], table.y[tr]), (table.X[va], table.y[va])]
+            if self._ranking:
+                model.fit(table.X[tr], table.y[tr], qid=table.user_pos[tr], eval_set=evals,
+                          eval_qid=[table.user_pos[tr], table.user_pos[va]], verbose=False)
+            else:
+                model.fit(table.X[tr], table.y[tr], eval_set=evals, verbose=False)
+            model.callbacks = None  # the caller's progress function may not pickle
+            model.get_booster().feature_names = safe
+            gain = model.get_booster().get_score(importance_type="total_gain")
+            total = pd.Series([float(gain.get(f, 0.0)) for f in safe], index=self.feature_names_, name="total_gain")
+            self.importance_ = total.sort_values(ascending=False, kind="stable")
         self.model_ = model
         self.best_iteration_ = int(getattr(model, "best_iteration", self.config.n_estimators - 1))
         self.evals_result_ = {_EVAL_NAMES[j]: {m: list(v) for m, v in metrics.items()}
                               for j, metrics in enumerate(model.evals_result().values())}
-        self.feature_names_ = list(table.feature_names)
-        gain = booster.get_score(importance_type="total_gain")
-        total = pd.Series([float(gain.get(f, 0.0)) for f in booster.feature_names], index=self.feature_names_,
-                          name="total_gain")
-        self.importance_ = total.sort_values(ascending=False, kind="stable")
-        self.oof_fallback_ = False
-        self.table_ = dataclasses.replace(table, oof_score=self._oof(table))
+        if not self.signals_mode:
+            self.table_ = dataclasses.replace(table, oof_score=self._oof(table))
         self.stats_ = F.fit_stats(prep, prep.train)
         ages = table.at_s - prep.item_published_s[table.item_pos]
         self.serve_age_s_ = int(np.median(ages)) if len(ages) else 0
@@ -181,27 +131,50 @@ class GBDTRanker:
         self.n_train_rows_, self.n_valid_rows_ = int(tr.sum()), int(va.sum())
         return self
 
+    def _params(self) -> dict:
+        c = self.config
+        return dict(n_estimators=c.n_estimators, max_depth=c.max_depth, learning_rate=c.learning_rate,
+                    min_child_weight=c.min_child_weight, subsample=c.subsample, colsample_bytree=c.colsample_bytree,
+                    tree_method="hist", random_state=self.seed, n_jobs=c.n_jobs)
+
+    def _folds(self, table: TrainingTable) -> np.ndarray:
+        users = np.unique(table.user_pos)
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
+        fold_of = np.zeros(int(users.max()) + 1, np.int64)
+        fold_of[rng.permutation(users)] = np.arange(len(users)) % N_FOLDS
+        return fold_of[table.user_pos]
+
+    def _oof_signals(self, table: TrainingTable, rounds: list[int]) -> np.ndarray:
+        """Signals of each user fold predicted by boosters trained on the other fold (the main model's rounds)."""
+        fold = self._folds(table)
+        out = np.empty((len(table), len(V.SIGNALS)), np.float32)
+        for f in range(N_FOLDS):
+            held = fold == f
+            if not held.any():
+                continue
+            if held.all():  # a single user: no other fold to learn from; fall back to the main model, and say so
+                self.oof_fallback_ = True
+                out[held] = self.signal_model_.predict(table.X[held])
+                continue
+            part = V.SignalBoosters(self._params(), None).fit(table.X[~held], table.signals[~held], rounds=rounds)
+            out[held] = part.predict(table.X[held])
+        return out
+
     @property
     def _ranking(self) -> bool:
         return self.config.objective.startswith("rank:")
 
     def _model(self, n_estimators: int, early_stopping: int | None, callbacks) -> xgb.XGBModel:
         c = self.config
-        params = dict(n_estimators=n_estimators, max_depth=c.max_depth, learning_rate=c.learning_rate,
-                      min_child_weight=c.min_child_weight, subsample=c.subsample,
-                      colsample_bytree=c.colsample_bytree, tree_method="hist", random_state=self.seed,
-                      n_jobs=c.n_jobs, early_stopping_rounds=early_stopping, callbacks=callbacks)
+        params = dict(self._params(), n_estimators=n_estimators, early_stopping_rounds=early_stopping,
+                      callbacks=callbacks)
         if self._ranking:
             return xgb.XGBRanker(objective=c.objective, eval_metric=["auc", "ndcg@10"], **params)
         return xgb.XGBClassifier(objective=c.objective, eval_metric=["auc", "logloss"], **params)
 
     def _oof(self, table: TrainingTable) -> np.ndarray:
         """Scores of each user fold from a model trained on the other fold, with the main model's rounds."""
-        users = np.unique(table.user_pos)
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
-        fold_of = np.zeros(int(users.max()) + 1, np.int64)
-        fold_of[rng.permutation(users)] = np.arange(len(users)) % N_FOLDS
-        fold = fold_of[table.user_pos]
+        fold = self._folds(table)
         out = np.empty(len(table), np.float32)
         for f in range(N_FOLDS):
             held, fit_rows = fold == f, fold != f
@@ -227,7 +200,13 @@ class GBDTRanker:
     # -- serving --------------------------------------------------------------------------
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
+        """The label model's score (n,), or in signals mode the signal matrix (n, 5)."""
+        if self.signals_mode:
+            return self.signal_model_.predict(X)
         return _output(self.model_, X, self._ranking)
+
+    def _width(self) -> tuple[int, ...]:
+        return (len(V.SIGNALS),) if self.signals_mode else ()
 
     def pair_features(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
         """Serving features (full-train stage 1 and statistics, every item at its real age at ``now_s``) of pairs."""
@@ -237,14 +216,19 @@ class GBDTRanker:
         at = np.maximum(prep.item_published_s[i], prep.now_s)  # an item published after "now" is brand new
         return F.build(prep, self.stats_, self.stage1_.score_pairs(prep, u, i), u, i, at)[0]
 
-    def score_pairs(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
-        """float32 stage-2 score of arbitrary (user, item) pairs, e.g. held-out interactions."""
+    def pair_outputs(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
+        """float32 raw outputs of pairs: the label score (n,), or in signals mode the signals (n, 5)."""
         u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
-        out = np.empty(len(u), np.float32)
+        out = np.empty((len(u), *self._width()), np.float32)
         for lo in range(0, len(u), CHUNK_PAIRS):
             out[lo:lo + CHUNK_PAIRS] = self._predict(self.pair_features(prep, u[lo:lo + CHUNK_PAIRS],
                                                                         i[lo:lo + CHUNK_PAIRS]))
         return out
+
+    def score_pairs(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
+        """float32 stage-2 score of arbitrary (user, item) pairs, e.g. held-out interactions."""
+        out = self.pair_outputs(prep, user_pos, item_pos)
+        return V.value(prep, out, np.asarray(item_pos)) if self.signals_mode else out
 
     def features_for(self, prep: Prepared, cands: RankedLists, users: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -256,9 +240,16 @@ class GBDTRanker:
         return self.pair_features(prep, u, i), u.astype(np.int32), i.astype(np.int32), mask
 
     def score(self, prep: Prepared, cands: RankedLists, users: np.ndarray | None = None) -> np.ndarray:
-        """float32 (n_rows, K) stage-2 score of each candidate, NaN on padding; one predict per chunk."""
+        """float32 (n_rows, K) stage-2 score of each candidate (signals mode: the value under
+        ``prep.labels``), NaN on padding."""
+        out = self.candidate_outputs(prep, cands, users)
+        return V.value(prep, out, cands.items) if self.signals_mode else out
+
+    def candidate_outputs(self, prep: Prepared, cands: RankedLists, users: np.ndarray | None = None) -> np.ndarray:
+        """float32 raw outputs of each candidate, (n_rows, K) or (n_rows, K, 5), NaN on padding; one predict
+        per chunk of users."""
         row_users = _row_users(cands, users)
-        out = np.full(cands.items.shape, np.nan, np.float32)
+        out = np.full((*cands.items.shape, *self._width()), np.nan, np.float32)
         for lo in range(0, len(row_users), CHUNK_USERS):
             part = RankedLists(cands.items[lo:lo + CHUNK_USERS], cands.scores[lo:lo + CHUNK_USERS])
             X, _, _, mask = self.features_for(prep, part, row_users[lo:lo + CHUNK_USERS])

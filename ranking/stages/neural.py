@@ -30,6 +30,12 @@ ID_DROPOUT = 0.1  # share of training rows whose user (and, independently, item)
 CHUNK = 262_144  # rows per forward pass at predict: one call up to this size, bounded memory above
 VAL_BATCH = 8192
 LOG_KEYS = ("loss", "auc", "val_loss", "val_auc")
+# signals mode: one head per signal (ranking.stages.value.SIGNALS order) with the loss that fits it;
+# dwell is learnt in minutes so its squared error sits on the scale of the other losses
+HEADS = (("p_click", "sigmoid", "binary_crossentropy"), ("e_dwell", "softplus", "mse"),
+         ("p_share", "sigmoid", "binary_crossentropy"), ("e_comment", "softplus", "poisson"),
+         ("p_hide", "sigmoid", "binary_crossentropy"))
+DWELL_SCALE = 60.0
 
 _FIT_LOCK = threading.Lock()
 
@@ -57,7 +63,12 @@ def reset() -> None:
 
 
 class NeuralReranker:
-    """Binary engagement model over [dense features, stage-2 score, user/item embeddings] → P(positive).
+    """Engagement model over [dense features, stage-2 output, user/item embeddings].
+
+    With a 1-D ``y`` (binary label) it predicts P(positive). With ``y`` shaped (n, 5) (the logged
+    signals, ``ranking.stages.value``) it is a multi-task network: one shared trunk and one head per
+    signal (``HEADS``), and ``predict`` returns the (n, 5) signal matrix; the stage-2 input is then
+    stage 2's out-of-fold signal predictions (n, 5).
 
     ``fit`` learns the preprocessing (median impute + missing indicators, standardise, clip) on the
     training rows only and early-stops on the ``is_valid`` rows. IDs never seen in training rows
@@ -80,6 +91,7 @@ class NeuralReranker:
         if cfg.use_stage2_score and stage2_score is None:
             raise ValueError("config.use_stage2_score is on but no stage2_score was given")
         X, y, users, items, valid = _check_table(X, y, user_pos, item_pos, is_valid, n_users, n_items)
+        self.signals_ = y.ndim == 2
         if feature_names is not None and len(feature_names) != X.shape[1]:
             raise ValueError(f"{len(feature_names)} feature names for {X.shape[1]} columns")
         train = ~valid
@@ -90,6 +102,7 @@ class NeuralReranker:
         s2 = _column(stage2_score, len(X)) if self.uses_stage2_ else None
         self.scaler_ = _fit_scaler(X[train])
         self.stage2_scaler_ = None if s2 is None else _fit_scaler(s2[train])
+        self.stage2_width_ = 0 if s2 is None else s2.shape[1]
         self.user_seen_ = np.bincount(users[train], minlength=self.n_users_) > 0
         self.item_seen_ = np.bincount(items[train], minlength=self.n_items_) > 0
         inputs = self._inputs(X, users, items, s2)
@@ -107,16 +120,23 @@ class NeuralReranker:
         tf, keras = _tf()
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()  # process-wide; on CPU it costs little
-        model = _build_model(keras, cfg, self._width(), self.uses_stage2_, self.n_users_, self.n_items_,
-                             self.seed)
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="binary_crossentropy",
-                      metrics=[keras.metrics.AUC(name="auc")])
+        model = _build_model(keras, cfg, self._width(), self.stage2_width_, self.n_users_, self.n_items_,
+                             self.seed, self.signals_)
+        if self.signals_:
+            y = y.copy()
+            y[:, 1] /= DWELL_SCALE
+            model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                          loss={name: loss for name, _, loss in HEADS},
+                          metrics={"p_click": [keras.metrics.AUC(name="auc")]})
+        else:
+            model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="binary_crossentropy",
+                          metrics=[keras.metrics.AUC(name="auc")])
         # Adam's slots made inside the first traced step force TF to trace the step twice (~0.3-1 s)
         model.optimizer.build(model.trainable_variables)
         callbacks = [] if progress is None else [_progress_callback(keras, progress)]
         val_data = None
         if valid.any():
-            val_data = tf.data.Dataset.from_tensor_slices((_take(inputs, valid), y[valid])).batch(VAL_BATCH)
+            val_data = tf.data.Dataset.from_tensor_slices((_take(inputs, valid), _targets(y[valid]))).batch(VAL_BATCH)
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=PATIENCE, restore_best_weights=True))
         unknown = {"user": self.n_users_, "item": self.n_items_} if cfg.id_embeddings else {}
@@ -139,9 +159,11 @@ class NeuralReranker:
             raise ValueError("this model was fitted with the stage-2 score; pass stage2_score")
         s2 = _column(stage2_score, n) if self.uses_stage2_ else None
         inputs = self._inputs(X, _positions(user_pos, n, "user_pos"), _positions(item_pos, n, "item_pos"), s2)
-        out = np.empty(n, np.float32)
+        out = np.empty((n, len(HEADS)) if self.signals_ else n, np.float32)
         for start in range(0, n, CHUNK):
             out[start:start + CHUNK] = self._forward({k: v[start:start + CHUNK] for k, v in inputs.items()})
+        if self.signals_:
+            out[:, 1] *= DWELL_SCALE
         return out
 
     def _forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -154,7 +176,10 @@ class NeuralReranker:
             # a partial (no __code__) keys TF's retracing detector per model, not per source line:
             # one trace per fitted model is expected, not a "retracing in a loop" warning
             self._serve_fn = tf.function(functools.partial(_serve, self.model_), input_signature=[spec])
-        return self._serve_fn(inputs).numpy().ravel()
+        out = self._serve_fn(inputs)
+        if isinstance(out, dict):
+            return np.concatenate([out[name].numpy().reshape(-1, 1) for name, _, _ in HEADS], axis=1)
+        return out.numpy().ravel()
 
     # ------------------------------------------------------------------ preprocessing
     def _width(self) -> int:
@@ -194,21 +219,22 @@ class NeuralReranker:
     def __getattr__(self, name: str) -> Any:
         if name == "model_" and "_weights" in self.__dict__:
             _, keras = _tf()
-            model = _build_model(keras, self.config, self._width(), self.uses_stage2_, self.n_users_, self.n_items_)
+            model = _build_model(keras, self.config, self._width(), self.__dict__.get("stage2_width_", 1),
+                                 self.n_users_, self.n_items_, 0, self.__dict__.get("signals_", False))
             model.set_weights(self.__dict__.pop("_weights"))
             self.model_ = model
             return model
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
-def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: bool, n_users: int, n_items: int,
-                 seed: int = 0) -> Any:
+def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: int, n_users: int, n_items: int,
+                 seed: int = 0, signals: bool = False) -> Any:
     """The functional graph; the same arguments always give the same layers (pickling relies on it)."""
     layers = keras.layers
     inputs = {"features": keras.Input((width,), name="features")}
     parts = [inputs["features"]]
     if stage2:
-        inputs["stage2_score"] = keras.Input((1,), name="stage2_score")
+        inputs["stage2_score"] = keras.Input((int(stage2),), name="stage2_score")
         parts.append(inputs["stage2_score"])
     if cfg.id_embeddings:
         embedded = []
@@ -230,9 +256,21 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: bool, n_user
         h = layers.Dense(units, activation="relu", name=f"hidden_{k}",
                          kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + k))(h)
         h = layers.Dropout(cfg.dropout, name=f"dropout_{k}", seed=seed + 20 + k)(h)
-    out = layers.Dense(1, activation="sigmoid", name="p_positive",
-                       kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 30))(h)
+    if signals:
+        out = {name: layers.Dense(1, activation=act, name=name,
+                                  kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 30 + j))(h)
+               for j, (name, act, _) in enumerate(HEADS)}
+    else:
+        out = layers.Dense(1, activation="sigmoid", name="p_positive",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 30))(h)
     return keras.Model(inputs=inputs, outputs=out, name="neural_reranker")
+
+
+def _targets(y: np.ndarray) -> Any:
+    """The label vector, or one column per head (a dict Keras matches to the outputs by name)."""
+    if y.ndim == 1:
+        return y
+    return {name: y[:, j:j + 1] for j, (name, _, _) in enumerate(HEADS)}
 
 
 def _serve(model: Any, inputs: dict[str, Any]) -> Any:
@@ -248,7 +286,9 @@ def _progress_callback(keras: Any, progress: Progress) -> Any:
 
     class ProgressCallback(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            logs = logs or {}
+            logs = dict(logs or {})
+            for key in ("auc", "val_auc"):  # the multi-task model reports its click head's AUC
+                logs.setdefault(key, logs.get(key.replace("auc", "p_click_auc"), np.nan))
             progress(epoch, {k: float(logs.get(k, np.nan)) for k in LOG_KEYS})
 
     return ProgressCallback()
@@ -269,7 +309,10 @@ def _batches(tf: Any, inputs: dict[str, np.ndarray], y: np.ndarray, batch_size: 
             key = tf.stack([tf.constant(seed * 2 + j, tf.int64), step])
             drop = tf.random.stateless_uniform(tf.shape(rows), seed=key) < ID_DROPOUT
             x[name] = tf.where(drop, tf.constant(row, tf.int32), x[name])
-        return x, tf.gather(labels, rows)
+        target = tf.gather(labels, rows)
+        if len(labels.shape) == 2:
+            target = {name: target[:, j:j + 1] for j, (name, _, _) in enumerate(HEADS)}
+        return x, target
 
     return idx.enumerate().map(gather).prefetch(2)
 
@@ -320,10 +363,11 @@ def _check_table(X: np.ndarray, y: np.ndarray, user_pos: np.ndarray, item_pos: n
     """Validated training arrays; ``TrainingError`` when the table cannot train a classifier."""
     X = _matrix(X)
     n = len(X)
-    y = np.asarray(y).ravel()
-    if y.shape != (n,):
-        raise ValueError(f"y has {y.size} values for {n} rows")
-    if n and not np.isin(y, (0, 1)).all():
+    y = np.asarray(y)
+    y = y.astype(np.float32) if y.ndim == 2 else y.ravel()
+    if len(y) != n or (y.ndim == 2 and y.shape[1] != len(HEADS)):
+        raise ValueError(f"y has shape {y.shape} for {n} rows (expected ({n},) or ({n}, {len(HEADS)}))")
+    if y.ndim == 1 and n and not np.isin(y, (0, 1)).all():
         raise ValueError("y must hold 0/1 labels only")
     users, items = _positions(user_pos, n, "user_pos"), _positions(item_pos, n, "item_pos")
     for name, pos, size in (("user_pos", users, n_users), ("item_pos", items, n_items)):
@@ -335,7 +379,7 @@ def _check_table(X: np.ndarray, y: np.ndarray, user_pos: np.ndarray, item_pos: n
     if valid.all():
         raise TrainingError("stage 3 has no training rows: the table is empty or every row is a "
                             "validation row")
-    classes = np.unique(y[~valid])
+    classes = np.unique((y[~valid, 0] > 0).astype(np.int8) if y.ndim == 2 else y[~valid])
     if len(classes) < 2:
         raise TrainingError(f"stage 3 cannot train: every training label is {int(classes[0])} "
                             f"({int((~valid).sum())} rows); it needs both positives and negatives")
@@ -350,7 +394,8 @@ def _matrix(X: np.ndarray) -> np.ndarray:
 
 
 def _column(values: np.ndarray | None, n: int) -> np.ndarray:
-    col = np.asarray(values, dtype=np.float32).reshape(-1, 1)
+    col = np.asarray(values, dtype=np.float32)
+    col = col if col.ndim == 2 else col.reshape(-1, 1)
     if len(col) != n:
         raise ValueError(f"stage2_score has {len(col)} values for {n} rows")
     return col

@@ -1,0 +1,132 @@
+"""Predict each engagement signal, then combine: the value model behind stages 2 and 3.
+
+Where it sits: inside the ranking stages. In the default ``target="signals"`` mode the ranker
+learns what an impression will bring — P(click), E[dwell], P(share), E[comment], P(hide) — and
+the feed orders by the *value* Σ wᵢ·predictionᵢ with the current label weights (hide
+subtracted, dwell divided by the label's expected dwell), exactly the expected compound score a
+generated world's truth ranks by (``ranking.data.truth.gain_from_signals``). The weights are
+applied after prediction, so moving a weight slider re-ranks without retraining, as production
+feeds combine their heads with fixed weights. The notebook's path (threshold the compound score
+into a binary label, train a classifier) is ``target="label"``.
+
+Targets per logged impression: click > 0, dwell time (seconds; 0 without a click, so its mean is
+E[dwell]), share > 0, comment count (0 without a click), hide > 0. Each signal gets the loss that
+fits it: logistic for the three probabilities, squared error for dwell, Poisson for comments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from ranking.data import schema as S
+from ranking.data.truth import gain_from_signals
+from ranking.prep import labels as L
+from ranking.prep.lists import PAD
+from ranking.prep.split import Prepared
+
+# (prediction name, logged column, kind): the order of every signal matrix's columns
+SIGNALS: tuple[tuple[str, str, str], ...] = (
+    (S.P_CLICK, S.CLICK, "probability"), (S.E_DWELL, S.DWELL, "seconds"), (S.P_SHARE, S.SHARE, "probability"),
+    (S.E_COMMENT, S.COMMENT, "count"), (S.P_HIDE, S.HIDE, "probability"),
+)
+NAMES = tuple(name for name, _, _ in SIGNALS)
+OBJECTIVES = {"probability": "binary:logistic", "seconds": "reg:squarederror", "count": "count:poisson"}
+EVAL_METRICS = {"probability": ["auc", "logloss"], "seconds": ["rmse"], "count": ["poisson-nloglik"]}
+
+
+def targets(frame: pd.DataFrame) -> np.ndarray:
+    """float32 (n, 5) training targets of logged impressions, columns in ``SIGNALS`` order."""
+    out = np.empty((len(frame), len(SIGNALS)), np.float32)
+    for j, (_, column, kind) in enumerate(SIGNALS):
+        v = pd.to_numeric(frame[column], errors="coerce").fillna(0).to_numpy(np.float64)
+        out[:, j] = (v > 0) if kind == "probability" else np.maximum(v, 0.0)
+    return out
+
+
+def as_dict(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    """A (..., 5) signal array as name → (...) arrays."""
+    return {name: matrix[..., j] for j, name in enumerate(NAMES)}
+
+
+def stack(signals: dict[str, np.ndarray]) -> np.ndarray:
+    """name → array back to one (..., 5) float32 array."""
+    return np.stack([signals[name] for name in NAMES], axis=-1).astype(np.float32)
+
+
+def value(prep: Prepared, signals: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """float32 Σ wᵢ·signalᵢ under ``prep.labels`` for signals of ``items`` (same shape; NaN where PAD)."""
+    labels = prep.labels or L.LabelConfig()
+    norm = L.expected_dwell_per_item(prep.interactions, prep.dataset.content, labels)
+    items = np.asarray(items)
+    if not np.isscalar(norm):
+        norm = np.asarray(norm, np.float64)[np.maximum(items, 0)]
+    out = gain_from_signals(as_dict(np.asarray(signals, np.float32)), labels, norm)
+    return np.where(items == PAD, np.float32(np.nan), out).astype(np.float32)
+
+
+class SignalBoosters:
+    """One XGBoost model per signal on the same features; ``predict`` gives the (n, 5) signal matrix."""
+
+    def __init__(self, params: dict, early_stopping: int | None):
+        self.params = params
+        self.early_stopping = early_stopping
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, valid: np.ndarray | None = None,
+            progress: Callable[[int, int, dict], None] | None = None, rounds: list[int] | None = None
+            ) -> SignalBoosters:
+        """Train each signal's booster (early stopping on ``valid`` rows, or fixed ``rounds`` per signal)."""
+        self.models_: list[xgb.XGBRegressor] = []
+        self.evals_result_: list[dict] = []
+        fit = np.ones(len(X), bool) if valid is None else ~valid
+        for j, (_, _, kind) in enumerate(SIGNALS):
+            y = Y[fit, j]
+            base = float(np.clip(y.mean(), 1e-3, 1 - 1e-3)) if kind == "probability" else max(float(y.mean()), 1e-3)
+            # the intercept is set, not estimated: a fold without a single share still trains (flat)
+            params = dict(self.params, objective=OBJECTIVES[kind], eval_metric=EVAL_METRICS[kind], base_score=base)
+            if rounds is not None:
+                params["n_estimators"], params["early_stopping_rounds"] = rounds[j], None
+            else:
+                params["early_stopping_rounds"] = self.early_stopping
+            callbacks = None if progress is None else [_Rounds(lambda r, logs, _j=j: progress(_j, r, logs))]
+            model = xgb.XGBRegressor(callbacks=callbacks, **params)
+            evals = [(X[fit], Y[fit, j])] + ([(X[valid], Y[valid, j])] if valid is not None and valid.any() else [])
+            model.fit(X[fit], Y[fit, j], eval_set=evals if rounds is None else None, verbose=False)
+            model.callbacks = None  # the caller's progress function may not pickle
+            self.models_.append(model)
+            self.evals_result_.append(model.evals_result() if rounds is None else {})
+        self.best_rounds_ = [int(getattr(m, "best_iteration", m.n_estimators - 1)) + 1 for m in self.models_]
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """float32 (n, 5) predicted signals (probabilities, seconds, counts: all ≥ 0)."""
+        out = np.empty((len(X), len(SIGNALS)), np.float32)
+        if not len(X):
+            return out
+        for j, model in enumerate(self.models_):
+            out[:, j] = model.predict(X)
+        return np.maximum(out, 0.0, out=out)
+
+    def importance(self, booster_names: list[str], names: list[str]) -> pd.Series:
+        """Mean over signals of each feature's share of its booster's total gain (signals weigh alike)."""
+        total = np.zeros(len(names))
+        for model in self.models_:
+            gain = model.get_booster().get_score(importance_type="total_gain")
+            g = np.array([float(gain.get(f, 0.0)) for f in booster_names])
+            total += g / g.sum() if g.sum() > 0 else g
+        return pd.Series(total / len(self.models_), index=names, name="share_of_gain")
+
+
+class _Rounds(xgb.callback.TrainingCallback):
+    def __init__(self, fn: Callable[[int, dict], None]):
+        super().__init__()
+        self.fn = fn
+
+    def after_iteration(self, model, epoch: int, evals_log: dict) -> bool:
+        latest = {f"{'train' if j == 0 else 'valid'}-{m}": float(v[-1])
+                  for j, (_, metrics) in enumerate(evals_log.items()) for m, v in metrics.items()}
+        self.fn(epoch, latest)
+        return False
