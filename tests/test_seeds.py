@@ -135,3 +135,26 @@ def test_study_without_a_heuristic_says_so():
     assert any("heuristic" in n for n in study.notes)
     with pytest.raises(ValueError, match="at least one"):
         S.study({})
+
+
+def test_chart_has_a_dot_per_seed_the_interval_a_zero_line_and_verdicts_in_words():
+    from ranking.viz.seed_charts import seed_effects
+
+    x = np.linspace(0.1, 0.9, 30)
+    evals = {s: _evaluation({"stage1": x, "stage2": x + d2, "stage3": x + d2 + d3})
+             for s, d2, d3 in ((1, 0.10, 0.01), (2, 0.11, -0.02), (3, 0.12, 0.005))}
+    study = S.study(evals)
+    fig = seed_effects(study)
+    seeds = [t for t in fig.data if t.name.startswith("seed ")]
+    assert [t.name for t in seeds] == ["seed 1", "seed 2", "seed 3"]
+    assert list(seeds[1].x) == pytest.approx([0.11, -0.02])  # seed 2: stage 1 → 2, stage 2 → 3
+    assert list(seeds[0].y) == ["Stage 1 → Stage 2", "Stage 2 → Stage 3"]
+    mean = next(t for t in fig.data if t.name.startswith("mean"))
+    lo, hi = stats.t.interval(0.95, 2, loc=0.11, scale=stats.sem([0.10, 0.11, 0.12]))
+    assert mean.x[0] == pytest.approx(0.11)
+    assert (mean.x[0] - mean.error_x.arrayminus[0], mean.x[0] + mean.error_x.array[0]) == pytest.approx((lo, hi))
+    assert any(s.x0 == 0 and s.x1 == 0 for s in fig.layout.shapes)
+    assert [a.text for a in fig.layout.annotations] == ["<b>helps</b>", "<b>not distinguishable</b>"]
+    assert fig.layout.title.text == "Does each step help, across training seeds?"
+    assert "Oracle NDCG@10" in fig.layout.xaxis.title.text
+    assert "oracle_ndcg" not in fig.to_json()

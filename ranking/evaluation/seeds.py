@@ -177,10 +177,9 @@ def _short(name: str) -> str:
 
 def heuristic_per_user(ev: RunEvaluation) -> np.ndarray | None:
     """The affinity + quality heuristic's per-user basis metric when the evaluation carries it, else None."""
-    baselines = getattr(ev, "baselines", None) or {}
-    for key in [k for k in baselines if any(h in str(k).lower() for h in HEURISTIC_KEYS)]:
+    for key in [*(getattr(ev, "baselines", None) or {}), *ev.per_user]:
         per_user = ev.per_user.get(key, {})
-        if ev.basis in per_user:
+        if any(h in str(key).lower() for h in HEURISTIC_KEYS) and ev.basis in per_user:
             return np.asarray(per_user[ev.basis])
     return None
 
