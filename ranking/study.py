@@ -89,17 +89,21 @@ def summary_lines(result: SeedStudy) -> list[str]:
     rows = [head]
     for c in result.comparisons:
         lo, hi = c.interval
-        rows.append([c.title(), *(f"{e:+.4f} ({_p(p)})" for e, p in zip(c.effects, c.p_values, strict=True)),
-                     f"{c.mean:+.4f} ± {c.sd:.4f}", f"[{lo:+.4f}, {hi:+.4f}]", c.verdict_text()])
+        rows.append([c.title(), *(f"{_n(e)} ({_p(p)})" for e, p in zip(c.effects, c.p_values, strict=True)),
+                     f"{_n(c.mean)} ± {_n(c.sd, '.4f')}", f"[{_n(lo)}, {_n(hi)}]", c.verdict_text()])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     table = ["  ".join(cell.ljust(w) if i in (0, len(head) - 1) else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
     lists = list(next(iter(result.headline.values()), {}))
-    per_seed = ["  " + f"seed {s}: " + ", ".join(f"{names.SHORT.get(n, n)} {v:.4f}" for n, v in row.items())
+    per_seed = ["  " + f"seed {s}: " + ", ".join(f"{names.SHORT.get(n, n)} {_n(v, '.4f')}" for n, v in row.items())
                 + f" ({result.seconds.get(s, float('nan')):.0f} s)" for s, row in result.headline.items()]
     return [f"{basis} per list and training seed ({len(lists)} lists, split and held-out users fixed):", *per_seed,
             f"Effect = mean per-user change in {basis} (B − A), per seed (paired Wilcoxon p over users):",
             *table, f"Verdict rule: {SS.RULE}", *(f"note: {n}" for n in result.notes)]
+
+
+def _n(v: float, spec: str = "+.4f") -> str:
+    return "n/a" if v != v else format(v, spec)
 
 
 def _p(p: float) -> str:

@@ -20,12 +20,16 @@ BASIS = "oracle_ndcg@10"
 
 
 def test_paired_effect_is_the_mean_difference_over_users_scored_in_both():
-    a = np.array([0.5, 0.2, np.nan, 0.4, 0.1])
-    b = np.array([0.6, 0.1, 0.9, np.nan, 0.4])
+    a = np.array([0.5, 0.2, np.nan, 0.4, 0.1, *[0.3] * 10])
+    b = np.array([0.6, 0.1, 0.9, np.nan, 0.4, *[0.3] * 10])
     effect, p, n = S.paired_effect(a, b)
-    assert n == 3  # users 0, 1 and 4
-    assert effect == pytest.approx((0.1 - 0.1 + 0.3) / 3)
+    assert n == 13  # users 0, 1, 4 and the ten unchanged ones
+    assert effect == pytest.approx((0.1 - 0.1 + 0.3) / 13)
     assert math.isnan(p)  # 3 changed users are too few for a signed-rank test
+    effect, p, n = S.paired_effect(a[:5], b[:5])  # 3 paired users: a mean over so few is noise
+    assert n == 3
+    assert math.isnan(effect)
+    assert math.isnan(p)
 
 
 def test_paired_effect_p_is_the_exact_two_sided_signed_rank_p():
@@ -70,6 +74,7 @@ def test_verdicts_from_hand_made_effects():
     assert verdict == "not_distinguishable"
     assert "p < 0.05" in reason
     assert _verdict([0.030], [1e-5])[0] == "not_distinguishable"  # one seed shows no training noise
+    assert _verdict([0.030, np.nan, 0.031], small)[0] == "not_distinguishable"  # a seed without enough users
 
 
 def test_comparison_spread_and_document():

@@ -98,8 +98,8 @@ def effects_table(study: SeedStudy) -> pd.DataFrame:
         lo, hi = c.interval
         row = {"Comparison (A → B)": c.title()}
         for seed, e, p in zip(c.seeds, c.effects, c.p_values, strict=True):
-            row[f"Seed {seed}"] = f"{e:+.4f} ({_p(p)})"
-        row["Mean ± SD"] = f"{c.mean:+.4f} ± {c.sd:.4f}"
+            row[f"Seed {seed}"] = "n/a (too few users)" if math.isnan(e) else f"{e:+.4f} ({_p(p)})"
+        row["Mean ± SD"] = "n/a" if math.isnan(c.sd) else f"{c.mean:+.4f} ± {c.sd:.4f}"
         row[f"{c.confidence:.0%} interval"] = "n/a" if math.isnan(lo) else f"{lo:+.4f} to {hi:+.4f}"
         row["Verdict"] = c.verdict_text()
         rows.append(row)

@@ -43,12 +43,13 @@ def paired_effect(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
     """(mean of b − a over users scored in both, Wilcoxon signed-rank p over users, users paired).
 
     Differences within float noise (``TIE_TOL``) are dropped from the test, as in
-    ``evaluate.compare_stages``; p is NaN when fewer than ``MIN_USERS`` users changed.
+    ``evaluate.compare_stages``; p is NaN when fewer than ``MIN_USERS`` users changed, and the
+    effect too when fewer than ``MIN_USERS`` users are paired (a mean over so few users is noise).
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     d = (b - a)[~(np.isnan(a) | np.isnan(b))]
-    if not len(d):
-        return float("nan"), float("nan"), 0
+    if len(d) < MIN_USERS:
+        return float("nan"), float("nan"), len(d)
     changed = d[np.abs(d) > TIE_TOL]
     p = float("nan")
     if len(changed) >= MIN_USERS:
@@ -71,8 +72,10 @@ def verdict(effects: Sequence[float], p_values: Sequence[float], interval: tuple
     """The verdict and, when undecided, why (see the module docstring for the rule)."""
     e, p = np.asarray(effects, np.float64), np.asarray(p_values, np.float64)
     lo, hi = interval
-    if len(e) < 2 or np.isnan(e).any() or math.isnan(lo):
-        return "not_distinguishable", "fewer than 2 seeds have an effect"
+    if len(e) < 2:
+        return "not_distinguishable", "one training seed cannot show training noise"
+    if np.isnan(e).any() or math.isnan(lo):
+        return "not_distinguishable", f"with some seed fewer than {MIN_USERS} users have the metric in both lists"
     if not ((e > 0).all() or (e < 0).all()):
         return "not_distinguishable", "the sign of the effect changes with the training seed"
     if not (lo > 0 or hi < 0):
