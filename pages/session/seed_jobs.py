@@ -25,6 +25,10 @@ from ranking.stages.contract import StageOutput
 
 from . import jobs, worker
 
+# Only the Evaluation page shows a study, so a study unseen for a minute may just be a teacher on another
+# page; ten minutes unseen means its tab is gone, and its queued or running seeds should free the workers.
+ORPHAN_S = 600.0
+
 
 @dataclass(eq=False)
 class SeedJob:
@@ -33,6 +37,7 @@ class SeedJob:
     key: tuple
     seeds: tuple[int, ...]
     started: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
     fraction: float = 0.0
     message: str = "waiting for a free worker"
     done: bool = False
@@ -46,11 +51,22 @@ class SeedJob:
     def elapsed(self) -> float:
         return self.seconds if self.done else time.monotonic() - self.started
 
+    def seen(self) -> None:
+        """A page is showing this study (it is not orphaned)."""
+        self.last_seen = time.monotonic()
+
+    @property
+    def stopping(self) -> bool:
+        """Cancelled, or unseen for ``ORPHAN_S`` (its tab was closed, or it never came back to this page)."""
+        if not self.cancel_requested and time.monotonic() - self.last_seen > ORPHAN_S:
+            self.cancel_requested, self.message = True, "cancelled: its page was closed"
+        return self.cancel_requested
+
     def cancel(self) -> None:
         """Stop after the current seed's worker is terminated (a waiting one never starts)."""
         if not self.done:
             self.cancel_requested = True
-            self.message = "cancelling"
+            self.message = "cancelled from its page"
 
 
 class _Cancelled(Exception):
@@ -78,7 +94,7 @@ def _train_in_worker(job: SeedJob):
             with jobs.NEURAL_LOCK:
                 return pipeline.train(prep, cfg, STAGES, progress=progress)
         payload = pickle.dumps((prep, cfg, list(STAGES), {}), protocol=pickle.HIGHEST_PROTOCOL)
-        end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.cancel_requested)
+        end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.stopping)
         if end[0] == "cancelled":
             raise _Cancelled
         if end[0] == "error":
@@ -90,7 +106,7 @@ def _train_in_worker(job: SeedJob):
 
 def _run(job: SeedJob, prep: Prepared, cfg: PipelineConfig, reuse: dict) -> None:
     def progress(stage: str, fraction: float, message: str, logs: dict) -> None:
-        if job.cancel_requested:
+        if job.stopping:
             raise _Cancelled
         job.fraction, job.message = min(0.99, fraction), message
 
@@ -98,7 +114,7 @@ def _run(job: SeedJob, prep: Prepared, cfg: PipelineConfig, reuse: dict) -> None
         job.result = study.seed_study(prep, cfg, job.seeds, progress=progress, train=_train_in_worker(job),
                                       trained=reuse)
     except _Cancelled:
-        job.error = "cancelled"
+        job.error = job.message if job.message.startswith("cancelled") else "cancelled"
     except RankingError as exc:
         job.error = str(exc)
     except Exception as exc:  # a demo must never show a traceback; the message is kept for the page

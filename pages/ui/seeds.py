@@ -77,6 +77,7 @@ def _progress() -> None:
     job = st.session_state.get(JOB)
     if job is None or job.done:
         st.rerun()
+    job.seen()
     left, right = st.columns([5, 1])
     left.progress(job.fraction, text=f"Seed check: {job.message} · {job.elapsed:.0f} s")
     right.button("Cancel", key="cancel_seed_study", icon=":material/stop_circle:", on_click=job.cancel,
