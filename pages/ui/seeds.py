@@ -89,6 +89,9 @@ def _show(study: SeedStudy, seconds: float) -> None:
     st.dataframe(effects_table(study), hide_index=True)
     st.caption(f"Seeds {', '.join(map(str, study.seeds))}; {seconds:.0f} s. Effect = mean per-user change in "
                f"{names.title(study.basis)} from A to B with that seed; p = its Wilcoxon test over users. "
+               + ("Heuristic = eligible items ordered by stated topic affinity + quality score (no training, "
+                  "so only the stage's side changes with the seed). "
+                  if any(c.a == "heuristic" for c in study.comparisons) else "")
                + " ".join(study.notes))
 
 
