@@ -35,7 +35,7 @@ ALPHA = 0.05
 CONFIDENCE = 0.95
 HEURISTIC_KEYS = ("heuristic", "affinity_quality", "affinity+quality", "affinity")  # eval's baseline name
 RULE = ("“B beats A” only if every training seed's effect has the same sign, each seed's paired Wilcoxon "
-        "test over users gives p < 0.05, and the 95 % interval over seeds excludes 0; "
+        "test over users gives p < 0.05, and the 95% interval over seeds excludes 0; "
         "otherwise the two are “not distinguishable”.")
 
 
