@@ -100,12 +100,11 @@ def effects_table(study: SeedStudy) -> pd.DataFrame:
     rows = []
     for c in study.comparisons:
         lo, hi = c.interval
-        row = {"Comparison (A → B)": c.title()}
+        row = {"Comparison (A → B)": c.title(), "Verdict": c.verdict_text()}
         for seed, e, p in zip(c.seeds, c.effects, c.p_values, strict=True):
             row[f"Seed {seed}"] = "n/a (too few users)" if math.isnan(e) else f"{e:+.4f} ({_p(p)})"
         row["Mean ± SD"] = "n/a" if math.isnan(c.sd) else f"{c.mean:+.4f} ± {c.sd:.4f}"
         row[f"{c.confidence:.0%} interval"] = "n/a" if math.isnan(lo) else f"{lo:+.4f} to {hi:+.4f}"
-        row["Verdict"] = c.verdict_text()
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -220,10 +220,10 @@ def study(evaluations: Mapping[int, RunEvaluation], confidence: float = CONFIDEN
                 "heuristic", b, {s: (heur[s], ev.per_user[b][basis]) for s, ev in evaluations.items()},
                 confidence, alpha))
     else:
-        notes.append("the affinity + quality heuristic is not part of this evaluation, so no stage is compared "
-                     "with it")
+        notes.append("The affinity + quality heuristic is not part of this evaluation, so no stage is compared "
+                     "with it.")
     if len(seeds) < 2:
-        notes.append("one training seed cannot show training noise: every verdict is 'not distinguishable'")
+        notes.append("One training seed cannot show training noise: every verdict is “not distinguishable”.")
     headline = {s: {name: ev.headline(name) for name in [*lists, "random"]} for s, ev in evaluations.items()}
     return SeedStudy(first.k, basis, seeds, tuple(comparisons), headline, tuple(notes),
                      dict(seconds or {}), dict(evaluations))
