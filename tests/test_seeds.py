@@ -163,3 +163,18 @@ def test_chart_has_a_dot_per_seed_the_interval_a_zero_line_and_verdicts_in_words
     assert fig.layout.title.text == "Does each step help, across training seeds?"
     assert "Oracle NDCG@10" in fig.layout.xaxis.title.text
     assert "oracle_ndcg" not in fig.to_json()
+
+
+def test_chart_keeps_the_projector_style_and_says_when_there_is_nothing_to_show():
+    from ranking.viz.seed_charts import seed_effects
+    from ranking.viz.style import EMPTY_MESSAGE
+
+    x = np.linspace(0.1, 0.9, 30)
+    fig = seed_effects(S.study({1: _evaluation({"stage1": x, "stage2": x + 0.1}),
+                                2: _evaluation({"stage1": x, "stage2": x + 0.2})}))
+    assert fig.layout.title.font.size >= 20
+    assert fig.layout.font.size >= 15
+    assert fig.layout.height >= 300
+    assert fig.layout.yaxis.title.text == "comparison (A → B)"
+    empty = seed_effects(S.study({1: _evaluation({"stage1": x})}))
+    assert [a.text for a in empty.layout.annotations] == [EMPTY_MESSAGE]
