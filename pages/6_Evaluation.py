@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui.seeds import current_study, seed_section
 from ranking import data, names, viz
 from ranking.data import store
 
@@ -53,8 +54,10 @@ if ctx is not None:
             frame["p_value"] = tr["wilcoxon_p"].to_numpy()
             st.plotly_chart(viz.improved_degraded(frame, what=f"per-user {names.title(ev.basis)}"), key="improved")
             st.dataframe(tr.rename(columns=names.title, index=names.stage_title).style.format(precision=4, na_rep="—"))
-            st.caption("Kendall τ compares the order of the items both stages list; the paired Wilcoxon "
-                       "signed-rank test asks whether the per-user NDCG change is more than noise.")
+            st.caption("Kendall τ compares the order of the items both stages list. The p-value is a paired "
+                       "Wilcoxon test over users for this one training run: it counts users as the only noise, "
+                       "so it is not the verdict — the seed check below is.")
+        seed_section(ctx)
     with t2:
         cal = [c.assign(stage=name) for name, c in ev.calibration.items()]
         if cal:
@@ -88,9 +91,10 @@ if ctx is not None:
             for note in ev.notes:
                 st.write(f"• {note}")
 
+    _seeds = None if (study := current_study(ctx)) is None else study.to_document()
     d1, d2 = st.columns(2)  # the same bytes the CLI's `run` writes (strict JSON: NaN → null)
     d1.download_button("Download metrics (JSON)",
-                       lambda: data.json_bytes(store.metrics_document(ev, view.timing_s, cfg)),
+                       lambda: data.json_bytes(store.metrics_document(ev, view.timing_s, cfg, seeds=_seeds)),
                        file_name="metrics.json", mime="application/json", icon=":material/download:")
     d2.download_button("Download every user's rankings (CSV)", lambda: data.csv_bytes(view.rankings_frame()),
                        file_name="rankings.csv", mime="text/csv", icon=":material/download:")

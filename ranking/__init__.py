@@ -3,8 +3,9 @@
 Folders by role: ``data`` (schema, loading, validation, the generated world, saved runs), ``prep``
 (label, split, ranked lists), ``stages`` (candidates, GBDT, neural, post-processing, one contract),
 ``evaluation`` (metrics, the typed evaluation, explanations), ``viz`` (charts); ``pipeline`` is the
-one stage chain. The public API is re-exported here and imported on first use, so ``import ranking``
-stays light (XGBoost and TensorFlow load only when a stage needs them)::
+one stage chain, ``study`` reruns it per training seed on one split. The public API is re-exported
+here and imported on first use, so ``import ranking`` stays light (XGBoost and TensorFlow load only
+when a stage needs them)::
 
     import ranking
     world = ranking.generate(ranking.WorldSpec(n_users=500, n_items=200, n_interactions=10_000))
@@ -28,6 +29,7 @@ _EXPORTS = {
     "RunEvaluation": "ranking.evaluation.result", "RankedLists": "ranking.prep.lists",
     "RankingError": "ranking.errors", "DataError": "ranking.errors", "ConfigError": "ranking.errors",
     "TrainingError": "ranking.errors", "STAGES": "ranking.names", "LISTS": "ranking.names",
+    "run_seed_study": "ranking.study", "seed_study": "ranking.study", "SeedStudy": "ranking.evaluation.seeds",
 }
 __all__ = sorted(_EXPORTS)
 

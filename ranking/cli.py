@@ -1,4 +1,4 @@
-"""Command line: validate, label, synth, import-mind, run (the benchmark is `python -m benchmarks`).
+"""Command line: validate, label, synth, import-mind, run, seeds (the benchmark is `python -m benchmarks`).
 
 Bad input exits 2 with a short message on stderr (an unexpected error exits 1); `--debug` adds the
 traceback. `validate`, `label`, `synth` and `import-mind` never import XGBoost or TensorFlow.
@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="overrides the config's seed (0 … 2**31 - 1)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
+    p = sub.add_parser("seeds", parents=[common], help="retrain every stage with several seeds on one split: "
+                       "does each stage beat the one before it by more than training noise?")
+    p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
+    p.add_argument("--seeds", type=_count, default=3, help="training seeds: the config's seed and the next ones (3)")
+    p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
+    p.add_argument("--out", type=Path, help="folder for seeds.json and the first seed's metrics.json")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
 
 
@@ -254,17 +261,22 @@ def _run(args: argparse.Namespace) -> int:
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {args.config}: must hold a JSON object such as "
                           f"{{\"stage3\": {{\"epochs\": 5}}}}")
-    if args.seed is not None:
+    if getattr(args, "seed", None) is not None:
         raw = {**raw, "seed": args.seed}
     elif "seed" in raw:
         limits.check_seed(raw["seed"], f"seed in config file {args.config}")
     config = PipelineConfig.from_dict(raw)
-    limits.check_output(args.out, folder=True, force=args.force)
+    if args.out is not None:
+        limits.check_output(args.out, folder=True, force=getattr(args, "force", False))
     dataset = _load(args.data)
     if "labels" not in raw and dataset.recorded != S.OUTCOMES:  # e.g. MIND: clicks are all the log records
         config = dataclasses.replace(config, labels=default_labels(dataset.recorded))
         print(f"note: the log records only {', '.join(dataset.recorded)}; labelling with "
               f"{config.labels.formula_text()} (set \"labels\" in --config to override)", file=sys.stderr)
+    if args.command == "seeds":
+        from ranking import study  # XGBoost is slow to import: only once the settings and data are good
+
+        return study.command(dataset, config, args.seeds, args.out, None if args.quiet else _Progress())
     from ranking import pipeline  # XGBoost is slow to import: only once the settings and data are good
 
     result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())
@@ -374,4 +386,5 @@ def _num(v) -> str:
     return "-" if v is None or v != v else f"{v:.3f}"
 
 
-_COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mind": _import_mind, "run": _run}
+_COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mind": _import_mind, "run": _run,
+             "seeds": _run}

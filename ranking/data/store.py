@@ -26,9 +26,23 @@ META = "meta.json"
 FORMAT = 2  # 2: stage outputs of ranking.stages.contract, in the library laid out by role
 
 
-def metrics_document(evaluation, timing_s: dict, config) -> dict:
-    """The JSON summary of a run: the evaluation's document, timings and the resolved config."""
-    return {**evaluation.to_document(), "timing_s": dict(timing_s), "config": config.to_dict()}
+SEEDS = "seeds.json"
+
+
+def metrics_document(evaluation, timing_s: dict, config, seeds: dict | None = None) -> dict:
+    """The JSON summary of a run: the evaluation's document, timings and the resolved config, plus the
+    seed study's document (``ranking.study``) under "seeds" when one was run."""
+    doc = {**evaluation.to_document(), "timing_s": dict(timing_s), "config": config.to_dict()}
+    return doc if seeds is None else {**doc, "seeds": seeds}
+
+
+def write_seed_study(folder: str | Path, study: dict, metrics: dict) -> Path:
+    """Write seeds.json (the seed study) and metrics.json (the first seed's run, carrying the study)."""
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    formats.write_json(folder / SEEDS, study)
+    formats.write_json(folder / METRICS, metrics)
+    return folder
 
 
 def write_run(folder: str | Path, *, rankings: pd.DataFrame, metrics: dict, config: dict, outputs: dict,

@@ -1,0 +1,125 @@
+"""The seed study as a background job: every stage retrained per training seed, off the page's thread.
+
+Each seed trains in the worker pool exactly like a training job (``worker.pool().run`` with the same
+payload: prepared data, config, stages, upstream outputs), so the server never imports TensorFlow;
+the evaluation and the statistics run here (``ranking.study.seed_study``). With
+``LAB_SYNC_TRAINING=1`` (tests) it runs in the caller's thread. Stages the session already trained
+for its own seed are reused, so three seeds cost two trainings.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ranking import pipeline, study
+from ranking.config import PipelineConfig
+from ranking.errors import RankingError
+from ranking.evaluation.seeds import SeedStudy
+from ranking.names import STAGES
+from ranking.prep.split import Prepared
+from ranking.stages.contract import StageOutput
+
+from . import jobs, worker
+
+# Only the Evaluation page shows a study, so a study unseen for a minute may just be a teacher on another
+# page; ten minutes unseen means its tab is gone, and its queued or running seeds should free the workers.
+ORPHAN_S = 600.0
+
+
+@dataclass(eq=False)
+class SeedJob:
+    """One seed study: what it was asked for (``key``), how far along, and its result or error."""
+
+    key: tuple
+    seeds: tuple[int, ...]
+    started: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
+    fraction: float = 0.0
+    message: str = "waiting for a free worker"
+    done: bool = False
+    cancel_requested: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    result: SeedStudy | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return self.seconds if self.done else time.monotonic() - self.started
+
+    def seen(self) -> None:
+        """A page is showing this study (it is not orphaned)."""
+        self.last_seen = time.monotonic()
+
+    @property
+    def stopping(self) -> bool:
+        """Cancelled, or unseen for ``ORPHAN_S`` (its tab was closed, or it never came back to this page)."""
+        if not self.cancel_requested and time.monotonic() - self.last_seen > ORPHAN_S:
+            self.cancel_requested, self.message = True, "cancelled: its page was closed"
+        return self.cancel_requested
+
+    def cancel(self) -> None:
+        """Stop after the current seed's worker is terminated (a waiting one never starts)."""
+        if not self.done:
+            self.cancel_requested = True
+            self.message = "cancelled from its page"
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def start(prep: Prepared, cfg: PipelineConfig, key: tuple, n_seeds: int = study.DEFAULT_SEEDS,
+          trained: Mapping[str, StageOutput] | None = None) -> SeedJob:
+    """Start a study of ``n_seeds`` training seeds from ``cfg.seed``; ``trained`` = the session's fresh stages."""
+    seeds = study.training_seeds(cfg, n_seeds)
+    job = SeedJob(key=key, seeds=seeds)
+    reuse = {cfg.seed: dict(trained)} if trained and all(s in trained for s in STAGES) else {}
+    if jobs.sync_mode():
+        _run(job, prep, cfg, reuse)
+    else:
+        job.thread = threading.Thread(target=_run, args=(job, prep, cfg, reuse), daemon=True,
+                                      name="lab-seed-study")
+        job.thread.start()
+    return job
+
+
+def _train_in_worker(job: SeedJob):
+    def train(prep: Prepared, cfg: PipelineConfig, progress) -> dict[str, StageOutput]:
+        if jobs.sync_mode():
+            with jobs.NEURAL_LOCK:
+                return pipeline.train(prep, cfg, STAGES, progress=progress)
+        payload = pickle.dumps((prep, cfg, list(STAGES), {}), protocol=pickle.HIGHEST_PROTOCOL)
+        end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.stopping)
+        if end[0] == "cancelled":
+            raise _Cancelled
+        if end[0] == "error":
+            raise RankingError(end[1])
+        return pickle.loads(end[1])
+
+    return train
+
+
+def _run(job: SeedJob, prep: Prepared, cfg: PipelineConfig, reuse: dict) -> None:
+    def progress(stage: str, fraction: float, message: str, logs: dict) -> None:
+        if job.stopping:
+            raise _Cancelled
+        job.fraction, job.message = min(0.99, fraction), message
+
+    try:
+        job.result = study.seed_study(prep, cfg, job.seeds, progress=progress, train=_train_in_worker(job),
+                                      trained=reuse)
+    except _Cancelled:
+        job.error = job.message if job.message.startswith("cancelled") else "cancelled"
+    except RankingError as exc:
+        job.error = str(exc)
+    except Exception as exc:  # a demo must never show a traceback; the message is kept for the page
+        job.error = f"the seed study failed unexpectedly: {type(exc).__name__}: {exc}"
+    finally:
+        job.seconds = time.monotonic() - job.started
+        job.fraction = 1.0
+        job.done = True

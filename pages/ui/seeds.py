@@ -1,0 +1,113 @@
+"""The Evaluation page's seed check: retrain with 3 training seeds, then one verdict per step.
+
+A button starts ``pages.session.seed_jobs`` (a background job in the worker pool); a self-refreshing
+fragment shows its progress; the result is drawn by ``ranking.viz.seed_charts`` with the verdict
+rule in words. The study belongs to the settings and data it was run on (``key``); after a setting
+changes the page offers the button again instead of showing an old answer as current.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from pages.session import seed_jobs
+from ranking import names
+from ranking.errors import RankingError
+from ranking.evaluation import seeds as SS
+from ranking.evaluation.seeds import SeedStudy
+from ranking.study import DEFAULT_SEEDS
+from ranking.viz.seed_charts import seed_effects
+
+from . import common as C
+
+JOB = "_seed_job"  # session_state key of this session's seed study
+
+
+def _key(ctx: C.Ctx) -> tuple:
+    return (ctx.data_key, ctx.cfg, DEFAULT_SEEDS)
+
+
+def current_study(ctx: C.Ctx) -> SeedStudy | None:
+    """The finished study for the current settings and data, if this session ran one."""
+    job = st.session_state.get(JOB)
+    if job is None or not job.done or job.key != _key(ctx):
+        return None
+    return job.result
+
+
+def seed_section(ctx: C.Ctx) -> None:
+    """Button → background study → chart and table of per-seed effects with the verdict per step."""
+    st.markdown(f"#### Is each step's gain more than training noise?\n"
+                f"A Wilcoxon test over users counts users as the only noise, yet retraining with another seed "
+                f"can change a stage's gain — even its sign. This check keeps the data and the split, retrains "
+                f"every stage with {DEFAULT_SEEDS} training seeds and compares the lists seed by seed.")
+    st.caption(f"**Verdict rule:** {SS.RULE}")
+    job = st.session_state.get(JOB)
+    if job is not None and job.key == _key(ctx) and not job.done:
+        _progress()
+        return
+    if job is not None and job.done and job.key == _key(ctx):
+        if job.error:
+            st.error(f"The seed check stopped: {job.error}")
+        elif job.result is not None:
+            _show(job.result, job.seconds)
+    label = f"Check across {DEFAULT_SEEDS} training seeds"
+    if st.button(label if job is None or job.key != _key(ctx) else "Run the seed check again",
+                 key="seed_study", icon=":material/casino:", disabled=ctx.lab.running,
+                 help="Trains every stage once more per extra seed (about a minute on the sample world)."):
+        _start(ctx)
+
+
+def _start(ctx: C.Ctx) -> None:
+    try:
+        prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
+        st.session_state[JOB] = seed_jobs.start(prep, ctx.cfg, _key(ctx),
+                                                trained=ctx.lab.fresh_outputs(ctx.cfg, ctx.data_key))
+    except RankingError as exc:
+        st.error(str(exc))
+        return
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def _progress() -> None:
+    job = st.session_state.get(JOB)
+    if job is None or job.done:
+        st.rerun()
+    job.seen()
+    left, right = st.columns([5, 1])
+    left.progress(job.fraction, text=f"Seed check: {job.message} · {job.elapsed:.0f} s")
+    right.button("Cancel", key="cancel_seed_study", icon=":material/stop_circle:", on_click=job.cancel,
+                 disabled=job.cancel_requested)
+
+
+def _show(study: SeedStudy, seconds: float) -> None:
+    st.plotly_chart(seed_effects(study), key="seed_effects")
+    st.dataframe(effects_table(study), hide_index=True)
+    st.caption(f"Seeds {', '.join(map(str, study.seeds))}; {seconds:.0f} s. Effect = mean per-user change in "
+               f"{names.title(study.basis)} from A to B with that seed; p = its Wilcoxon test over users. "
+               + ("Heuristic = eligible items ordered by stated topic affinity + quality score (no training, "
+                  "so only the stage's side changes with the seed). "
+                  if any(c.a == "heuristic" for c in study.comparisons) else "")
+               + " ".join(study.notes))
+
+
+def effects_table(study: SeedStudy) -> pd.DataFrame:
+    """One row per comparison: effect (and p) per seed, mean ± SD, interval, verdict, for people."""
+    rows = []
+    for c in study.comparisons:
+        lo, hi = c.interval
+        row = {"Comparison (A → B)": c.title(), "Verdict": c.verdict_text()}
+        for seed, e, p in zip(c.seeds, c.effects, c.p_values, strict=True):
+            row[f"Seed {seed}"] = "n/a (too few users)" if math.isnan(e) else f"{e:+.4f} ({_p(p)})"
+        row["Mean ± SD"] = "n/a" if math.isnan(c.sd) else f"{c.mean:+.4f} ± {c.sd:.4f}"
+        row[f"{c.confidence:.0%} interval"] = "n/a" if math.isnan(lo) else f"{lo:+.4f} to {hi:+.4f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _p(p: float) -> str:
+    return "p n/a" if math.isnan(p) else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
