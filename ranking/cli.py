@@ -15,6 +15,10 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from ranking.evaluation.summary import group_notes, run_summary
+
+__all__ = ["build_parser", "group_notes", "main", "run_summary"]
+
 from ranking.errors import DataError, RankingError
 
 EXIT_USAGE = 2  # bad input, bad settings, unusable data
@@ -131,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
     p.add_argument("--out", type=Path, help="folder for seeds.json and the first seed's metrics.json")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p = sub.add_parser("rerank", parents=[common], help="re-rank a saved run for other label weights, without "
+                       "training (stages that predict each signal; see the config's target)")
+    p.add_argument("--run", required=True, type=Path, help="a folder written by `run`")
+    p.add_argument("--out", required=True, type=Path, help="output folder (its parent must exist)")
+    p.add_argument("--data", type=Path, help="the run's data folder (default: the one the run recorded)")
+    p.add_argument("--force", action="store_true", help="replace an existing file where the folder goes")
+    for name in ("click", "dwell", "share", "comment", "hide"):
+        p.add_argument(f"--w-{name}", type=float, help=f"new {name} weight (default: the run's)")
     return parser
 
 
@@ -282,7 +294,7 @@ def _run(args: argparse.Namespace) -> int:
     result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())
     with _writing(args.out):
         limits.clear_output(args.out, folder=True, force=args.force)
-        pipeline.save_run(args.out, result)
+        pipeline.save_run(args.out, result, data_dir=args.data)
     print("\n".join(run_summary(result, args.out)))
     return 0
 
@@ -327,64 +339,20 @@ class _Progress:
         print(f"[{fraction:4.0%}] {stage}: {message}", file=sys.stderr, flush=True)
 
 
-def run_summary(result, out: Path) -> list[str]:
-    """What `run` prints: the data and split, one metric row per stage, grouped notes, where it wrote."""
-    from ranking import names
-    from ranking.evaluation.evaluate import MIN_USERS
-    from ranking.prep.split import IS_TEST
+def _rerank(args: argparse.Namespace) -> int:
+    from ranking import pipeline  # XGBoost is slow to import: only once the arguments are good
+    from ranking.data import limits
 
-    ds, prep, ev, k = result.prep.dataset, result.prep, result.evaluation, result.config.eval.k
-    n_test = int(prep.interactions[IS_TEST].sum())
-    split = result.config.split
-    lines = [f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {len(prep.interactions)} interactions; "
-             f"{len(prep.interactions) - n_test} train, {n_test} held out ({split.method} split); "
-             f"{prep.n_eval_users} users have held-out interactions"]
-    truth = ds.truth is not None
-    head = ["list", *([f"oracle NDCG@{k}"] if truth else []), f"NDCG@{k}", f"recall@{k}", "recall@list", "AUC"]
-    rows = []
-    lists = result.lists()
-    for name, m in [*ev.stages.items(), ("random", ev.baseline)]:
-        width = lists[name].width if name in lists else k
-        keys = [*([names.at("oracle_ndcg", k)] if truth else []), names.at("ndcg", k), names.at("recall", k),
-                names.at("recall", width), "auc"]
-        rows.append([name, str(width), *(_num(m.get(key)) for key in keys)])
-    if all(c == "-" for r in rows for c in r[2:]):
-        lines.append("no ranking metric can be measured on this data (see the notes); list lengths: "
-                     + ", ".join(f"{r[0]} {r[1]}" for r in rows[:-1]))
-    else:
-        lines += _table([["", *head], *rows])
-    if prep.n_eval_users < MIN_USERS:
-        lines.append(f"note: only {prep.n_eval_users} users have at least {split.min_history} interactions, so "
-                     "too few users are held out for ranking metrics; a generated world "
-                     "(python -m ranking synth) is big enough to measure them.")
-    lines += [f"note: {n}" for n in group_notes(list(ev.notes))]
-    lines.append(f"wrote {out}: rankings.csv, metrics.json, config.json, models.pkl "
-                 f"({result.timing_s.get('total', 0.0):.1f} s)")
-    return lines
-
-
-def group_notes(notes: list[str]) -> list[str]:
-    """Merge notes that differ only in their 'stage: ' prefix ('stage1, stage2: same text')."""
-    groups: dict[str, list[str]] = {}
-    for note in notes:
-        where, sep, text = note.partition(": ")
-        if not sep or " " in where:
-            where, text = "", note
-        groups.setdefault(text, []).append(where)
-    return [f"{', '.join(w for w in wheres if w)}: {text}" if any(wheres) else text
-            for text, wheres in groups.items()]
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    """Rows as aligned text: first column left, the others right."""
-    widths = [max(map(len, col)) for col in zip(*rows, strict=True)]
-    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-            for r in rows]
-
-
-def _num(v) -> str:
-    return "-" if v is None or v != v else f"{v:.3f}"
+    limits.check_output(args.out, folder=True, force=args.force)
+    overrides = {k: v for k, v in vars(args).items() if k.startswith("w_") and v is not None}
+    result = pipeline.reweight_run(args.run, _load(args.data) if args.data else None, overrides)
+    with _writing(args.out):
+        limits.clear_output(args.out, folder=True, force=args.force)
+        pipeline.save_run(args.out, result)
+    print(f"label now: {result.config.labels.formula_text()} (no model was retrained)")
+    print("\n".join(run_summary(result, args.out)))
+    return 0
 
 
 _COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mind": _import_mind, "run": _run,
-             "seeds": _run}
+             "seeds": _run, "rerank": _rerank}

@@ -199,21 +199,43 @@ def run(dataset: Dataset, config: PipelineConfig | None = None, progress: Progre
     return result
 
 
-def save_run(folder: str | Path, result: PipelineResult) -> Path:
-    """Write rankings.csv, metrics.json, config.json and the fitted stage outputs (see ranking.data.store)."""
+def save_run(folder: str | Path, result: PipelineResult, data_dir: str | Path | None = None) -> Path:
+    """Write rankings.csv, metrics.json, config.json and the fitted stage outputs (see ranking.data.store);
+    ``data_dir`` (the data folder, when there is one) is recorded so ``rerank`` can find the data again."""
     return store.write_run(folder, rankings=result.rankings_frame(),
                            metrics=store.metrics_document(result.evaluation, result.timing_s, result.config),
                            config=result.config.to_dict(), outputs=result.outputs,
-                           dataset=result.prep.dataset, timing_s=result.timing_s)
+                           dataset=result.prep.dataset, timing_s=result.timing_s, data_dir=data_dir)
 
 
-def load_run(folder: str | Path, dataset: Dataset) -> PipelineResult:
-    """A saved run, re-evaluated on the dataset it was trained on, without training anything."""
+def load_run(folder: str | Path, dataset: Dataset, labels: Mapping[str, float] | None = None) -> PipelineResult:
+    """A saved run, re-evaluated on the dataset it was trained on, without training anything.
+
+    ``labels`` overrides label settings (e.g. ``{"w_share": 3.0}``): stages that predict each
+    signal re-rank for them; a label-trained run refuses, since its models learnt the old label.
+    """
     raw_config, payload = store.read_run(folder)
     config = PipelineConfig.from_dict(raw_config)
     if payload["dataset"]["fingerprint"] != dataset.fingerprint:
         raise DataError(f"{folder}: this run was trained on other data ({payload['dataset']['name']})")
+    if labels:
+        if config.target != "signals":
+            raise TrainingError(f"{folder}: this run's stages learnt the thresholded label (target 'label'), so "
+                                "new weights need a retrain; runs with target 'signals' re-rank without one")
+        config = dataclasses.replace(config, labels=dataclasses.replace(config.labels, **labels))
     return finish(prepare_data(dataset, config), config, payload["outputs"], payload["timing_s"])
+
+
+def reweight_run(folder: str | Path, dataset: Dataset | None, labels: Mapping[str, float]) -> PipelineResult:
+    """``load_run`` with new label weights; without ``dataset``, the data folder the run recorded is loaded."""
+    if dataset is None:
+        from ranking.data.io import load_dataset
+
+        where = store.read_run(folder)[1]["dataset"].get("folder")
+        if not where:
+            raise DataError(f"{folder}: the run does not record its data folder; pass --data")
+        dataset = load_dataset(where)
+    return load_run(folder, dataset, labels)
 
 
 def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOutput],

@@ -46,13 +46,15 @@ def write_seed_study(folder: str | Path, study: dict, metrics: dict) -> Path:
 
 
 def write_run(folder: str | Path, *, rankings: pd.DataFrame, metrics: dict, config: dict, outputs: dict,
-              dataset: Dataset, timing_s: dict) -> Path:
+              dataset: Dataset, timing_s: dict, data_dir: str | Path | None = None) -> Path:
     """Write a run folder: the CSV and JSON files people read, and the pickled stage outputs."""
     folder = Path(folder)
     formats.write_csv(folder / RANKINGS, rankings)
     formats.write_json(folder / METRICS, metrics)
     formats.write_json(folder / CONFIG, config)
-    payload = {"format": FORMAT, "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint},
+    where = None if data_dir is None else str(Path(data_dir).resolve())
+    payload = {"format": FORMAT, "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint,
+                                             "folder": where},
                "outputs": dict(outputs), "timing_s": dict(timing_s)}
     formats.write_bytes(folder / MODELS, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
     return folder

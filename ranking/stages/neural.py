@@ -190,6 +190,8 @@ class NeuralReranker:
         inputs = {"features": _apply_scaler(X, self.scaler_)}
         if s2 is not None:
             inputs["stage2_score"] = _apply_scaler(s2, self.stage2_scaler_)
+            if self.__dict__.get("signals_") and s2.shape[1] == len(HEADS):
+                inputs["stage2_base"] = _base(s2)
         if self.config.id_embeddings:
             inputs["user"] = _known(users, self.user_seen_)
             inputs["item"] = _known(items, self.item_seen_)
@@ -256,7 +258,16 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: int, n_users
         h = layers.Dense(units, activation="relu", name=f"hidden_{k}",
                          kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + k))(h)
         h = layers.Dropout(cfg.dropout, name=f"dropout_{k}", seed=seed + 20 + k)(h)
-    if signals:
+    if signals and stage2 == len(HEADS):
+        # residual heads: each starts at stage 2's prediction (zero-initialised correction) and learns
+        # what the embeddings and the trunk add, on the link scale: logit for probabilities, log otherwise
+        inputs["stage2_base"] = keras.Input((len(HEADS),), name="stage2_base")
+        delta = layers.Dense(len(HEADS), name="correction", kernel_initializer="zeros",
+                             bias_initializer="zeros")(h)
+        link = layers.Add(name="link")([inputs["stage2_base"], delta])
+        out = {name: layers.Activation("sigmoid" if act == "sigmoid" else "exponential", name=name)(
+                   link[:, j:j + 1]) for j, (name, act, _) in enumerate(HEADS)}
+    elif signals:
         out = {name: layers.Dense(1, activation=act, name=name,
                                   kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 30 + j))(h)
                for j, (name, act, _) in enumerate(HEADS)}
@@ -264,6 +275,19 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: int, n_users
         out = layers.Dense(1, activation="sigmoid", name="p_positive",
                            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 30))(h)
     return keras.Model(inputs=inputs, outputs=out, name="neural_reranker")
+
+
+def _base(s2: np.ndarray) -> np.ndarray:
+    """Stage 2's signals on each head's link scale: logit of probabilities, log of dwell (minutes) and comments."""
+    out = np.empty_like(s2, dtype=np.float32)
+    for j, (_, act, _) in enumerate(HEADS):
+        v = np.nan_to_num(s2[:, j].astype(np.float64), nan=0.0)
+        if act == "sigmoid":
+            p = np.clip(v, 1e-4, 1 - 1e-4)
+            out[:, j] = np.log(p / (1 - p))
+        else:
+            out[:, j] = np.log(np.maximum(v / (DWELL_SCALE if j == 1 else 1.0), 1e-4))
+    return out
 
 
 def _targets(y: np.ndarray) -> Any:
