@@ -36,10 +36,14 @@ ctx = C.page(
 if ctx is not None:
     dataset, cfg = ctx.dataset, ctx.cfg
     C.train_form("stage2", ("s2_objective", "s2_trees", "s2_depth", "s2_lr", "s2_top_n"), ctx)
-    st.caption(f"Objective **{cfg.stage2.objective}**: " + (
+    st.caption(("**Predict, then combine**: five tree models, one per signal — P(click), expected dwell, "
+                "P(share), expected comments, P(hide) — and each candidate's score is Σ weight × prediction with "
+                "the label weights, so moving a weight re-ranks at once. The slot an impression was shown in is "
+                "a feature, and every candidate is scored as if shown at the top (position bias removed)."
+                if cfg.target == "signals" else f"Objective **{cfg.stage2.objective}**: " + (
         "LambdaMART — each user's candidates form one query and the trees optimise NDCG of the order."
         if cfg.stage2.objective.startswith("rank") else
-        "pointwise — the trees predict the probability that an impression is positive.")
+        "pointwise — the trees predict the probability that an impression is positive."))
         + f" Early stopping after {cfg.stage2.early_stopping_rounds} rounds without improvement on "
         "held-out users.")
 
@@ -58,18 +62,26 @@ if ctx is not None:
                 f"{model.n_valid_rows_:,}")
     c[1].metric("Trees used", f"{model.best_iteration_ + 1}")
     c[2].metric("Held-out AUC", f"{m.get('auc', float('nan')):.3f}")
-    c[3].metric("Log-loss", f"{m.get('logloss', float('nan')):.3f}" if not
-                cfg.stage2.objective.startswith("rank") else "n/a (ranking margin)")
+    signals = getattr(model, "signals_mode", False)
+    c[3].metric("Log-loss", "n/a (a value, not a probability)" if signals else
+                f"{m.get('logloss', float('nan')):.3f}" if not cfg.stage2.objective.startswith("rank")
+                else "n/a (ranking margin)")
     c[4].metric(names.title(ev.basis), f"{ev.headline('stage2'):.3f}",
                 f"{ev.headline('stage2') - ev.headline('stage1'):+.3f} vs stage 1")
 
     t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
     with t1:
         st.plotly_chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
+        if signals:
+            st.caption("The click model's curve; trees used per signal (click, dwell, share, comment, hide): "
+                       + ", ".join(str(r) for r in model.signal_model_.best_rounds_) + ".")
     with t2:
         desc = {name: F.describe(name) for name in model.feature_names_}
-        st.plotly_chart(viz.feature_importance(model.importance_, descriptions=desc), key="imp")
-        st.caption("Total gain: how much each feature reduced the loss across all splits that use it.")
+        st.plotly_chart(viz.feature_importance(model.importance_, descriptions=desc,
+                                               unit="share of gain" if signals else "total gain"), key="imp")
+        st.caption("Share of gain, averaged over the five signal models: how much of each model's loss reduction "
+                   "comes from splits on the feature." if signals else
+                   "Total gain: how much each feature reduced the loss across all splits that use it.")
     with t3:
         user = C.user_picker(dataset)
         lists = {"stage1": view.stage1.lists, "stage2": s2.lists}
@@ -82,7 +94,8 @@ if ctx is not None:
             row = contrib.loc[chosen]
             parts = row[model.feature_names_]
             st.plotly_chart(viz.contributions(parts, float(row["bias"]),
-                                                 f"Item {chosen}: contribution of each feature to its score"),
+                                                 f"Item {chosen}: contribution of each feature to its "
+                                                 + ("P(click), in log-odds" if signals else "score")),
                             key="contrib")
             values = pd.Series({n: row[f"{n}_value"] for n in model.feature_names_})
             top = parts.abs().sort_values(ascending=False).index[:5]
