@@ -107,7 +107,8 @@ def test_preset_restores_the_notebook_defaults():
 
 
 def test_all_negative_labels_disable_training_with_a_reason():
-    at = app("app.py", w_click="0", w_dwell="0", w_share="0", w_comment="0")
+    # only the notebook's path learns the 0/1 label; the value model learns the signals whatever the weights
+    at = app("app.py", target="label", w_click="0", w_dwell="0", w_share="0", w_comment="0")
     at.run()
     assert_clean(at)
     assert at.button(key="train_all").disabled
@@ -173,3 +174,25 @@ def test_stage2_form_trains_only_on_submit():
     assert "not trained" not in stage_badges[0]
     assert "not trained" not in stage_badges[1]
     assert "not trained" in stage_badges[2]
+
+
+def test_a_weight_slider_reranks_every_feed_without_retraining():
+    at = app("app.py")
+    at.run()
+    at.button(key="train_all").click().run()
+    assert_clean(at)
+    lab = at.session_state["_lab"]
+    final_before = lab._view[1].post.lists.items.copy()
+    trained = {name: t.output for name, t in lab.stages.items()}
+    at.switch_page("pages/1_Labels.py").run()
+    at.slider(key="w_share").set_value(5.0).run()
+    at.slider(key="w_click").set_value(0.0).run()
+    assert_clean(at)
+    assert all("trained" in b and "stale" not in b for b in badges(at))  # nothing needs a retrain
+    at.switch_page("pages/5_Rank_shifts.py").run()
+    assert_clean(at)
+    lab = at.session_state["_lab"]
+    assert {name: t.output for name, t in lab.stages.items()} == trained  # the same trained models
+    view = lab._view[1]
+    assert view.config.labels.w_share == 5.0
+    assert not (view.post.lists.items == final_before).all()  # the feeds were re-ranked for the new weights

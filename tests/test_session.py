@@ -45,9 +45,11 @@ def test_nothing_trained_is_missing_and_a_click_trains_up_to_the_target():
 
 @pytest.mark.parametrize(("change", "stale"), [
     ({"seed": 7}, ["stage1", "stage2", "stage3"]),
-    ({"labels": LabelConfig(threshold=1.5)}, ["stage1", "stage2", "stage3"]),
+    ({"labels": LabelConfig(threshold=1.5)}, []),  # the value model learns signals: labels re-rank live
+    ({"labels": LabelConfig(w_share=4.0)}, []),
+    ({"target": "label"}, ["stage1", "stage2", "stage3"]),
     ({"stage1": dataclasses.replace(PipelineConfig().stage1, k=33)}, ["stage1", "stage2", "stage3"]),
-    ({"stage2": GBDTConfig(max_depth=3)}, ["stage2", "stage3"]),
+    ({"stage2": GBDTConfig(max_depth=4)}, ["stage2", "stage3"]),
     ({"stage3": NeuralConfig(dropout=0.3)}, ["stage3"]),
     ({"post": PostConfig(m=7)}, []),  # post-processing and metrics are recomputed, never trained
 ])
@@ -61,6 +63,13 @@ def test_a_setting_makes_its_stage_and_every_later_one_stale(change, stale):
     assert list(lab.fresh_outputs(now, "k")) == fresh
     # retraining the last stage retrains from the first stale one
     assert lab.plan("stage3", now, "k") == (stale or ["stage3"])
+
+
+def test_in_label_mode_a_label_change_makes_every_stage_stale():
+    cfg = PipelineConfig(target="label")
+    lab = _lab_trained_with(cfg)
+    now = dataclasses.replace(cfg, labels=LabelConfig(w_share=4.0))
+    assert [lab.status(s, now, "k") for s in ("stage1", "stage2", "stage3")] == ["stale"] * 3
 
 
 def test_other_data_makes_every_stage_stale():
