@@ -20,6 +20,8 @@ from ranking.config import PostConfig
 from ranking.data import schema as S
 from ranking.prep.lists import PAD, RankedLists
 from ranking.prep.split import Prepared
+from ranking.stages import value as V
+from ranking.stages.neural import DWELL_SCALE
 from ranking.stages.postprocess import postprocess
 
 
@@ -58,12 +60,18 @@ def _rows(prep: Prepared, user_pos: int, item_pos: int) -> None:
 
 
 def stage2_scores(prep: Prepared, ranker, user_pos: int, items: Iterable[int]) -> np.ndarray:
-    """Stage-2 score of each candidate item position, one feature row and one predict call at a time."""
+    """Stage-2 score of each candidate item position, one feature row and one predict call at a time
+    (a signals model: one predict per signal model per row, then the weighted sum)."""
     ranking = ranker.config.objective.startswith("rank:")
     out = []
     for i in items:
         _rows(prep, user_pos, int(i))
-        row = pd.DataFrame(ranker.pair_features(prep, [user_pos], [int(i)]), columns=ranker.feature_names_)
+        x = ranker.pair_features(prep, [user_pos], [int(i)])
+        if getattr(ranker, "signals_mode", False):
+            sig = np.array([[max(float(m.predict(x)[0]), 0.0) for m in ranker.signal_model_.models_]], np.float32)
+            out.append(V.value(prep, sig, np.array([int(i)]))[0])
+            continue
+        row = pd.DataFrame(x, columns=ranker.feature_names_)
         p = ranker.model_.predict(row)[0] if ranking else ranker.model_.predict_proba(row)[0, 1]
         out.append(np.float32(p))
     return np.asarray(out, np.float32)
@@ -73,12 +81,22 @@ def stage3_scores(prep: Prepared, ranker, reranker, user_pos: int, items: Iterab
                   stage2: Iterable[float]) -> np.ndarray:
     """Stage-3 probability of each item, one Keras ``model.predict`` per row (the notebook's loop)."""
     out = []
+    signals = getattr(reranker, "signals_", False)
     for i, s2 in zip(items, stage2, strict=True):
         _rows(prep, user_pos, int(i))
         x = ranker.pair_features(prep, [user_pos], [int(i)])
-        s2_col = np.array([[s2]], np.float32) if reranker.uses_stage2_ else None
+        if signals:  # the stage-2 input of a signals model is stage 2's five predictions
+            s2_col = ranker.pair_outputs(prep, [user_pos], [int(i)]) if reranker.uses_stage2_ else None
+        else:
+            s2_col = np.array([[s2]], np.float32) if reranker.uses_stage2_ else None
         inputs = reranker._inputs(x, np.array([user_pos]), np.array([int(i)]), s2_col)
-        out.append(np.float32(reranker.model_.predict(inputs, verbose=0).ravel()[0]))
+        p = reranker.model_.predict(inputs, verbose=0)
+        if signals:
+            sig = np.concatenate([np.asarray(p[name]).reshape(1, 1) for name in V.NAMES], axis=1)
+            sig[:, 1] *= DWELL_SCALE
+            out.append(V.value(prep, sig, np.array([int(i)]))[0])
+        else:
+            out.append(np.float32(p.ravel()[0]))
     return np.asarray(out, np.float32)
 
 

@@ -327,13 +327,13 @@ def _writing(out: Path):
 
 
 class _Progress:
-    """Progress on stderr: one line per stage, then at most one per tenth of the run."""
+    """Progress on stderr: one line per stage, then at most one per quarter of that stage."""
 
     def __init__(self) -> None:
         self.stage, self.shown = "", -1.0
 
     def __call__(self, stage: str, fraction: float, message: str, logs: dict | None = None) -> None:
-        if stage == "done" or (stage == self.stage and fraction - self.shown < 0.1):
+        if stage == "done" or (stage == self.stage and fraction - self.shown < 0.25):
             return
         self.stage, self.shown = stage, fraction
         print(f"[{fraction:4.0%}] {stage}: {message}", file=sys.stderr, flush=True)

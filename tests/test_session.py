@@ -165,7 +165,7 @@ def test_a_bad_or_deleted_run_id_is_refused_with_a_message(trained, bad):
 def test_an_untrainable_label_fails_before_any_thread_starts(trained):
     _, _, dataset, key = trained
     lab = LabState()
-    cfg = dataclasses.replace(FAST, labels=LabelConfig(threshold=1e6))
+    cfg = dataclasses.replace(FAST, target="label", labels=LabelConfig(threshold=1e6))
     with pytest.raises(Exception, match="no training interaction is positive"):
         jobs.start(lab, ["stage1"], dataset, key, cfg)
     assert lab.job is None

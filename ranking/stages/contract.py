@@ -185,15 +185,11 @@ class NeuralStage:
         if stage2.signals_mode:
             # every stage-1 candidate is scored once, so a weight change can re-pick stage 2's top N and
             # re-order it without calling a model (see ``reweight``); the list shows stage 2's N only
-            cands = stage2.candidates
-            X, user_pos, item_pos, mask = stage2.model.features_for(prep, cands)
-            s2 = stage2.candidate_signals[mask]
-            cand_signals = np.full(stage2.candidate_signals.shape, np.nan, np.float32)
-            cand_signals[mask] = self.model_.predict(X, user_pos=user_pos, item_pos=item_pos,
-                                                     stage2_score=s2 if self.model_.uses_stage2_ else None)
+            cand_signals = signal_predictions(prep, stage2.model, self.model_, stage2.candidates,
+                                              stage2.candidate_signals)
             out = StageOutput("stage3", self.model_, stage2.lists, 0.0, candidate_signals=cand_signals,
-                              candidates=cands)
-            _rank_signals(prep, out, cands, stage2.lists, None)
+                              candidates=stage2.candidates)
+            _rank_signals(prep, out, stage2.candidates, stage2.lists, None)
             out.seconds = self.fit_seconds_ + time.perf_counter() - t0
             return out
         lists = rerank(prep, stage2, self.model_)
@@ -271,12 +267,28 @@ def _copy(o: StageOutput) -> StageOutput:
     return dataclasses.replace(o, signals=dict(o.signals))
 
 
+def signal_predictions(prep: Prepared, ranker, model, lists: RankedLists, stage2_signals: np.ndarray | None = None,
+                       users: np.ndarray | None = None) -> np.ndarray:
+    """float32 (rows, width, 5) stage-3 signals of every listed item in one batched call (NaN on padding);
+    ``stage2_signals`` (same shape) saves recomputing stage 2's, else they are predicted here."""
+    X, user_pos, item_pos, mask = ranker.features_for(prep, lists, users=users)
+    s2 = stage2_signals[mask] if stage2_signals is not None else ranker.pair_outputs(prep, user_pos, item_pos)
+    out = np.full((*lists.items.shape, 5), np.nan, np.float32)
+    out[mask] = model.predict(X, user_pos=user_pos, item_pos=item_pos, stage2_score=s2 if model.uses_stage2_ else None)
+    return out
+
+
 def rerank(prep: Prepared, stage2: StageOutput, model, users: np.ndarray | None = None) -> RankedLists:
-    """Score stage 2's top N (of ``users``, default all) with the neural model in one batched call."""
+    """Score stage 2's top N (of ``users``, default all) with the neural model in one batched call; a
+    signals model orders them by Σ wᵢ·predictionᵢ under ``prep.labels``."""
     lists = stage2.lists if users is None else RankedLists(stage2.lists.items[users], stage2.lists.scores[users])
+    if getattr(model, "signals_", False):
+        carried = getattr(lists, "user_pos", None)
+        signals = signal_predictions(prep, stage2.model, model, lists, users=users if carried is None else carried)
+        return order_rows(lists.items, V.value(prep, signals, lists.items))
     X, user_pos, item_pos, mask = stage2.model.features_for(prep, lists, users=users)
     p = model.predict(X, user_pos=user_pos, item_pos=item_pos, stage2_score=lists.scores[mask])
-    scores = np.full(lists.items.shape, np.nan, dtype=np.float32)
+    scores = np.full(lists.items.shape, np.nan, np.float32)
     scores[mask] = p
     return order_rows(lists.items, scores)
 

@@ -14,7 +14,6 @@ import functools
 import os
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +21,8 @@ import numpy as np
 
 from ranking.config import NeuralConfig
 from ranking.errors import TrainingError
+from ranking.stages.scaling import apply_scaler, check_table, column, fit_scaler, matrix, positions
 
-CLIP = 5.0  # standardised inputs are clipped to ±5 sd so one outlier cannot saturate a ReLU
 EMBEDDING_L2 = 1e-4  # L2 on looked-up embedding rows (Keras divides by batch): frequency-aware decay
 PATIENCE = 3  # epochs without a better val_loss before early stopping
 ID_DROPOUT = 0.1  # share of training rows whose user (and, independently, item) is shown as "unknown"
@@ -90,7 +89,7 @@ class NeuralReranker:
         cfg = self.config
         if cfg.use_stage2_score and stage2_score is None:
             raise ValueError("config.use_stage2_score is on but no stage2_score was given")
-        X, y, users, items, valid = _check_table(X, y, user_pos, item_pos, is_valid, n_users, n_items)
+        X, y, users, items, valid = check_table(X, y, user_pos, item_pos, is_valid, n_users, n_items)
         self.signals_ = y.ndim == 2
         if feature_names is not None and len(feature_names) != X.shape[1]:
             raise ValueError(f"{len(feature_names)} feature names for {X.shape[1]} columns")
@@ -99,9 +98,9 @@ class NeuralReranker:
         self.feature_names_ = None if feature_names is None else tuple(feature_names)
         self.n_users_, self.n_items_ = int(n_users), int(n_items)
         self.uses_stage2_ = bool(cfg.use_stage2_score)
-        s2 = _column(stage2_score, len(X)) if self.uses_stage2_ else None
-        self.scaler_ = _fit_scaler(X[train])
-        self.stage2_scaler_ = None if s2 is None else _fit_scaler(s2[train])
+        s2 = column(stage2_score, len(X)) if self.uses_stage2_ else None
+        self.scaler_ = fit_scaler(X[train])
+        self.stage2_scaler_ = None if s2 is None else fit_scaler(s2[train])
         self.stage2_width_ = 0 if s2 is None else s2.shape[1]
         self.user_seen_ = np.bincount(users[train], minlength=self.n_users_) > 0
         self.item_seen_ = np.bincount(items[train], minlength=self.n_items_) > 0
@@ -151,14 +150,14 @@ class NeuralReranker:
         """P(positive) per row, float32; one forward pass per ``CHUNK`` rows, never per row."""
         if not self.fitted:
             raise TrainingError("NeuralReranker is not fitted: call fit() first")
-        X = _matrix(X)
+        X = matrix(X)
         n = len(X)
         if X.shape[1] != self.n_features_:
             raise ValueError(f"X has {X.shape[1]} columns; the model was fitted on {self.n_features_}")
         if self.uses_stage2_ and stage2_score is None:
             raise ValueError("this model was fitted with the stage-2 score; pass stage2_score")
-        s2 = _column(stage2_score, n) if self.uses_stage2_ else None
-        inputs = self._inputs(X, _positions(user_pos, n, "user_pos"), _positions(item_pos, n, "item_pos"), s2)
+        s2 = column(stage2_score, n) if self.uses_stage2_ else None
+        inputs = self._inputs(X, positions(user_pos, n, "user_pos"), positions(item_pos, n, "item_pos"), s2)
         out = np.empty((n, len(HEADS)) if self.signals_ else n, np.float32)
         for start in range(0, n, CHUNK):
             out[start:start + CHUNK] = self._forward({k: v[start:start + CHUNK] for k, v in inputs.items()})
@@ -187,9 +186,9 @@ class NeuralReranker:
 
     def _inputs(self, X: np.ndarray, users: np.ndarray, items: np.ndarray,
                 s2: np.ndarray | None) -> dict[str, np.ndarray]:
-        inputs = {"features": _apply_scaler(X, self.scaler_)}
+        inputs = {"features": apply_scaler(X, self.scaler_)}
         if s2 is not None:
-            inputs["stage2_score"] = _apply_scaler(s2, self.stage2_scaler_)
+            inputs["stage2_score"] = apply_scaler(s2, self.stage2_scaler_)
             if self.__dict__.get("signals_") and s2.shape[1] == len(HEADS):
                 inputs["stage2_base"] = _base(s2)
         if self.config.id_embeddings:
@@ -341,95 +340,12 @@ def _batches(tf: Any, inputs: dict[str, np.ndarray], y: np.ndarray, batch_size: 
     return idx.enumerate().map(gather).prefetch(2)
 
 
-def _fit_scaler(m: np.ndarray) -> dict[str, np.ndarray]:
-    """Median per column, which columns get a missing indicator, then mean/sd of the imputed result."""
-    finite = np.isfinite(m)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing column: median is NaN → 0 below
-        median = np.nanmedian(np.where(finite, m, np.nan), axis=0)
-    stats = {"median": np.nan_to_num(median).astype(np.float32),
-             "missing": np.flatnonzero(~finite.all(axis=0))}
-    z = _impute(m, stats)
-    stats["mean"] = z.mean(axis=0, dtype=np.float64).astype(np.float32)
-    sd = z.std(axis=0, dtype=np.float64)
-    stats["scale"] = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)
-    return stats
-
-
-def _impute(m: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:
-    """Missing values → the column median, plus a 0/1 indicator per column in ``stats["missing"]``."""
-    n, width = m.shape
-    out = np.empty((n, width + len(stats["missing"])), np.float32)
-    out[:, :width] = m
-    bad = ~np.isfinite(m)
-    np.copyto(out[:, :width], np.broadcast_to(stats["median"], m.shape), where=bad)
-    out[:, width:] = bad[:, stats["missing"]]
-    return out
-
-
-def _apply_scaler(m: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:
-    z = _impute(m, stats)
-    z -= stats["mean"]
-    z /= stats["scale"]
-    return np.clip(z, -CLIP, CLIP, out=z)
-
-
 def _known(pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """Positions as embedding rows; unseen or out-of-range IDs map to the unknown row ``len(seen)``."""
     n = len(seen)
     ok = (pos >= 0) & (pos < n)
     ok[ok] = seen[pos[ok]]
     return np.where(ok, pos, n).astype(np.int32)
-
-
-def _check_table(X: np.ndarray, y: np.ndarray, user_pos: np.ndarray, item_pos: np.ndarray,
-                 is_valid: np.ndarray | None, n_users: int, n_items: int) -> tuple[np.ndarray, ...]:
-    """Validated training arrays; ``TrainingError`` when the table cannot train a classifier."""
-    X = _matrix(X)
-    n = len(X)
-    y = np.asarray(y)
-    y = y.astype(np.float32) if y.ndim == 2 else y.ravel()
-    if len(y) != n or (y.ndim == 2 and y.shape[1] != len(HEADS)):
-        raise ValueError(f"y has shape {y.shape} for {n} rows (expected ({n},) or ({n}, {len(HEADS)}))")
-    if y.ndim == 1 and n and not np.isin(y, (0, 1)).all():
-        raise ValueError("y must hold 0/1 labels only")
-    users, items = _positions(user_pos, n, "user_pos"), _positions(item_pos, n, "item_pos")
-    for name, pos, size in (("user_pos", users, n_users), ("item_pos", items, n_items)):
-        if n and (pos.min() < 0 or pos.max() >= size):
-            raise ValueError(f"{name} must lie in [0, {size}) during training")
-    valid = np.zeros(n, bool) if is_valid is None else np.asarray(is_valid, bool).ravel()
-    if valid.shape != (n,):
-        raise ValueError(f"is_valid has {valid.size} values for {n} rows")
-    if valid.all():
-        raise TrainingError("stage 3 has no training rows: the table is empty or every row is a "
-                            "validation row")
-    classes = np.unique((y[~valid, 0] > 0).astype(np.int8) if y.ndim == 2 else y[~valid])
-    if len(classes) < 2:
-        raise TrainingError(f"stage 3 cannot train: every training label is {int(classes[0])} "
-                            f"({int((~valid).sum())} rows); it needs both positives and negatives")
-    return X, y, users, items, valid
-
-
-def _matrix(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or X.shape[1] < 1:
-        raise ValueError(f"X must be a 2-D array with at least one column, got shape {X.shape}")
-    return X
-
-
-def _column(values: np.ndarray | None, n: int) -> np.ndarray:
-    col = np.asarray(values, dtype=np.float32)
-    col = col if col.ndim == 2 else col.reshape(-1, 1)
-    if len(col) != n:
-        raise ValueError(f"stage2_score has {len(col)} values for {n} rows")
-    return col
-
-
-def _positions(pos: np.ndarray, n: int, name: str) -> np.ndarray:
-    pos = np.asarray(pos).ravel()
-    if pos.shape != (n,) or (n and not np.issubdtype(pos.dtype, np.integer)):
-        raise ValueError(f"{name} must be {n} integer positions, got shape {pos.shape} dtype {pos.dtype}")
-    return pos.astype(np.int64)
 
 
 def _take(inputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
