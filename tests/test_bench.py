@@ -18,6 +18,7 @@ from ranking.data import synth
 from ranking.prep.lists import PAD
 from ranking.prep.split import prepare
 from ranking.stages.candidates import CandidateGenerator
+from ranking.stages.value import value
 
 # n_jobs=1: XGBoost's OpenMP threads spin badly when the test machine's cores are busy
 SMALL = PipelineConfig(stage2=GBDTConfig(n_jobs=1, n_estimators=40, top_n=8), stage3=NeuralConfig(epochs=2),
@@ -67,10 +68,11 @@ def test_naive_per_row_scores_equal_the_batched_scores(run):
     top = s2.lists.items[u][s2.lists.items[u] != PAD][:4]
     s2_top = s2.lists.scores[u][: len(top)]
     per_row = naive.stage3_scores(prep, s2.model, s3.model, u, top, s2_top)
-    X = s2.model.pair_features(prep, np.full(len(top), u), top)
-    batched3 = s3.model.predict(X, user_pos=np.full(len(top), u), item_pos=top.astype(np.int64),
-                                stage2_score=s2_top)
-    np.testing.assert_allclose(per_row, batched3, atol=1e-5)
+    users = np.full(len(top), u)
+    X = s2.model.pair_features(prep, users, top)
+    signals = s2.model.pair_outputs(prep, users, top)  # a value model's stage-2 input: its five predictions
+    batched3 = s3.model.predict(X, user_pos=users, item_pos=top.astype(np.int64), stage2_score=signals)
+    np.testing.assert_allclose(per_row, value(prep, batched3, top), atol=1e-5)
 
 
 def test_naive_rerank_user_returns_a_final_list(run):

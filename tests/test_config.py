@@ -28,7 +28,7 @@ NON_DEFAULT = PipelineConfig(
     stage1=CandidateConfig(source="cf", k=33, quotas=(("topic", 0.5), ("cf", 0.3), ("popularity", 0.2)),
                            cf_factors=8, popularity_half_life_days=1.5, filter_region=False,
                            filter_blocklist=False, filter_seen=False, max_age_days=3.5),
-    stage2=GBDTConfig(objective="rank:ndcg", n_estimators=77, max_depth=3, learning_rate=0.05, min_child_weight=2.0,
+    stage2=GBDTConfig(objective="rank:ndcg", n_estimators=77, max_depth=6, learning_rate=0.05, min_child_weight=2.0,
                       subsample=0.7, colsample_bytree=0.6, early_stopping_rounds=5, top_n=12, n_jobs=1),
     stage3=NeuralConfig(hidden=(32, 16, 8), dropout=0.1, id_embeddings=False, embedding_dim=4,
                         use_stage2_score=False, epochs=4, batch_size=64, learning_rate=1e-3),
