@@ -31,6 +31,8 @@ class RunEvaluation:
     notes: tuple[str, ...] = ()
     calibration: dict[str, pd.DataFrame] = field(default_factory=dict)
     per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # see ranking.evaluation.baselines
+    counterfactual: dict = field(default_factory=dict)  # see ranking.evaluation.counterfactual
 
     @property
     def has_oracle(self) -> bool:
@@ -39,7 +41,7 @@ class RunEvaluation:
 
     def value(self, stage: str, base: str) -> float:
         """One metric of one list (or of "random"), NaN when it was not measured."""
-        row = self.baseline if stage == "random" else self.stages.get(stage, {})
+        row = self.baseline if stage == "random" else self.stages.get(stage, self.baselines.get(stage, {}))
         key = base if base.startswith("n_") or base in ("auc", "logloss", "ece") else names.at(base, self.k)
         return float(row.get(key, np.nan))
 
@@ -59,4 +61,5 @@ class RunEvaluation:
             "k": self.k, "basis": self.basis, "stages": self.stages, "transitions": self.transitions,
             "baseline": self.baseline, "notes": list(self.notes),
             "calibration": {n: c.to_dict("records") for n, c in self.calibration.items()},
+            "baselines": self.baselines, "counterfactual": self.counterfactual,
         }
