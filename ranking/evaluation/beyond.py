@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ranking import names
 from ranking.data import schema as S
 from ranking.prep.lists import PAD
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
@@ -130,9 +131,9 @@ def beyond_accuracy(prep: Prepared, items: np.ndarray, k: int, popularity: np.nd
         return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
 
     return {
-        f"novelty@{k}": mean(novelty(head, popularity, prep.n_users)),
-        f"intra_list_diversity@{k}": mean(intra_list_diversity(head, prep.item_topic, prep.item_publisher)),
-        f"topic_calibration_kl@{k}": mean(topic_calibration_kl(head, history, prep.item_topic)),
-        f"avg_rec_popularity@{k}": mean(avg_rec_popularity(head, popularity)),
-        f"exposure_gini@{k}": exposure_gini(head, prep.n_items),
+        names.at("novelty", k): mean(novelty(head, popularity, prep.n_users)),
+        names.at("intra_list_diversity", k): mean(intra_list_diversity(head, prep.item_topic, prep.item_publisher)),
+        names.at("topic_calibration_kl", k): mean(topic_calibration_kl(head, history, prep.item_topic)),
+        names.at("avg_rec_popularity", k): mean(avg_rec_popularity(head, popularity)),
+        names.at("exposure_gini", k): exposure_gini(head, prep.n_items),
     }

@@ -55,6 +55,29 @@ class RunEvaluation:
         frame.index.name = "stage"
         return frame
 
+    def reference_values(self, key: str) -> dict[str, float]:
+        """Each reference list's value of one metric key: the baselines, then random order."""
+        out = {n: float(m.get(key, np.nan)) for n, m in self.baselines.items()}
+        return {**out, "random": float(self.baseline.get(key, np.nan))}
+
+    def yardsticks(self) -> dict[str, dict[str, float]]:
+        """Stage list → value for the truth (``oracle``), held-out NDCG and each off-policy estimate."""
+        out = {"oracle": {n: float(m.get(names.at("oracle_ndcg", self.k), np.nan)) for n, m in self.stages.items()},
+               "heldout_ndcg": {n: float(m.get(names.at("ndcg", self.k), np.nan)) for n, m in self.stages.items()}}
+        values = self.counterfactual.get("values", {})
+        for est in ("ips", "snips", "dr"):
+            out[est] = {n: float(values.get(n, {}).get(est, np.nan)) for n in self.stages}
+        return out
+
+    def counterfactual_table(self) -> pd.DataFrame:
+        """One row per list and baseline: oracle NDCG@k, held-out NDCG@k, IPS, SNIPS, DR, matched impressions."""
+        values = self.counterfactual.get("values", {})
+        rows = {n: {names.at("oracle_ndcg", self.k): m.get(names.at("oracle_ndcg", self.k), np.nan),
+                    names.at("ndcg", self.k): m.get(names.at("ndcg", self.k), np.nan),
+                    **{e: values.get(n, {}).get(e, np.nan) for e in ("ips", "snips", "dr", "n_matched")}}
+                for n, m in {**self.stages, **self.baselines}.items()}
+        return pd.DataFrame(rows).T.apply(pd.to_numeric, errors="coerce")
+
     def to_document(self) -> dict:
         """JSON-able summary (per-user arrays left out; NaN stays NaN: the writer turns it into null)."""
         return {
