@@ -9,6 +9,7 @@ import streamlit as st
 from pages.ui import common as C
 from ranking import data, names, viz
 from ranking.data import store
+from ranking.viz.eval_charts import BASELINE_TITLES
 
 ctx = C.page(
     "Evaluation",
@@ -97,7 +98,7 @@ if ctx is not None:
         if ev.has_oracle:
             st.plotly_chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
         table = ev.counterfactual_table()
-        st.dataframe(table.rename(columns=names.title, index=lambda n: viz.BASELINE_TITLES.get(n, names.stage_title(n)))
+        st.dataframe(table.rename(columns=names.title, index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n)))
                      .style.format(precision=4, na_rep="—").format("{:,.0f}", subset=[names.title("n_matched")]))
         st.caption("IPS, SNIPS and doubly robust (DR) estimate the mean compound engagement of one impression "
                    "if the user read each list's top k with NDCG's attention, by re-weighting held-out "

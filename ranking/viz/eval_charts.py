@@ -14,10 +14,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ranking import names
+from ranking.evaluation.baselines import TITLES
 from ranking.viz.style import BASE_FONT, PALETTE, STAGE_COLORS, STAGE_ORDER, _empty, _stage_label, _style
 
-BASELINE_TITLES = {"popularity": "Popularity", "heuristic": "Affinity + quality heuristic",
-                   "logreg": "Logistic regression", "random": "Random order"}
+BASELINE_TITLES = {**TITLES, "random": "Random order"}
 BASELINE_STYLE = {"popularity": ("#D55E00", "dash"), "heuristic": ("#0072B2", "dashdot"),
                   "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
 ESTIMATOR_TITLES = {"oracle": "Truth (oracle NDCG)", "heldout_ndcg": "Held-out NDCG", "ips": "IPS",
@@ -66,7 +66,7 @@ def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[
     title = "Which estimate orders the stages like the truth?"
     series = {k: v for k, v in values.items() if any(np.isfinite(x) for x in v.values())}
     if "oracle" not in series or len(series) < 2:
-        return _empty(title, 520, "needs a world with a truth and at least one estimate")
+        return _empty(title, 520)
     order = _ordered(series["oracle"])
     fig = go.Figure()
     for i, (key, row) in enumerate(series.items()):
@@ -107,19 +107,20 @@ def beyond_accuracy(metrics: Mapping[str, Mapping[str, float]], k: int) -> go.Fi
                         *[b for b in BASELINE_TITLES if b in metrics])]
     if not rows:
         return _empty(title, 560)
-    fig = make_subplots(rows=2, cols=3, horizontal_spacing=0.08, vertical_spacing=0.2,
+    fig = make_subplots(rows=3, cols=2, horizontal_spacing=0.26, vertical_spacing=0.16,
+                        specs=[[{}, {}], [{}, {}], [{}, None]],
                         subplot_titles=[t for _, t, _ in panels])
     labels = [names.SHORT.get(n, BASELINE_TITLES.get(n, n)) for n in rows]
     colors = [STAGE_COLORS.get(n, BASELINE_STYLE.get(n, ("#333333",))[0]) for n in rows]
     for i, (p, _, unit) in enumerate(panels):
-        r, c = divmod(i, 3)
+        r, c = divmod(i, 2)
         y = [metrics[n].get(names.at(p, k), np.nan) for n in rows]
         fig.add_trace(go.Bar(y=labels, x=y, orientation="h", marker_color=colors, showlegend=False,
                              text=[f"{v:.3g}" if np.isfinite(v) else "n/a" for v in y], textposition="auto",
-                             hovertemplate="<b>%{y}</b><br>%{x:.4f}<extra></extra>"), row=r + 1, col=c + 1)
-        fig.update_yaxes(showticklabels=c == 0, autorange="reversed", row=r + 1, col=c + 1)
+                             textangle=0, hovertemplate="<b>%{y}</b><br>%{x:.4f}<extra></extra>"), row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text="list", autorange="reversed", row=r + 1, col=c + 1)
         fig.update_xaxes(title_text=unit, title_font={"size": BASE_FONT - 2}, nticks=5, row=r + 1, col=c + 1)
     fig.update_annotations(font={"size": BASE_FONT - 1})
-    fig = _style(fig, title, None, None, 2 * (34 * len(rows) + 150))
+    fig = _style(fig, title, None, None, 3 * (30 * len(rows) + 130))
     fig.update_layout(margin={"t": 110})
     return fig
