@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import kendalltau
 
 from ranking import data
 from ranking.config import CandidateConfig, LabelConfig, SplitConfig
@@ -68,7 +69,7 @@ def test_an_estimate_with_no_matching_impression_is_zero_ips_and_undefined_snips
     assert got["n_matched"] == 0
 
 
-def test_order_agreement_is_kendall_tau_against_the_truth():
+def test_order_agreement_counts_concordant_pairs_by_hand():
     truth = {"a": 0.1, "b": 0.2, "c": 0.3}
     values = {"a": {"ips": 1.0, "snips": 3.0, "dr": 1.0}, "b": {"ips": 2.0, "snips": 2.0, "dr": 3.0},
               "c": {"ips": 3.0, "snips": 1.0, "dr": 2.0}}
@@ -117,7 +118,7 @@ def test_without_propensities_estimates_are_unavailable_with_a_reason(propensity
     assert cf["available"] is False
     assert fragment in cf["reason"]
     assert cf["values"] == {}
-    assert cf["agreement"] == {}
+    assert cf["agreement"] == cf["agreement_all"] == {}
 
 
 def test_a_run_on_a_generated_world_estimates_every_list_like_a_plain_loop(trained_small):
@@ -125,7 +126,12 @@ def test_a_run_on_a_generated_world_estimates_every_list_like_a_plain_loop(train
     cf = ev.counterfactual
     assert cf["available"]
     assert set(cf["values"]) == {*ev.stages, *ev.baselines}
-    assert set(cf["agreement"]) == {"ips", "snips", "dr", "heldout_ndcg"}
+    assert set(cf["agreement"]) == set(cf["agreement_all"]) == {"ips", "snips", "dr", "heldout_ndcg"}
+    # agreement over the stage lists is Kendall τ of the stored values against the stored oracle NDCG
+    stages = list(ev.stages)
+    oracle = [ev.stages[s]["oracle_ndcg@10"] for s in stages]
+    snips = [cf["values"][s]["snips"] for s in stages]
+    assert cf["agreement"]["snips"] == pytest.approx(kendalltau(snips, oracle).statistic)
     # IPS of the final list from the held-out rows, row by row
     prep, k = trained_small.prep, ev.k
     items = trained_small.post.lists.items

@@ -123,21 +123,27 @@ def order_agreement(values: Mapping[str, Mapping[str, float]], truth: Mapping[st
 
 
 def counterfactual(prep: Prepared, lists: Mapping[str, RankedLists], k: int,
-                   truth: Mapping[str, float] | None = None, heldout: Mapping[str, float] | None = None) -> dict:
+                   truth: Mapping[str, float] | None = None, heldout: Mapping[str, float] | None = None,
+                   stages: tuple[str, ...] | None = None) -> dict:
     """Off-policy estimates of every list (JSON-able): availability, reason, values and order agreement.
 
     ``truth``: list name → the truth's value (oracle NDCG@k) of the lists whose order the
-    estimators should reproduce; ``agreement`` holds each estimator's Kendall τ against it, and
-    ``heldout`` (list name → held-out NDCG@k) adds held-out NDCG's τ under the key ``"heldout_ndcg"``.
+    estimators should reproduce. ``agreement`` holds each estimator's Kendall τ against it over the
+    ``stages`` (default: every list with a truth) and ``agreement_all`` over every list with a truth
+    (baselines included); ``heldout`` (list name → held-out NDCG@k) adds held-out NDCG's τ under the
+    key ``"heldout_ndcg"``.
     """
     log, reason = logged(prep)
     doc = {"available": log is not None, "reason": reason, "k": k, "reward": "engagement_score",
-           "reward_model": REWARD_MODEL, "values": {}, "agreement": {}}
+           "reward_model": REWARD_MODEL, "values": {}, "agreement": {}, "agreement_all": {}}
     if log is None:
         return doc
     r_hat = reward_model(prep)
     doc["values"] = {name: estimate(log, lst.items, k, r_hat, prep.n_items) for name, lst in lists.items()}
     if truth:
         values = {n: {**v, "heldout_ndcg": (heldout or {}).get(n, np.nan)} for n, v in doc["values"].items()}
-        doc["agreement"] = order_agreement(values, truth, (*ESTIMATORS, "heldout_ndcg"))
+        keys = (*ESTIMATORS, "heldout_ndcg")
+        on_stages = {n: v for n, v in truth.items() if stages is None or n in stages}
+        doc["agreement"] = order_agreement(values, on_stages, keys)
+        doc["agreement_all"] = order_agreement(values, truth, keys)
     return doc

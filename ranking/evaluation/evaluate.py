@@ -378,9 +378,10 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
         notes_age = ()
     every = [*evals.values(), *transitions.values(), base]
     oracle_key, held_key = names.at("oracle_ndcg", k), names.at("ndcg", k)
-    cf = counterfactual(prep, {**lists, **refs}, k,
-                        truth={n: e.metrics[oracle_key] for n, e in evals.items()} if ideal is not None else None,
-                        heldout={n: e.metrics[held_key] for n, e in evals.items()})
+    every_list = {n: e.metrics for n, e in evals.items()} | refs_eval
+    cf = counterfactual(prep, {**lists, **refs}, k, stages=tuple(lists),
+                        truth={n: m[oracle_key] for n, m in every_list.items()} if ideal is not None else None,
+                        heldout={n: m[held_key] for n, m in every_list.items()})
     return RunEvaluation(
         k=k, basis=basis,
         stages={n: e.metrics for n, e in evals.items()},
