@@ -97,6 +97,8 @@ if ctx is not None:
     if cf.get("available"):
         if ev.has_oracle:
             st.plotly_chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
+            st.caption("Kendall τ against the truth over every list, baselines included: " + ", ".join(
+                f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()) + ".")
         table = ev.counterfactual_table()
         st.dataframe(table.rename(columns=names.title, index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n)))
                      .style.format(precision=4, na_rep="—").format("{:,.0f}", subset=[names.title("n_matched")]))

@@ -33,7 +33,7 @@ METRICS = {
     "exposure_gini": "Exposure Gini",
     # off-policy estimates (ranking.evaluation.counterfactual)
     "ips": "IPS estimate", "snips": "SNIPS estimate", "dr": "Doubly robust estimate",
-    "n_matched": "Impressions matched",
+    "n_matched": "Impressions matched", "heldout_ndcg": "Held-out NDCG",
 }
 
 
