@@ -136,7 +136,7 @@ def test_metrics_json_and_charts_carry_the_baselines_under_human_names(trained_s
         assert "ndcg@10" in metrics
     for key in ("oracle_ndcg@10", "ndcg@10"):
         fig = viz.baselines_vs_stages({s: ev.stages[s][key] for s in ev.stages}, ev.reference_values(key), key)
-        lines = {a.text.split(":")[0]: float(a.text.split(": ")[1]) for a in fig.layout.annotations}
+        lines = {t.name.split(":")[0]: t.y[0] for t in fig.data if t.type == "scatter"}
         assert set(lines) == {"Popularity", "Affinity + quality heuristic", "Logistic regression", "Random order"}
         # each line is that baseline's value of the metric on this axis (never another metric's)
         assert lines["Affinity + quality heuristic"] == pytest.approx(ev.baselines["heuristic"][key], abs=5e-4)

@@ -84,7 +84,7 @@ SAMPLES = {  # name → (figure, expected number of traces)
     "improved_degraded": (lambda: C.improved_degraded(pd.DataFrame(
         {"transition": ["stage1→stage2"], "improved": [0.5], "unchanged": [0.2], "degraded": [0.3]})), 3),
     "baselines_vs_stages": (lambda: C.baselines_vs_stages({"stage2": 0.5, "final": 0.6},
-                                                          {"heuristic": 0.55, "random": 0.3}, "oracle_ndcg@10"), 1),
+                                                          {"heuristic": 0.55, "random": 0.3}, "oracle_ndcg@10"), 3),
     "estimator_agreement": (lambda: C.estimator_agreement(
         {"oracle": {"stage1": 0.3, "stage2": 0.5}, "ips": {"stage1": 0.2, "stage2": 0.1}}, {"ips": -1.0}), 2),
     "beyond_accuracy": (lambda: C.beyond_accuracy({"stage2": {"novelty@10": 7.0}, "popularity": {}}, 10), 5),

@@ -36,7 +36,7 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     assert not at.error, [e.value for e in at.error]
     charts = _charts(at)
     oracle = charts["Oracle NDCG@10: learned stages vs simple baselines"]
-    lines = [a["text"].split(":")[0] for a in oracle["layout"]["annotations"]]
+    lines = [t["name"].split(":")[0] for t in oracle["data"] if t["type"] == "scatter"]
     assert {"Popularity", "Affinity + quality heuristic", "Logistic regression"} <= set(lines)
     assert "NDCG@10: learned stages vs simple baselines" in charts  # held-out metric: its own axis
     agree = charts["Which estimate orders the stages like the truth?"]

@@ -29,7 +29,8 @@ def _ordered(values: Mapping[str, float]) -> list[str]:
 
 
 def baselines_vs_stages(stages: Mapping[str, float], references: Mapping[str, float], metric: str) -> go.Figure:
-    """Bars = each stage's value of one metric; dashed lines = each baseline's value of the *same* metric.
+    """Bars = each stage's value of one metric; dashed lines (named in the legend) = each baseline's value of
+    the *same* metric, drawn from the first stage to the last.
 
     ``stages``/``references``: list or baseline name → value of ``metric`` (a key such as ``oracle_ndcg@10``).
     """
@@ -39,22 +40,24 @@ def baselines_vs_stages(stages: Mapping[str, float], references: Mapping[str, fl
     if not order:
         return _empty(title, 480)
     ys = [float(stages[s]) for s in order]
-    fig = go.Figure(go.Bar(
-        x=[_stage_label(s) for s in order], y=ys, marker_color=[STAGE_COLORS.get(s, PALETTE[0]) for s in order],
+    ticks = [_stage_label(s) for s in order]
+    fig = go.Figure(go.Bar(  # numeric x (labelled by ticks) so reference lines can span the whole plot
+        x=list(range(len(order))), y=ys, customdata=ticks,
+        marker_color=[STAGE_COLORS.get(s, PALETTE[0]) for s in order],
         text=[f"{v:.3f}" for v in ys], textposition="inside", insidetextanchor="end",
         textfont={"size": BASE_FONT, "color": "#111111"}, name="learned stages",
-        hovertemplate=f"<b>%{{x}}</b><br>{label} = %{{y:.4f}}<extra></extra>"))
+        hovertemplate=f"<b>%{{customdata}}</b><br>{label} = %{{y:.4f}}<extra></extra>"))
     refs = {n: float(v) for n, v in references.items() if v is not None and np.isfinite(v)}
-    for i, (name, v) in enumerate(sorted(refs.items(), key=lambda kv: -kv[1])):
+    for name, v in sorted(refs.items(), key=lambda kv: -kv[1]):  # legend from best to worst baseline
         color, dash = BASELINE_STYLE.get(name, ("#333333", "dash"))
-        fig.add_hline(y=v, line_dash=dash, line_width=3, line_color=color,
-                      annotation_text=f"{BASELINE_TITLES.get(name, name)}: {v:.3f}",
-                      annotation_position="top right" if i % 2 == 0 else "bottom right",
-                      annotation_font={"size": BASE_FONT, "color": color},
-                      annotation_bgcolor="rgba(255, 255, 255, 0.85)")
+        who = BASELINE_TITLES.get(name, name)
+        fig.add_trace(go.Scatter(x=[-0.5, len(order) - 0.5], y=[v, v], mode="lines", name=f"{who}: {v:.3f}",
+                                 line={"color": color, "dash": dash, "width": 3},
+                                 hovertemplate=f"{who}<br>{label} = {v:.4f}<extra></extra>"))
     top = max([*ys, *refs.values(), 1e-9])
     fig.update_yaxes(range=[0, top * 1.15])
-    return _style(fig, title, "list", f"{label} (0–1, higher is better)", 520)
+    fig.update_xaxes(range=[-0.5, len(order) - 0.5], tickvals=list(range(len(order))), ticktext=ticks)
+    return _style(fig, title, "list", f"{label} (0–1, higher is better)", 560, legend=True)
 
 
 def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[str, float]) -> go.Figure:
