@@ -142,3 +142,17 @@ def test_metrics_json_and_charts_carry_the_baselines_under_human_names(trained_s
         assert lines["Affinity + quality heuristic"] == pytest.approx(ev.baselines["heuristic"][key], abs=5e-4)
         assert lines["Random order"] == pytest.approx(ev.baseline[key], abs=5e-4)
         assert "oracle" not in fig.layout.title.text.lower() or key.startswith("oracle")
+
+
+def test_a_re_evaluation_reuses_the_fitted_logistic_regression(trained_small, monkeypatch):
+    prep, outs, cfg = trained_small.prep, trained_small.outputs, trained_small.config
+    fits = []
+    real = B.fit_logreg
+    monkeypatch.setattr(B, "fit_logreg", lambda X, y, seed: fits.append(seed) or real(X, y, seed))
+    first, _ = B.baseline_lists(prep, outs, cfg.stage1, 10, seed=3)
+    again, _ = B.baseline_lists(prep, outs, cfg.stage1, 10, seed=3)
+    assert fits == [3]  # fitted once for this stage-2 output, prepared data and seed
+    assert again["logreg"] is first["logreg"]
+    other, _ = B.baseline_lists(prep, outs, cfg.stage1, 10, seed=4)
+    assert fits == [3, 4]  # another seed is another model
+    assert other["logreg"].items.shape == first["logreg"].items.shape

@@ -17,6 +17,7 @@ Ties break by item position through ``ranking.prep.lists`` (the one tie rule).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -32,6 +33,9 @@ TITLES = {"popularity": "Popularity", "heuristic": "Affinity + quality heuristic
 CHUNK = 2048  # users per chunk of n_items-wide score rows
 LOGREG_C = 1.0  # sklearn's default inverse regularisation, stated so the docs can name it
 LOGREG_MAX_ITER = 500
+# stage-2 output → (prepared data, stage-1 lists, seed, lists): a re-evaluation after a post-processing or
+# cut-off change reuses the fitted baseline instead of refitting it; entries go when the stage output does
+_LOGREG_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def item_popularity(prep: Prepared) -> np.ndarray:
@@ -116,7 +120,23 @@ def baseline_lists(prep: Prepared, outs: Mapping[str, object], cand_config: Cand
     if stage2 is not None and getattr(stage2.model, "table_", None) is not None:
         table = stage2.model.table_
         if len(np.unique(np.asarray(table.y) > 0)) == 2:
-            lists["logreg"] = logreg_lists(prep, outs["stage1"].lists, stage2.model, stage2.lists.width, seed)
+            lists["logreg"] = _logreg_once(prep, outs["stage1"].lists, stage2, seed)
         else:
             notes.append("Logistic regression baseline left out: stage 2's training table holds one class.")
     return lists, tuple(notes)
+
+
+def _logreg_once(prep: Prepared, stage1: RankedLists, stage2, seed: int) -> RankedLists:
+    """``logreg_lists`` for this stage-2 output, computed once per (prepared data, stage-1 lists, seed)."""
+    try:
+        hit = _LOGREG_MEMO.get(stage2)
+    except TypeError:  # not weak-referenceable: compute every time
+        return logreg_lists(prep, stage1, stage2.model, stage2.lists.width, seed)
+    if hit is not None and hit[0]() is prep and hit[1]() is stage1 and hit[2] == seed:
+        return hit[3]
+    lists = logreg_lists(prep, stage1, stage2.model, stage2.lists.width, seed)
+    try:
+        _LOGREG_MEMO[stage2] = (weakref.ref(prep), weakref.ref(stage1), seed, lists)
+    except TypeError:
+        pass
+    return lists
