@@ -18,7 +18,7 @@ Ties break by item position through ``ranking.prep.lists`` (the one tie rule).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -56,27 +56,38 @@ def heuristic_scores(prep: Prepared, users: np.ndarray) -> np.ndarray:
     return (affinity[:, prep.item_topic] + prep.item_quality[None, :]).astype(np.float32)
 
 
-def eligible_top(prep: Prepared, cand_config: CandidateConfig, width: int, score_rows) -> RankedLists:
-    """Each user's ``width`` best eligible items by ``score_rows(users)`` (dense rows), chunked by user."""
+def eligible_tops(prep: Prepared, cand_config: CandidateConfig, width: int,
+                  scorers: Mapping[str, Callable[[np.ndarray], np.ndarray]]) -> dict[str, RankedLists]:
+    """Per scorer, each user's ``width`` best eligible items by ``scorer(users)`` (dense rows).
+
+    Chunked by user; eligibility (the costly n_items-wide mask) is computed once per chunk for all scorers.
+    """
     n, w = prep.n_users, min(width, prep.n_items)
-    items, scores = np.full((n, w), PAD, np.int32), np.full((n, w), np.nan, np.float32)
+    out = {name: RankedLists(np.full((n, w), PAD, np.int32), np.full((n, w), np.nan, np.float32))
+           for name in scorers}
     for lo in range(0, n, CHUNK):
         users = np.arange(lo, min(lo + CHUNK, n))
         mask, _ = prep.eligible(users, cand_config)
-        part = top_k(score_rows(users), w, mask)
-        items[users], scores[users] = part.items, part.scores
-    return RankedLists(items, scores)
+        for name, score_rows in scorers.items():
+            part = top_k(score_rows(users), w, mask)
+            out[name].items[users], out[name].scores[users] = part.items, part.scores
+    return out
+
+
+def _popularity_rows(prep: Prepared) -> Callable[[np.ndarray], np.ndarray]:
+    pop = item_popularity(prep).astype(np.float32)
+    return lambda users: np.broadcast_to(pop, (len(users), len(pop)))
 
 
 def popularity_lists(prep: Prepared, cand_config: CandidateConfig, width: int) -> RankedLists:
     """Eligible items by training popularity, ties by item position."""
-    pop = item_popularity(prep).astype(np.float32)
-    return eligible_top(prep, cand_config, width, lambda users: np.broadcast_to(pop, (len(users), len(pop))))
+    return eligible_tops(prep, cand_config, width, {"popularity": _popularity_rows(prep)})["popularity"]
 
 
 def heuristic_lists(prep: Prepared, cand_config: CandidateConfig, width: int) -> RankedLists:
     """Eligible items by stated topic affinity + quality score, ties by item position."""
-    return eligible_top(prep, cand_config, width, lambda users: heuristic_scores(prep, users))
+    return eligible_tops(prep, cand_config, width,
+                         {"heuristic": lambda users: heuristic_scores(prep, users)})["heuristic"]
 
 
 def fit_logreg(X: np.ndarray, y: np.ndarray, seed: int):
@@ -113,8 +124,8 @@ def baseline_lists(prep: Prepared, outs: Mapping[str, object], cand_config: Cand
 
     ``outs``: the pipeline's stage outputs (``StageOutput``); logistic regression needs stage 2.
     """
-    lists = {"popularity": popularity_lists(prep, cand_config, width),
-             "heuristic": heuristic_lists(prep, cand_config, width)}
+    lists = eligible_tops(prep, cand_config, width, {"popularity": _popularity_rows(prep),
+                                                     "heuristic": lambda users: heuristic_scores(prep, users)})
     notes: list[str] = []
     stage2 = outs.get("stage2")
     if stage2 is not None and getattr(stage2.model, "table_", None) is not None:
