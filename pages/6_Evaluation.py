@@ -10,6 +10,7 @@ from pages.ui import common as C
 from pages.ui.seeds import current_study, seed_section
 from ranking import data, names, viz
 from ranking.data import store
+from ranking.viz.eval_charts import BASELINE_TITLES
 
 ctx = C.page(
     "Evaluation",
@@ -85,6 +86,36 @@ if ctx is not None:
                 st.write("Settings that differ: " + "; ".join(f"`{k}` {a} → {b}" for k, (a, b) in diff.items()))
         else:
             st.caption("Pin a run, change a setting and retrain, then compare.")
+
+    st.subheader("Do the learned stages beat simple baselines?")
+    st.caption("Popularity, stated topic affinity + quality score (no fitting) and a logistic regression on "
+               "stage 2's features, each scored with exactly the same metric code as the stages. Dashed "
+               "lines are the baselines' values of the metric on the same axis.")
+    for key in [names.at(b, k) for b in (["oracle_ndcg"] if ev.has_oracle else []) + ["ndcg"]]:
+        st.plotly_chart(viz.baselines_vs_stages({s: ev.value(s, key.split("@")[0]) for s in ev.stages},
+                                                ev.reference_values(key), key), key=f"baselines_{key}")
+
+    st.subheader("Counterfactual estimates from the logged propensities")
+    cf = ev.counterfactual
+    if cf.get("available"):
+        if ev.has_oracle:
+            st.plotly_chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
+            st.caption("Kendall τ against the truth over every list, baselines included: " + ", ".join(
+                f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()) + ".")
+        table = ev.counterfactual_table()
+        st.dataframe(table.rename(columns=names.title, index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n)))
+                     .style.format(precision=4, na_rep="—").format("{:,.0f}", subset=[names.title("n_matched")]))
+        st.caption("IPS, SNIPS and doubly robust (DR) estimate the mean compound engagement of one impression "
+                   "if the user read each list's top k with NDCG's attention, by re-weighting held-out "
+                   "impressions with 1 / the logged propensity. DR's reward model: " + cf["reward_model"] + ".")
+    else:
+        st.info("Counterfactual estimates unavailable: " + (cf.get("reason") or "no held-out impressions."))
+
+    st.subheader("Beyond accuracy")
+    st.plotly_chart(viz.beyond_accuracy({**ev.stages, **ev.baselines}, k), key="beyond")
+    st.caption("Topic calibration (Steck 2018) compares the topics of a user's engaged history with the feed's "
+               "topics (KL divergence, 0 = same mix). It is not probability calibration (ECE), which asks "
+               "whether predicted click probabilities come true.")
 
     if ev.notes:
         with st.expander(f"Where the data is too small or a metric does not apply ({len(ev.notes)})"):

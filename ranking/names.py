@@ -27,6 +27,13 @@ METRICS = {
     "kendall_tau": "Kendall τ", "ndcg_change": "NDCG change", "improved": "Users improved",
     "degraded": "Users degraded", "unchanged": "Users unchanged", "wilcoxon_p": "Wilcoxon p-value",
     "wilcoxon_stat": "Wilcoxon statistic", "n_users_paired": "Users paired", "n_users_tau": "Users (τ)",
+    # beyond accuracy (ranking.evaluation.beyond); "topic calibration" is not probability calibration (ECE)
+    "novelty": "Novelty (bits)", "intra_list_diversity": "Intra-list diversity",
+    "topic_calibration_kl": "Topic calibration gap (KL, nats)", "avg_rec_popularity": "Avg. recommended popularity",
+    "exposure_gini": "Exposure Gini",
+    # off-policy estimates (ranking.evaluation.counterfactual)
+    "ips": "IPS estimate", "snips": "SNIPS estimate", "dr": "Doubly robust estimate",
+    "n_matched": "Impressions matched", "heldout_ndcg": "Held-out NDCG",
 }
 
 

@@ -256,7 +256,7 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
     if post is not None:
         lists["final"] = post.lists
     return E.evaluate_pipeline(prep, lists, k=config.eval.k, cand_config=config.stage1, pair_scores=pair_scores,
-                               seed=config.seed)
+                               seed=config.seed, outs=outs)
 
 
 def rankings_frame(prep: Prepared, lists: Mapping[str, RankedLists]) -> pd.DataFrame:

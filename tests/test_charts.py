@@ -83,6 +83,11 @@ SAMPLES = {  # name → (figure, expected number of traces)
     "calibration": (lambda: C.calibration(_calibration_bins()), 3),
     "improved_degraded": (lambda: C.improved_degraded(pd.DataFrame(
         {"transition": ["stage1→stage2"], "improved": [0.5], "unchanged": [0.2], "degraded": [0.3]})), 3),
+    "baselines_vs_stages": (lambda: C.baselines_vs_stages({"stage2": 0.5, "final": 0.6},
+                                                          {"heuristic": 0.55, "random": 0.3}, "oracle_ndcg@10"), 3),
+    "estimator_agreement": (lambda: C.estimator_agreement(
+        {"oracle": {"stage1": 0.3, "stage2": 0.5}, "ips": {"stage1": 0.2, "stage2": 0.1}}, {"ips": -1.0}), 2),
+    "beyond_accuracy": (lambda: C.beyond_accuracy({"stage2": {"novelty@10": 7.0}, "popularity": {}}, 10), 5),
 }
 
 EMPTY_INPUTS = {
@@ -102,6 +107,9 @@ EMPTY_INPUTS = {
     "calibration": lambda: C.calibration(pd.DataFrame(columns=["stage", "mean_predicted", "observed_rate", "count"])),
     "improved_degraded": lambda: C.improved_degraded(
         pd.DataFrame(columns=["transition", "improved", "unchanged", "degraded"])),
+    "baselines_vs_stages": lambda: C.baselines_vs_stages({}, {}, "ndcg@10"),
+    "estimator_agreement": lambda: C.estimator_agreement({}, {}),
+    "beyond_accuracy": lambda: C.beyond_accuracy({}, 10),
 }
 
 

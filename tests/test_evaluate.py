@@ -17,6 +17,7 @@ from ranking.config import CandidateConfig, LabelConfig, SplitConfig
 from ranking.data import schema as S
 from ranking.data import synth
 from ranking.data.dataset import Dataset, DenseTruth
+from ranking.evaluation import beyond as BA
 from ranking.evaluation import evaluate as E
 from ranking.prep.lists import PAD, RankedLists, order_rows, top_k
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared, prepare
@@ -343,7 +344,9 @@ def test_evaluate_pipeline_shape_and_json(world, stage_lists):
     assert all(doc["stages"]["stage1"][m] is None for m in nan_metrics)
     assert data.json_text({"x": float("nan"), "y": [np.float32("inf")]}) == '{"x": null, "y": [null]}'
     # the shared chunked pass gives what the stand-alone calls give
-    assert out.stages["stage1"] == E.evaluate_stage(world, a, k=K, cand_config=CC, stage="stage1").metrics
+    alone = E.evaluate_stage(world, a, k=K, cand_config=CC, stage="stage1").metrics
+    assert {m: v for m, v in out.stages["stage1"].items() if m in alone} == alone
+    assert set(out.stages["stage1"]) - set(alone) == {f"{b}@{K}" for b in BA.KEYS}  # + beyond accuracy
     assert out.baseline == E.random_baseline(world, K, CC, seed=0).metrics
 
 

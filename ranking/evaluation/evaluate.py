@@ -17,6 +17,7 @@ are treated as not served and excluded.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,10 @@ from scipy.stats import wilcoxon
 from ranking import names
 from ranking.config import CandidateConfig
 from ranking.data import schema as S
+from ranking.evaluation import baselines as B
+from ranking.evaluation import beyond as BA
 from ranking.evaluation import metrics as M
+from ranking.evaluation.counterfactual import counterfactual
 from ranking.evaluation.result import RunEvaluation
 from ranking.prep import labels as L
 from ranking.prep.lists import PAD, RankedLists, top_k
@@ -337,8 +341,10 @@ def random_baseline(prep: Prepared, k: int, cand_config: CandidateConfig, seed: 
 
 
 def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, cand_config: CandidateConfig,
-                      pair_scores: dict[str, tuple | None] | None = None, seed: int = 0) -> RunEvaluation:
-    """Every list, every consecutive transition and the random baseline, as one :class:`RunEvaluation`.
+                      pair_scores: dict[str, tuple | None] | None = None, seed: int = 0,
+                      outs: Mapping[str, object] | None = None) -> RunEvaluation:
+    """Every list, every consecutive transition, the random and reference baselines (``outs`` = the stage
+    outputs they need), beyond-accuracy metrics and counterfactual estimates, as one :class:`RunEvaluation`.
 
     Transitions compare oracle NDCG@k when the world has a truth (every served user counts), else
     held-out NDCG@k.
@@ -346,12 +352,18 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
     pair_scores = pair_scores or {}
     for lst in lists.values():
         _check_rows(prep, lst)
-    gains, ideal, rand = _pass(prep, list(lists.values()), cand_config, k, seed=seed)
+    refs, ref_notes = B.baseline_lists(prep, outs, cand_config, list(lists.values())[-1].width, seed) \
+        if outs is not None else ({}, ())
+    gains, ideal, rand = _pass(prep, [*lists.values(), *refs.values()], cand_config, k, seed=seed)
     oracles = [(g, ideal) if ideal is not None else None for g in gains]
     evals = {name: evaluate_stage(prep, lst, k=k, cand_config=cand_config, stage=name,
                                   pair_scores=pair_scores.get(name), oracle=o)
-             for (name, lst), o in zip(lists.items(), oracles, strict=False)}
+             for (name, lst), o in zip({**lists, **refs}.items(), oracles, strict=False)}
     base = evaluate_stage(prep, rand, k=k, cand_config=cand_config, stage="random", oracle=oracles[-1])
+    popularity, history = B.item_popularity(prep), BA.topic_history(prep)
+    for name, lst in {**lists, **refs}.items():
+        evals[name].metrics.update(BA.beyond_accuracy(prep, lst.items, k, popularity, history))
+    refs_eval = {name: evals.pop(name).metrics for name in refs}
     basis = names.at("oracle_ndcg", k) if ideal is not None else names.at("ndcg", k)
     transitions = {}
     for a, b in itertools.pairwise(lists):
@@ -365,12 +377,18 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
     else:
         notes_age = ()
     every = [*evals.values(), *transitions.values(), base]
+    oracle_key, held_key = names.at("oracle_ndcg", k), names.at("ndcg", k)
+    every_list = {n: e.metrics for n, e in evals.items()} | refs_eval
+    cf = counterfactual(prep, {**lists, **refs}, k, stages=tuple(lists),
+                        truth={n: m[oracle_key] for n, m in every_list.items()} if ideal is not None else None,
+                        heldout={n: m[held_key] for n, m in every_list.items()})
     return RunEvaluation(
         k=k, basis=basis,
         stages={n: e.metrics for n, e in evals.items()},
         transitions={n: t.metrics for n, t in transitions.items()},
         baseline=base.metrics,
-        notes=(*notes_age, *dict.fromkeys(note for e in every for note in e.notes)),
+        notes=(*notes_age, *ref_notes, *dict.fromkeys(note for e in every for note in e.notes)),
         calibration={n: e.calibration for n, e in evals.items() if e.calibration is not None},
         per_user={e.stage: e.per_user for e in every},
+        baselines=refs_eval, counterfactual=cf,
     )

@@ -31,6 +31,8 @@ class RunEvaluation:
     notes: tuple[str, ...] = ()
     calibration: dict[str, pd.DataFrame] = field(default_factory=dict)
     per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # see ranking.evaluation.baselines
+    counterfactual: dict = field(default_factory=dict)  # see ranking.evaluation.counterfactual
 
     @property
     def has_oracle(self) -> bool:
@@ -39,7 +41,7 @@ class RunEvaluation:
 
     def value(self, stage: str, base: str) -> float:
         """One metric of one list (or of "random"), NaN when it was not measured."""
-        row = self.baseline if stage == "random" else self.stages.get(stage, {})
+        row = self.baseline if stage == "random" else self.stages.get(stage, self.baselines.get(stage, {}))
         key = base if base.startswith("n_") or base in ("auc", "logloss", "ece") else names.at(base, self.k)
         return float(row.get(key, np.nan))
 
@@ -53,10 +55,34 @@ class RunEvaluation:
         frame.index.name = "stage"
         return frame
 
+    def reference_values(self, key: str) -> dict[str, float]:
+        """Each reference list's value of one metric key: the baselines, then random order."""
+        out = {n: float(m.get(key, np.nan)) for n, m in self.baselines.items()}
+        return {**out, "random": float(self.baseline.get(key, np.nan))}
+
+    def yardsticks(self) -> dict[str, dict[str, float]]:
+        """Stage list → value for the truth (``oracle``), held-out NDCG and each off-policy estimate."""
+        out = {"oracle": {n: float(m.get(names.at("oracle_ndcg", self.k), np.nan)) for n, m in self.stages.items()},
+               "heldout_ndcg": {n: float(m.get(names.at("ndcg", self.k), np.nan)) for n, m in self.stages.items()}}
+        values = self.counterfactual.get("values", {})
+        for est in ("ips", "snips", "dr"):
+            out[est] = {n: float(values.get(n, {}).get(est, np.nan)) for n in self.stages}
+        return out
+
+    def counterfactual_table(self) -> pd.DataFrame:
+        """One row per list and baseline: oracle NDCG@k, held-out NDCG@k, IPS, SNIPS, DR, matched impressions."""
+        values = self.counterfactual.get("values", {})
+        rows = {n: {names.at("oracle_ndcg", self.k): m.get(names.at("oracle_ndcg", self.k), np.nan),
+                    names.at("ndcg", self.k): m.get(names.at("ndcg", self.k), np.nan),
+                    **{e: values.get(n, {}).get(e, np.nan) for e in ("ips", "snips", "dr", "n_matched")}}
+                for n, m in {**self.stages, **self.baselines}.items()}
+        return pd.DataFrame(rows).T.apply(pd.to_numeric, errors="coerce")
+
     def to_document(self) -> dict:
         """JSON-able summary (per-user arrays left out; NaN stays NaN: the writer turns it into null)."""
         return {
             "k": self.k, "basis": self.basis, "stages": self.stages, "transitions": self.transitions,
             "baseline": self.baseline, "notes": list(self.notes),
             "calibration": {n: c.to_dict("records") for n, c in self.calibration.items()},
+            "baselines": self.baselines, "counterfactual": self.counterfactual,
         }

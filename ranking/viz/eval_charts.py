@@ -1,0 +1,129 @@
+"""Charts of the evaluation's references: baselines beside the stages, off-policy estimates, beyond accuracy.
+
+Where it sits: beside ``ranking.viz.stage_charts``, on the projector style of ``ranking.viz.style``.
+Inputs are plain mappings (list name → value); names reach people through ``ranking.names`` and the
+baseline titles, never as code keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ranking import names
+from ranking.evaluation.baselines import TITLES
+from ranking.viz.style import BASE_FONT, PALETTE, STAGE_COLORS, STAGE_ORDER, _empty, _stage_label, _style
+
+BASELINE_TITLES = {**TITLES, "random": "Random order"}
+BASELINE_STYLE = {"popularity": ("#D55E00", "dash"), "heuristic": ("#0072B2", "dashdot"),
+                  "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
+ESTIMATOR_TITLES = {"oracle": "Truth (oracle NDCG)", "heldout_ndcg": "Held-out NDCG", "ips": "IPS",
+                    "snips": "SNIPS", "dr": "Doubly robust"}
+
+
+def _ordered(values: Mapping[str, float]) -> list[str]:
+    return [s for s in STAGE_ORDER if s in values] + [s for s in values if s not in STAGE_ORDER]
+
+
+def baselines_vs_stages(stages: Mapping[str, float], references: Mapping[str, float], metric: str) -> go.Figure:
+    """Bars = each stage's value of one metric; dashed lines (named in the legend) = each baseline's value of
+    the *same* metric, drawn from the first stage to the last.
+
+    ``stages``/``references``: list or baseline name → value of ``metric`` (a key such as ``oracle_ndcg@10``).
+    """
+    label = names.title(metric)
+    title = f"{label}: learned stages vs simple baselines"
+    order = [s for s in _ordered(stages) if np.isfinite(stages[s])]
+    if not order:
+        return _empty(title, 480)
+    ys = [float(stages[s]) for s in order]
+    ticks = [_stage_label(s) for s in order]
+    fig = go.Figure(go.Bar(  # numeric x (labelled by ticks) so reference lines can span the whole plot
+        x=list(range(len(order))), y=ys, customdata=ticks,
+        marker_color=[STAGE_COLORS.get(s, PALETTE[0]) for s in order],
+        text=[f"{v:.3f}" for v in ys], textposition="inside", insidetextanchor="end",
+        textfont={"size": BASE_FONT, "color": "#111111"}, name="learned stages",
+        hovertemplate=f"<b>%{{customdata}}</b><br>{label} = %{{y:.4f}}<extra></extra>"))
+    refs = {n: float(v) for n, v in references.items() if v is not None and np.isfinite(v)}
+    for name, v in sorted(refs.items(), key=lambda kv: -kv[1]):  # legend from best to worst baseline
+        color, dash = BASELINE_STYLE.get(name, ("#333333", "dash"))
+        who = BASELINE_TITLES.get(name, name)
+        fig.add_trace(go.Scatter(x=[-0.5, len(order) - 0.5], y=[v, v], mode="lines", name=f"{who}: {v:.3f}",
+                                 line={"color": color, "dash": dash, "width": 3},
+                                 hovertemplate=f"{who}<br>{label} = {v:.4f}<extra></extra>"))
+    top = max([*ys, *refs.values(), 1e-9])
+    fig.update_yaxes(range=[0, top * 1.15])
+    fig.update_xaxes(range=[-0.5, len(order) - 0.5], tickvals=list(range(len(order))), ticktext=ticks)
+    return _style(fig, title, "list", f"{label} (0–1, higher is better)", 560, legend=True)
+
+
+def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[str, float]) -> go.Figure:
+    """Each yardstick's value per stage, rescaled to 0 (its worst stage) … 1 (its best), one line each.
+
+    ``values``: yardstick (``oracle``, ``heldout_ndcg``, ``ips``, ``snips``, ``dr``) → list name → value;
+    ``tau``: yardstick → Kendall τ of its stage order against the oracle's (shown in the legend).
+    """
+    title = "Which estimate orders the stages like the truth?"
+    series = {k: v for k, v in values.items() if any(np.isfinite(x) for x in v.values())}
+    if "oracle" not in series or len(series) < 2:
+        return _empty(title, 520)
+    order = _ordered(series["oracle"])
+    fig = go.Figure()
+    for i, (key, row) in enumerate(series.items()):
+        y = np.array([row.get(s, np.nan) for s in order], dtype=float)
+        lo, hi = np.nanmin(y), np.nanmax(y)
+        scaled = (y - lo) / (hi - lo) if hi > lo else np.full_like(y, 0.5)
+        name = ESTIMATOR_TITLES.get(key, key)
+        if key != "oracle":
+            t = tau.get(key, np.nan)
+            name += f" · τ = {t:+.2f}" if np.isfinite(t) else " · τ undefined"
+        truth = key == "oracle"
+        fig.add_trace(go.Scatter(
+            x=[_stage_label(s, " ") for s in order], y=scaled, name=name, mode="lines+markers",
+            line={"width": 6 if truth else 3, "color": "#111111" if truth else PALETTE[i % len(PALETTE)],
+                  "dash": "solid" if truth else "dash"}, marker={"size": 14 if truth else 10},
+            customdata=y, hovertemplate=f"<b>%{{x}}</b><br>{name}<br>value = %{{customdata:.4f}}<extra></extra>"))
+    fig.update_yaxes(range=[-0.08, 1.08], tickvals=[0, 0.5, 1], ticktext=["worst", "", "best"])
+    fig.add_annotation(text="τ = Kendall's τ of the stage order against the truth's (+1 = same order, −1 = reversed)",
+                       x=0, y=-0.22, xref="paper", yref="paper", showarrow=False, xanchor="left",
+                       font={"size": BASE_FONT - 2, "color": "#333333"})
+    fig = _style(fig, title, "list (funnel order)", "value, rescaled per estimate (stage rank)", 560, legend=True)
+    fig.update_layout(margin={"b": 110})
+    return fig
+
+
+def beyond_accuracy(metrics: Mapping[str, Mapping[str, float]], k: int) -> go.Figure:
+    """Small multiples: one panel per beyond-accuracy metric, one bar per list and baseline.
+
+    ``metrics``: list or baseline name → metric key → value (keys from ``ranking.evaluation.beyond``).
+    """
+    title = f"Beyond accuracy: novelty, diversity, topic calibration, popularity bias (top {k})"
+    panels = [("novelty", "Novelty (bits)", "bits · higher = rarer items"),
+              ("intra_list_diversity", "Intra-list diversity", "0–1 · higher = more varied"),
+              ("topic_calibration_kl", "Topic calibration gap (KL)", "nats · 0 = mirrors the history"),
+              ("avg_rec_popularity", "Avg. recommended popularity", "share of users who engaged"),
+              ("exposure_gini", "Exposure Gini", "0–1 · lower = exposure spread wider")]
+    rows = [n for n in (*_ordered({s: 0 for s in metrics if s in STAGE_ORDER}),
+                        *[b for b in BASELINE_TITLES if b in metrics])]
+    if not rows:
+        return _empty(title, 560)
+    fig = make_subplots(rows=3, cols=2, horizontal_spacing=0.26, vertical_spacing=0.16,
+                        specs=[[{}, {}], [{}, {}], [{}, None]],
+                        subplot_titles=[t for _, t, _ in panels])
+    labels = [names.SHORT.get(n, BASELINE_TITLES.get(n, n)) for n in rows]
+    colors = [STAGE_COLORS.get(n, BASELINE_STYLE.get(n, ("#333333",))[0]) for n in rows]
+    for i, (p, _, unit) in enumerate(panels):
+        r, c = divmod(i, 2)
+        y = [metrics[n].get(names.at(p, k), np.nan) for n in rows]
+        fig.add_trace(go.Bar(y=labels, x=y, orientation="h", marker_color=colors, showlegend=False,
+                             text=[f"{v:.3g}" if np.isfinite(v) else "n/a" for v in y], textposition="auto",
+                             textangle=0, hovertemplate="<b>%{y}</b><br>%{x:.4f}<extra></extra>"), row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text="list", autorange="reversed", row=r + 1, col=c + 1)
+        fig.update_xaxes(title_text=unit, title_font={"size": BASE_FONT - 2}, nticks=5, row=r + 1, col=c + 1)
+    fig.update_annotations(font={"size": BASE_FONT - 1})
+    fig = _style(fig, title, None, None, 3 * (30 * len(rows) + 130))
+    fig.update_layout(margin={"t": 110})
+    return fig
