@@ -15,6 +15,7 @@ from ranking.viz.charts import (
     score_histogram,
     stage_timing,
 )
+from ranking.viz.post_charts import tradeoff_curve
 from ranking.viz.stage_charts import (
     bump_chart,
     calibration,
@@ -29,5 +30,5 @@ from ranking.viz.style import PALETTE, STAGE_COLORS
 __all__ = [
     "PALETTE", "STAGE_COLORS", "bump_chart", "calibration", "compare_runs", "contributions", "feature_importance",
     "funnel", "improved_degraded", "kendall_tau_hist", "learning_curve", "loss_curve", "metrics_by_stage",
-    "recall_at_k", "sankey", "score_histogram", "stage_timing",
+    "recall_at_k", "sankey", "score_histogram", "stage_timing", "tradeoff_curve",
 ]
