@@ -42,8 +42,9 @@ def on() -> bool:
 def toggle(container: Any = None) -> bool:
     """The presenter-mode switch (kept across pages and in the URL); applies the page style when on."""
     where = container if container is not None else st
-    if KEY not in st.session_state:
-        st.session_state[KEY] = on()
+    # written on every run, as the user picker does: a page's own toggle widget would otherwise start
+    # from its default (off) after a page switch
+    st.session_state[KEY] = on()
     where.toggle("Presenter mode", key=KEY, persist_state="session",
                  help="Large text in charts and tables, page intros collapsed, sidebar hidden. "
                       "Travels in the lesson link.")
