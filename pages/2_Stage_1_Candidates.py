@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import present as P
 from pages.ui import settings as W
 from ranking import names, viz
 from ranking.evaluation import explain
@@ -86,12 +87,12 @@ if ctx is not None:
         st.caption(f"User {u['user_id']} · region {C.md_escape(u['region'])} · device "
                    f"{C.md_escape(u['device_type'])} · blocklist: {C.md_escape(u['blocklist'] or '—')} · "
                    f"eligible items: {cands.n_eligible[user]}")
-        st.dataframe(table, hide_index=True, height=420)
+        P.table(table, pin=2, height=420)
     with tab_recall:
         ks = sorted({5, 10, 20, 50, 100, 200, k} & set(range(1, dataset.n_items + 1)) | {min(k, dataset.n_items)})
         with st.spinner("Ranking every eligible item by each source…"):
             key = ("recall", ctx.lab.stages["stage1"].key, tuple(ks))
             curve = ctx.lab.memo(key, lambda: explain.recall_curve(prep, view.stage1.model, ks))
-        st.plotly_chart(viz.recall_at_k(curve, current_k=k), key="recall_chart")
+        P.chart(viz.recall_at_k(curve, current_k=k), key="recall_chart")
         st.caption("Recall@K = share of a user's held-out positive impressions found in their top K, averaged "
                    "over users with at least one. A larger K finds more but costs stage 2 more work.")

@@ -79,7 +79,8 @@ COLUMNS = {
     "age (days)": "Age (days)", "age_hours": "Age (hours)", "score": "Score", "rank": "Rank",
     "true expected score": "True value", "true value": "True value", "held-out label": "Held-out label",
     "n_pairs": "Pairs", "n_users": "Users", "n": "Count", "engagement_score": "Engagement score",
-    "label": "Label", "grade": "Grade", "headline": "Headline", "age": "Age", "setting": "Setting",
+    "label": "Label", "grade": "Grade", "stage": "Stage", "transition": "Transition", "headline": "Headline",
+    "age": "Age", "setting": "Setting",
     "in / out": "In / out", "stage 3 rank": "Stage 3 rank", "rank before": "Rank before", "rank after": "Rank after",
 }
 

@@ -149,7 +149,7 @@ def test_train_all_then_every_page_shows_results_and_settings_make_stages_stale(
     at.switch_page("pages/6_Evaluation.py").run()
     assert_clean(at)
     quality = chart(at, "Ranking quality by stage")
-    assert any(str(name).startswith("oracle") for t in quality["data"] for name in [t.get("name", "")])
+    assert any(str(name).startswith("Oracle NDCG") for t in quality["data"] for name in [t.get("name", "")])
 
     # an upstream setting change marks stage 1 and everything after it stale; nothing retrains
     at.switch_page("pages/2_Stage_1_Candidates.py").run()

@@ -20,13 +20,12 @@ def tradeoff_curve(frame: pd.DataFrame, current: tuple[float, float, str] | None
     _require(frame, ("lambda", "relevance", "diversity"), "tradeoff_curve")
     shown = frame.dropna(subset=["relevance", "diversity"])
     if shown.empty:
-        return _empty(title, message="no relevance to measure on this data")
+        return _empty(title)
     rel = names.title(frame.attrs.get("relevance", "relevance"))
     div = names.title(frame.attrs.get("diversity", "diversity"))
     fig = go.Figure(go.Scatter(
         x=shown["diversity"], y=shown["relevance"], mode="lines+markers+text", name="MMR λ",
-        # every other λ labelled: neighbouring points can sit close together
-        text=[f"λ = {v:g}" if round(v * 10) % 2 == 0 else "" for v in shown["lambda"]],
+        text=_labels(shown),
         textposition="middle right", customdata=shown["lambda"],
         textfont={"size": BASE_FONT - 2, "color": "#222222"},
         line={"color": STAGE_COLORS["final"], "width": 3}, marker={"size": 10, "color": STAGE_COLORS["final"]},
@@ -43,3 +42,21 @@ def tradeoff_curve(frame: pd.DataFrame, current: tuple[float, float, str] | None
     fig.update_xaxes(range=[lo - 0.1 * span, hi + 0.35 * span])  # room for the labels on the right
     return _style(fig, title, f"{div} (0 = one topic, higher = more varied)", f"{rel} (0–1, higher is better)",
                   480, legend=current is not None)
+
+
+def _labels(frame: pd.DataFrame) -> list[str]:
+    """Point labels: λ values that give the same point share one label ("λ = 0–0.2"); otherwise every other
+    tenth is labelled, since neighbouring points can sit close together."""
+    lam, xy = frame["lambda"].tolist(), list(zip(frame["diversity"], frame["relevance"], strict=True))
+    out = [""] * len(lam)
+    i = 0
+    while i < len(lam):
+        j = i
+        while j + 1 < len(lam) and xy[j + 1] == xy[i]:
+            j += 1
+        if j > i:
+            out[j] = f"λ = {lam[i]:g}–{lam[j]:g}"
+        elif round(lam[i] * 10) % 2 == 0:
+            out[i] = f"λ = {lam[i]:g}"
+        i = j + 1
+    return out

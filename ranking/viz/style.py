@@ -55,13 +55,13 @@ def _empty(title: str, height: int = 360, message: str = EMPTY_MESSAGE) -> go.Fi
 
 
 def _fmt(v: float) -> str:
-    """Short human number: 300, 231.4, 0.4123, 12,345; 'n/a' for NaN/None."""
+    """Short human number, 3 significant digits: 300, 231, 0.412, 12,345; '—' for NaN/None."""
     if v is None or pd.isna(v):
-        return "n/a"
+        return "—"
     v = float(v)
     if abs(v) >= 1000:
         return f"{v:,.0f}"
-    return f"{v:.0f}" if v == round(v) else f"{v:.4g}"
+    return f"{v:.0f}" if v == round(v) else f"{v:.3g}"
 
 
 def _color(i: int) -> str:
