@@ -12,6 +12,8 @@ from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages.candidates import SOURCE_NAMES, sources_of
 
+SOURCE_LABELS = {"cf": "collaborative filtering", "topic": "topic match", "popularity": "popularity"}
+
 ctx = C.page(
     "Stage 1 — Candidates",
     "Scoring every item for every user with a big model is too slow, so stage 1 uses **cheap sources** "
@@ -54,8 +56,8 @@ if ctx is not None:
         st.stop()
     prep, cands = view.prep, view.stage1.lists
     m = view.evaluation.stages["stage1"]
-    c = st.columns(6)
-    c[0].metric("Candidates per user", f"{cands.lengths.mean():.1f}")
+    c = [*st.columns(3), *st.columns(3)]  # two rows: six labels in one row are cut off at 1366 px
+    c[0].metric("Candidates per user", f"{cands.lengths.mean():.3g}")
     c[1].metric("Removed by region", f"{cands.removed.get('region', 0):,}")
     c[2].metric("Removed by blocklist", f"{cands.removed.get('blocklist', 0):,}")
     c[3].metric("Removed as already seen", f"{cands.removed.get('seen', 0):,}")
@@ -78,9 +80,11 @@ if ctx is not None:
         keep = row >= 0
         table = items.iloc[row[keep]].reset_index(drop=True)
         table.insert(0, "rank", np.arange(1, keep.sum() + 1))
-        table.insert(2, "filled by", [SOURCE_NAMES[s] for s in cands.source[user][keep]])
-        table.insert(3, "in top K of", [", ".join(sources_of(b)) for b in cands.source_mask[user][keep]])
-        table.insert(4, "stage-1 score", cands.scores[user][keep])
+        table.insert(2, "Filled by", [SOURCE_LABELS.get(SOURCE_NAMES[s], SOURCE_NAMES[s])
+                                      for s in cands.source[user][keep]])
+        table.insert(3, "In top K of", [", ".join(SOURCE_LABELS.get(n, n) for n in sources_of(b))
+                                        for b in cands.source_mask[user][keep]])
+        table.insert(4, "Stage 1 score", cands.scores[user][keep])
         if dataset.truth is not None:
             table["true expected score"] = dataset.truth.rows(np.array([user]))[0, row[keep]]  # default label
         u = dataset.users.iloc[user]

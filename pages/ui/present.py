@@ -8,6 +8,8 @@ display names, three significant digits and "—" for gaps (``ranking.viz.tables
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,7 +27,7 @@ section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"],
 button[data-testid="stExpandSidebarButton"] { display: none !important; }
 div[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2rem; padding-right: 2rem; }
 div[data-testid="stMarkdownContainer"] p, div[data-testid="stMarkdownContainer"] li,
-div[data-testid="stCaptionContainer"] { font-size: 1.35rem !important; }
+div[data-testid="stCaptionContainer"] { font-size: 1.35rem !important; color: #222 !important; }
 div[data-testid="stDataFrame"] { zoom: 1.3; }
 div[data-testid="stTable"] table { font-size: 1.3rem; }
 </style>
@@ -50,6 +52,9 @@ def toggle(container: Any = None) -> bool:
                       "Travels in the lesson link.")
     if on():
         st.html(_CSS)
+        with where.popover("Pages", icon=":material/menu:"):  # the sidebar, and its page list, is hidden
+            for path in sorted((Path(__file__).parents[1]).glob("[0-9]*_*.py")):
+                st.page_link(f"pages/{path.name}", label=re.sub(r"^\d+_", "", path.stem).replace("_", " "))
     return on()
 
 
@@ -69,6 +74,8 @@ def scaled(fig: go.Figure, scale: float = SCALE) -> go.Figure:
     out.update_layout(font_size=round((lay.font.size or BASE_FONT) * scale),
                       title_font_size=round((lay.title.font.size or TITLE_FONT) * scale),
                       hoverlabel_font_size=round(BASE_FONT * scale))
+    out.update_xaxes(automargin=True)  # larger tick labels and axis titles need more room than the fixed margins
+    out.update_yaxes(automargin=True)
     if lay.height:
         out.update_layout(height=round(lay.height * min(scale, 1.25)))
     for ann in out.layout.annotations or ():
