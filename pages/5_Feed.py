@@ -26,6 +26,8 @@ if ctx is not None:
     lists = view.lists()
     user = C.user_picker(ctx.dataset)
     options = list(lists)
+    if st.session_state.get("feed_stage") not in options:  # e.g. "final" kept from before a retrain of stage 1
+        st.session_state.pop("feed_stage", None)
     stage = st.radio("Feed after", options, index=len(options) - 1, format_func=names.stage_title,
                      horizontal=True, key="feed_stage")
     n = min(cfg.post.m, 30)

@@ -36,7 +36,7 @@ def test_post_processing_page_and_feed_comparison_at_projector_size(server, brow
         go_to(page, "Feed")
         page.get_by_text("Truly best feed (current weights)").wait_for()
         page.get_by_text("Today's feed · Final list").wait_for()
-        assert page.get_by_text("items are in both feeds").count() == 1
+        page.get_by_text("items are in both feeds").wait_for()
         no_traceback(page)
         screenshot(page, "projector-feed")
 

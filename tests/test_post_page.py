@@ -88,7 +88,7 @@ def test_feed_page_shows_cards_beside_the_best_feed(trained):
     assert "#### Truly best feed (current weights)" in heads
     cards = [m.value for m in at.markdown if m.value.startswith("**1. ")]
     assert len(cards) == 2  # rank 1 of today's feed and of the best feed
-    assert any("items are in both feeds" in c.value for c in at.caption)
+    assert any("items are in both feeds" in m.value for m in at.markdown)
     at.radio(key="feed_stage").set_value("stage1").run()
     assert_clean(at)
 

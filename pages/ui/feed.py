@@ -50,8 +50,8 @@ def cards(frame: pd.DataFrame, title: str, mark: set[int] | None = None, mark_te
 
 def comparison(today: pd.DataFrame, best: pd.DataFrame | None, today_title: str) -> None:
     """Today's feed beside the truly best feed for the current weights, with how close it gets."""
-    left, right = st.columns(2)
     if best is None:
+        left, right = st.columns(2)
         with left:
             cards(today, today_title)
         right.markdown("#### The truly best feed")
@@ -60,15 +60,16 @@ def comparison(today: pd.DataFrame, best: pd.DataFrame | None, today_title: str)
                    "page are the yardstick here.")
         return
     both = set(today[S.CONTENT_ID]) & set(best[S.CONTENT_ID])
+    if F.TRUE_VALUE in today.columns:  # the verdict first: a projector shows the top of the page
+        closeness = F.feed_ndcg(today[F.TRUE_VALUE].to_numpy(), best[F.TRUE_VALUE].to_numpy())
+        st.markdown(f"**{len(both)} of {len(best)}** items are in both feeds; today's feed reaches "
+                    f"**{'—' if np.isnan(closeness) else f'{closeness:.3f}'}** of the best feed's discounted true "
+                    "value (this user's oracle NDCG: 1 = as good as the best feed).")
+        st.caption("*True value* = the expected compound score (Σ weight × expected signal) this user would give "
+                   "the item under the current label weights; only a generated world knows it.")
+    left, right = st.columns(2)
     with left:
         cards(today, today_title, both, "also in the best feed")
     with right:
         cards(best, "Truly best feed (current weights)", both, "in today's feed",
               score_label=F.TRUE_VALUE)
-    if F.TRUE_VALUE in today.columns:
-        closeness = F.feed_ndcg(today[F.TRUE_VALUE].to_numpy(), best[F.TRUE_VALUE].to_numpy())
-        st.caption(
-            f"{len(both)} of {len(best)} items are in both feeds. Today's feed reaches "
-            f"{'—' if np.isnan(closeness) else f'{closeness:.3f}'} of the best feed's discounted true value "
-            "(this user's oracle NDCG: 1 = as good as the best feed). *True value* = the expected compound score "
-            "(Σ weight × expected signal) this user would give the item under the current label weights.")
