@@ -370,8 +370,9 @@ def test_bump_chart_nan_ranks_single_point_and_one_user():
 
 def test_sankey_nodes_links_and_counts():
     s = C.sankey(_flows()).data[0]
-    assert list(s.node.label) == ["Catalog (100)", "Candidates (35)", "Ineligible (region) (65)",
-                                  "Stage 2 top N (20)", "Dropped at stage 2 (15)"]  # zero flow dropped
+    # zero flow dropped; long labels on two lines so neighbouring columns do not overlap
+    assert list(s.node.label) == ["Catalog (100)", "Candidates (35)", "Ineligible<br>(region) (65)",
+                                  "Stage 2 top N (20)", "Dropped at stage<br>2 (15)"]
     assert list(s.link.value) == [35.0, 65.0, 20.0, 15.0]
     assert s.node.color[2] == ST.NEUTRAL
     assert s.node.color[4] == ST.NEUTRAL

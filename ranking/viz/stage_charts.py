@@ -220,13 +220,23 @@ def sankey(flows: pd.DataFrame, unit: str = "items per user",
         k += not g
     fig = go.Figure(go.Sankey(
         arrangement="snap", valueformat=",.4~g", valuesuffix=f" {unit}",
-        node={"label": [f"{n} ({_fmt(t)})" for n, t in zip(nodes, total, strict=True)], "color": colors,
+        node={"label": [_wrap(f"{n} ({_fmt(t)})") for n, t in zip(nodes, total, strict=True)], "color": colors,
               "pad": 28, "thickness": 22, "align": "left", "hovertemplate": "<b>%{label}</b><extra></extra>"},
         link={"source": [idx[s] for s in src], "target": [idx[t] for t in dst],
               "value": f["value"].astype(float).tolist(), "color": [_rgba(colors[idx[t]], 0.4) for t in dst],
               "hovertemplate": "%{source.label} → %{target.label}<br><b>%{value}</b><extra></extra>"},
         textfont={"size": BASE_FONT}))
-    return _style(fig, f"{title} ({unit})", None, None, 540)
+    fig = _style(fig, f"{title} ({unit})", None, None, 600)
+    return fig.update_layout(margin={"r": 160})  # labels of the last-but-one column sit right of their nodes
+
+
+def _wrap(label: str, width: int = 16) -> str:
+    """A long Sankey label on two lines, broken at the last space before ``width``: one-line labels of
+    neighbouring columns overlapped each other and ran off the right edge at 1366 px."""
+    if len(label) <= width + 4 or " " not in label[:width + 1]:
+        return label
+    cut = label.rindex(" ", 0, width + 1)
+    return f"{label[:cut]}<br>{label[cut + 1:]}"
 
 
 # ---------------------------------------------------------------- agreement between stages
