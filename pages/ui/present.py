@@ -27,7 +27,8 @@ section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"],
 button[data-testid="stExpandSidebarButton"] { display: none !important; }
 div[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2rem; padding-right: 2rem; }
 div[data-testid="stMarkdownContainer"] p, div[data-testid="stMarkdownContainer"] li,
-div[data-testid="stCaptionContainer"] { font-size: 1.35rem !important; color: #222 !important; }
+div[data-testid="stCaptionContainer"], div[data-testid="stCaptionContainer"] * {
+    font-size: 1.35rem !important; color: #222 !important; }
 div[data-testid="stDataFrame"] { zoom: 1.3; }
 div[data-testid="stTable"] table { font-size: 1.3rem; }
 </style>
