@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import present as P
 from pages.ui import settings as W
 from ranking import data, viz
 from ranking.data import schema as SC
@@ -76,7 +77,7 @@ if ctx is not None:
               f"{(n_pos - int(ref_labels.sum())) / max(n, 1):+.1%} vs reference")
     m2.metric("Positive impressions", f"{n_pos:,} of {n:,}")
     m3.metric("Labels flipped vs reference", f"{len(flipped):,}")
-    st.plotly_chart(viz.score_histogram(scores, labels, cfg.labels.threshold, ref_labels), key="hist")
+    P.chart(viz.score_histogram(scores, labels, cfg.labels.threshold, ref_labels), key="hist")
 
     if n_pos == 0 or n_pos == n:
         st.warning("With these settings every impression has the same label, so no model can learn "
@@ -87,7 +88,7 @@ if ctx is not None:
             show["score now"] = scores[flipped[:500]]
             show["label now"] = labels[flipped[:500]]
             show["label before"] = ref_labels[flipped[:500]]
-            st.dataframe(show, hide_index=True)
+            P.table(show, pin=2)
             if len(flipped) > 500:
                 st.caption(f"First 500 of {len(flipped):,} shown; the download has all of them.")
 

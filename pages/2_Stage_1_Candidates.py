@@ -6,10 +6,13 @@ import numpy as np
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import present as P
 from pages.ui import settings as W
 from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages.candidates import SOURCE_NAMES, sources_of
+
+SOURCE_LABELS = {"cf": "collaborative filtering", "topic": "topic match", "popularity": "popularity"}
 
 ctx = C.page(
     "Stage 1 — Candidates",
@@ -53,8 +56,8 @@ if ctx is not None:
         st.stop()
     prep, cands = view.prep, view.stage1.lists
     m = view.evaluation.stages["stage1"]
-    c = st.columns(6)
-    c[0].metric("Candidates per user", f"{cands.lengths.mean():.1f}")
+    c = [*st.columns(3), *st.columns(3)]  # two rows: six labels in one row are cut off at 1366 px
+    c[0].metric("Candidates per user", f"{cands.lengths.mean():.3g}")
     c[1].metric("Removed by region", f"{cands.removed.get('region', 0):,}")
     c[2].metric("Removed by blocklist", f"{cands.removed.get('blocklist', 0):,}")
     c[3].metric("Removed as already seen", f"{cands.removed.get('seen', 0):,}")
@@ -77,21 +80,23 @@ if ctx is not None:
         keep = row >= 0
         table = items.iloc[row[keep]].reset_index(drop=True)
         table.insert(0, "rank", np.arange(1, keep.sum() + 1))
-        table.insert(2, "filled by", [SOURCE_NAMES[s] for s in cands.source[user][keep]])
-        table.insert(3, "in top K of", [", ".join(sources_of(b)) for b in cands.source_mask[user][keep]])
-        table.insert(4, "stage-1 score", cands.scores[user][keep])
+        table.insert(2, "Filled by", [SOURCE_LABELS.get(SOURCE_NAMES[s], SOURCE_NAMES[s])
+                                      for s in cands.source[user][keep]])
+        table.insert(3, "In top K of", [", ".join(SOURCE_LABELS.get(n, n) for n in sources_of(b))
+                                        for b in cands.source_mask[user][keep]])
+        table.insert(4, "Stage 1 score", cands.scores[user][keep])
         if dataset.truth is not None:
             table["true expected score"] = dataset.truth.rows(np.array([user]))[0, row[keep]]  # default label
         u = dataset.users.iloc[user]
         st.caption(f"User {u['user_id']} · region {C.md_escape(u['region'])} · device "
                    f"{C.md_escape(u['device_type'])} · blocklist: {C.md_escape(u['blocklist'] or '—')} · "
                    f"eligible items: {cands.n_eligible[user]}")
-        st.dataframe(table, hide_index=True, height=420)
+        P.table(table, pin=2, height=420)
     with tab_recall:
         ks = sorted({5, 10, 20, 50, 100, 200, k} & set(range(1, dataset.n_items + 1)) | {min(k, dataset.n_items)})
         with st.spinner("Ranking every eligible item by each source…"):
             key = ("recall", ctx.lab.stages["stage1"].key, tuple(ks))
             curve = ctx.lab.memo(key, lambda: explain.recall_curve(prep, view.stage1.model, ks))
-        st.plotly_chart(viz.recall_at_k(curve, current_k=k), key="recall_chart")
+        P.chart(viz.recall_at_k(curve, current_k=k), key="recall_chart")
         st.caption("Recall@K = share of a user's held-out positive impressions found in their top K, averaged "
                    "over users with at least one. A larger K finds more but costs stage 2 more work.")

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages import features as F
@@ -63,21 +64,21 @@ if ctx is not None:
     c[1].metric("Trees used", f"{model.best_iteration_ + 1}")
     c[2].metric("Held-out AUC", f"{m.get('auc', float('nan')):.3f}")
     signals = getattr(model, "signals_mode", False)
-    c[3].metric("Log-loss", "n/a (a value, not a probability)" if signals else
+    c[3].metric("Log-loss", "— (a value, not a probability)" if signals else
                 f"{m.get('logloss', float('nan')):.3f}" if not cfg.stage2.objective.startswith("rank")
-                else "n/a (ranking margin)")
+                else "— (ranking margin)")
     c[4].metric(names.title(ev.basis), f"{ev.headline('stage2'):.3f}",
                 f"{ev.headline('stage2') - ev.headline('stage1'):+.3f} vs stage 1")
 
     t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
     with t1:
-        st.plotly_chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
+        P.chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
         if signals:
             st.caption("The click model's curve; trees used per signal (click, dwell, share, comment, hide): "
                        + ", ".join(str(r) for r in model.signal_model_.best_rounds_) + ".")
     with t2:
         desc = {name: F.describe(name) for name in model.feature_names_}
-        st.plotly_chart(viz.feature_importance(model.importance_, descriptions=desc,
+        P.chart(viz.feature_importance(model.importance_, descriptions=desc,
                                                unit="share of gain" if signals else "total gain"), key="imp")
         st.caption("Share of gain, averaged over the five signal models: how much of each model's loss reduction "
                    "comes from splits on the feature." if signals else
@@ -86,21 +87,24 @@ if ctx is not None:
         user = C.user_picker(dataset)
         lists = {"stage1": view.stage1.lists, "stage2": s2.lists}
         table = explain.user_table(prep, lists, user)
-        st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)
+        P.table(table.drop(columns=["item_pos"]), pin=2, height=360)
         contrib = model.contributions(prep, view.stage1.lists, user)
         if len(contrib):
             in_top = [cid for cid in table["content_id"] if cid in contrib.index][: cfg.stage2.top_n]
             chosen = st.selectbox("Why does this item score what it scores?", in_top, key="s2_item")
             row = contrib.loc[chosen]
             parts = row[model.feature_names_]
-            st.plotly_chart(viz.contributions(parts, float(row["bias"]),
+            P.chart(viz.contributions(parts, float(row["bias"]),
                                                  f"Item {chosen}: contribution of each feature to its "
                                                  + ("P(click), in log-odds" if signals else "score")),
                             key="contrib")
             values = pd.Series({n: row[f"{n}_value"] for n in model.feature_names_})
             top = parts.abs().sort_values(ascending=False).index[:5]
             st.caption("Biggest pushes: " + "; ".join(
-                f"**{n}** = {values[n]:.3g} ({'+' if parts[n] >= 0 else '−'}{abs(parts[n]):.3f})" for n in top))
+                f"**{names.feature_title(n)}** = {values[n]:.3g} ({'+' if parts[n] >= 0 else '−'}{abs(parts[n]):.3f})"
+                for n in top))
+            st.caption("Contributions are SHAP values in **log-odds**: the model's score before the sigmoid, "
+                       "log(p / (1 − p)). +1 multiplies the odds of engagement by e ≈ 2.7.")
         spread = np.nanstd(s2.candidate_scores[user])
         st.caption(f"Spread of stage-2 scores over this user's candidates: σ = {spread:.3f} "
                    "(the notebook's model: 0).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
 
@@ -45,11 +46,11 @@ if ctx is not None:
                 f"{ev['stage3'].get(basis, 0) - ev['stage2'].get(basis, 0):+.3f} vs stage 2")
     t1, t2 = st.tabs(["Loss curve", "One user's list"])
     with t1:
-        st.plotly_chart(viz.loss_curve(s3.model.history_), key="loss")
+        P.chart(viz.loss_curve(s3.model.history_), key="loss")
     with t2:
         user = C.user_picker(dataset)
         lists = {"stage2": view.stage2.lists, "stage3": s3.lists}
         table = explain.user_table(prep, lists, user)
-        st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=420)
+        P.table(table.drop(columns=["item_pos"]), pin=2, height=420)
         st.caption("Δ is positive when stage 3 moved the item up. The rank-shifts page follows the "
                    "whole list through every stage.")

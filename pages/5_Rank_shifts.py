@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
 
@@ -37,13 +38,13 @@ if ctx is not None:
     ids = table["content_id"].tolist()
     highlight = st.selectbox("Highlight an item", [None, *ids], key="highlight",
                              format_func=lambda v: "—" if v is None else f"item {v}")
-    st.plotly_chart(viz.bump_chart(bump, highlight=highlight), key="bump")
+    P.chart(viz.bump_chart(bump, highlight=highlight), key="bump")
     if change is not None and np.isfinite(change[user]):
         st.caption(f"This user's {names.title(basis)}: {per[first][basis][user]:.3f} at {names.stage_title(first)} → "
                    f"{per[last][basis][user]:.3f} at {names.stage_title(last)} ({change[user]:+.3f}).")
 
     st.subheader("Ranks and moves")
-    st.dataframe(table.drop(columns=["item_pos"]), hide_index=True, height=360)
+    P.table(table.drop(columns=["item_pos"]), pin=2, height=360)
 
     if highlight is not None:
         st.subheader(f"Why did item {highlight} move?")
@@ -54,8 +55,10 @@ if ctx is not None:
         if highlight in contrib.index:
             r = contrib.loc[highlight]
             features = view.stage2.model.feature_names_
-            st.plotly_chart(viz.contributions(r[features], float(r["bias"]),
+            P.chart(viz.contributions(r[features], float(r["bias"]),
                                                  f"Stage 2's reasons for item {highlight}"), key="why")
+            st.caption("Contributions are SHAP values in **log-odds**: the model's score before the sigmoid, "
+                       "log(p / (1 − p)). +1 multiplies the odds of engagement by e ≈ 2.7.")
 
     st.subheader("The funnel")
     scope = st.radio("Flows for", ["this user", "all users (per user average)"], horizontal=True,
@@ -63,8 +66,12 @@ if ctx is not None:
     flows = explain.sankey_flows(prep, cfg, lists, user if scope == "this user" else None)
     if scope != "this user":
         flows["value"] = flows["value"] / prep.n_users
-    st.plotly_chart(viz.sankey(flows), key="sankey")
+    P.chart(viz.sankey(flows), key="sankey")
 
     st.subheader("How much does each stage reshuffle?")
     taus = {name: np.asarray(per[name]["kendall_tau"]) for name in ev.transitions if name in per}
-    st.plotly_chart(viz.kendall_tau_hist(taus), key="tau")
+    P.chart(viz.kendall_tau_hist(taus), key="tau")
+    st.caption("**Kendall τ** compares two orders of the same items: the share of item pairs both stages order "
+               "the same way minus the share they order oppositely. 1 = same order, 0 = unrelated, −1 = reversed.")
+    st.page_link("pages/5_Feed.py", label="See this user's feed as news cards, beside the truly best feed",
+                 icon=":material/newspaper:")

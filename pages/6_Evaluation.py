@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import present as P
 from pages.ui.seeds import current_study, seed_section
 from ranking import data, names, viz
 from ranking.data import store
@@ -28,8 +29,8 @@ if ctx is not None:
     ev, k = view.evaluation, cfg.eval.k
     stages = ev.table()
     main = [names.at(b, k) for b in (["oracle_ndcg"] if ev.has_oracle else []) + ["ndcg", "map", "hit"]]
-    baseline = {f"random, {names.title(ev.basis)}": ev.headline("random")}
-    st.plotly_chart(viz.metrics_by_stage(stages.reset_index(), main, baseline=baseline), key="metrics")
+    baseline = {m: ev.baseline[m] for m in main if m in ev.baseline}  # random order, beside each metric
+    P.chart(viz.metrics_by_stage(stages.reset_index(), main, baseline=baseline), key="metrics")
     if ev.has_oracle:
         base, first, last = ev.headline("random"), ev.headline(stages.index[0]), ev.headline(stages.index[-1])
         st.markdown(f"**{names.title(ev.basis)}:** random {base:.3f} → {names.stage_title(stages.index[0])} "
@@ -42,10 +43,8 @@ if ctx is not None:
 
     st.subheader("All metrics")
     counts = [c for c in stages.columns if c.startswith("n_")]
-    stages[counts] = stages[counts].astype("float64")
-    shown = stages.rename(columns=names.title, index=names.stage_title)
-    st.dataframe(shown.style.format(precision=4, na_rep="—").format(
-        "{:,.0f}", subset=[names.title(c) for c in counts], na_rep="—"))
+    stages[counts] = stages[counts].astype("Int64")  # counts print as whole numbers with separators
+    P.table(stages.rename(index=names.stage_title), index=True)
 
     t1, t2, t3 = st.tabs(["Stage to stage", "Calibration", "Compare runs"])
     with t1:
@@ -53,8 +52,8 @@ if ctx is not None:
         if not tr.empty:
             frame = tr.reset_index(names="transition")[["transition", "improved", "unchanged", "degraded"]]
             frame["p_value"] = tr["wilcoxon_p"].to_numpy()
-            st.plotly_chart(viz.improved_degraded(frame, what=f"per-user {names.title(ev.basis)}"), key="improved")
-            st.dataframe(tr.rename(columns=names.title, index=names.stage_title).style.format(precision=4, na_rep="—"))
+            P.chart(viz.improved_degraded(frame, what=f"per-user {names.title(ev.basis)}"), key="improved")
+            P.table(tr.rename(index=names.stage_title).rename_axis("transition"), index=True)
             st.caption("Kendall τ compares the order of the items both stages list. The p-value is a paired "
                        "Wilcoxon test over users for this one training run: it counts users as the only noise, "
                        "so it is not the verdict — the seed check below is.")
@@ -62,7 +61,10 @@ if ctx is not None:
     with t2:
         cal = [c.assign(stage=name) for name, c in ev.calibration.items()]
         if cal:
-            st.plotly_chart(viz.calibration(pd.concat(cal, ignore_index=True)), key="calib")
+            P.chart(viz.calibration(pd.concat(cal, ignore_index=True)), key="calib")
+            st.caption("**ECE** (expected calibration error): the average gap between the predicted probability "
+                       "and the observed positive rate, over bins of predictions weighted by their size. 0 = a "
+                       "predicted 30% happens 30% of the time.")
         else:
             st.info("Calibration needs probabilities: train stage 3, or stage 2 with binary:logistic "
                     "(rank:ndcg produces ranking margins, not probabilities).")
@@ -75,7 +77,7 @@ if ctx is not None:
         if pinned is not None:
             c2.caption(f"A = pinned run ({pinned['stage']}), B = the current settings ({stages.index[-1]}).")
             keys = [m for m in main if m in pinned["metrics"] and m in current]
-            st.plotly_chart(viz.compare_runs({m: pinned["metrics"][m] for m in keys},
+            P.chart(viz.compare_runs({m: pinned["metrics"][m] for m in keys},
                                              {m: current[m] for m in keys}, names=("A (pinned)", "B (now)")),
                             key="compare")
             now = cfg.to_dict()
@@ -92,19 +94,19 @@ if ctx is not None:
                "stage 2's features, each scored with exactly the same metric code as the stages. Dashed "
                "lines are the baselines' values of the metric on the same axis.")
     for key in [names.at(b, k) for b in (["oracle_ndcg"] if ev.has_oracle else []) + ["ndcg"]]:
-        st.plotly_chart(viz.baselines_vs_stages({s: ev.value(s, key.split("@")[0]) for s in ev.stages},
-                                                ev.reference_values(key), key), key=f"baselines_{key}")
+        P.chart(viz.baselines_vs_stages({s: ev.value(s, key.split("@")[0]) for s in ev.stages},
+                                        ev.reference_values(key), key), key=f"baselines_{key}")
 
     st.subheader("Counterfactual estimates from the logged propensities")
     cf = ev.counterfactual
     if cf.get("available"):
         if ev.has_oracle:
-            st.plotly_chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
+            P.chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
             st.caption("Kendall τ against the truth over every list, baselines included: " + ", ".join(
                 f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()) + ".")
         table = ev.counterfactual_table()
-        st.dataframe(table.rename(columns=names.title, index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n)))
-                     .style.format(precision=4, na_rep="—").format("{:,.0f}", subset=[names.title("n_matched")]))
+        P.table(table.rename(index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n))).rename_axis("list"),
+                index=True)
         st.caption("IPS, SNIPS and doubly robust (DR) estimate the mean compound engagement of one impression "
                    "if the user read each list's top k with NDCG's attention, by re-weighting held-out "
                    "impressions with 1 / the logged propensity. DR's reward model: " + cf["reward_model"] + ".")
@@ -112,7 +114,7 @@ if ctx is not None:
         st.info("Counterfactual estimates unavailable: " + (cf.get("reason") or "no held-out impressions."))
 
     st.subheader("Beyond accuracy")
-    st.plotly_chart(viz.beyond_accuracy({**ev.stages, **ev.baselines}, k), key="beyond")
+    P.chart(viz.beyond_accuracy({**ev.stages, **ev.baselines}, k), key="beyond")
     st.caption("Topic calibration (Steck 2018) compares the topics of a user's engaged history with the feed's "
                "topics (KL divergence, 0 = same mix). It is not probability calibration (ECE), which asks "
                "whether predicted click probabilities come true.")

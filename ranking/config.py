@@ -207,7 +207,7 @@ class NeuralConfig:
 
 @dataclass(frozen=True)
 class PostConfig:
-    """Post-processing of the final list: diversity (MMR or caps) and a quality floor."""
+    """Post-processing of the final list: a quality floor, an age limit, then diversity (MMR or caps)."""
 
     m: int = 10
     diversity: Diversity = "mmr"
@@ -215,8 +215,11 @@ class PostConfig:
     max_per_topic: int = 4
     max_per_publisher: int = 3
     quality_floor: float = 0.0
+    max_age_hours: float = 0.0  # drop items older than this at serving time; 0 = no limit
 
     def __post_init__(self) -> None:
+        if self.max_age_hours < 0:
+            raise ConfigError("max_age_hours must be ≥ 0 (0 = no limit)")
         if self.diversity not in get_args(Diversity):
             raise ConfigError(f"diversity must be 'none', 'mmr' or 'caps', got {self.diversity!r}")
         if self.m < 1:

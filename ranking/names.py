@@ -59,3 +59,55 @@ def stage_title(name: str) -> str:
         a, b = name.split("→", 1)
         return f"{SHORT.get(a, a)} → {SHORT.get(b, b)}"
     return TITLES.get(name, name)
+
+# the engagement signals a value model predicts (``ranking.data.schema.SIGNALS``), for people, with units
+SIGNAL_TITLES = {"p_click": "P(click)", "e_dwell": "Expected dwell (s)", "p_share": "P(share)",
+                 "e_comment": "Expected comments", "p_hide": "P(hide)"}
+
+# model features (``ranking.stages.features``) for people, with units; "affinity_<topic>" is generated
+FEATURES = {
+    "session_length": "Avg. session length", "device": "Device (code)", "region": "Region (code)",
+    "user_impressions": "User's past impressions (count)", "user_rate": "User's positive rate",
+    "item_topic": "Item topic (code)", "item_publisher": "Item publisher (code)", "quality": "Quality score (0–1)",
+    "age_hours": "Item age (hours)", "item_impressions": "Item's past impressions (count)",
+    "item_rate": "Item's positive rate", "topic_match": "Stated affinity for the item's topic",
+    "publisher_rate": "User's positive rate on the publisher",
+    "publisher_impressions": "User's past impressions of the publisher (count)",
+    "topic_rate": "User's positive rate on the topic", "region_match": "Region match (−1, 0, 1)",
+    "blocked_publisher": "Publisher on the blocklist (0/1)", "s1_topic": "Stage 1 topic score",
+    "s1_popularity": "Stage 1 popularity score", "s1_cf": "Stage 1 collaborative-filtering score",
+    "stage1_score": "Stage 1 blended score", "stage1_rank": "Stage 1 rank",
+}
+
+# other columns the pages show, for people
+COLUMNS = {
+    "content_id": "Item", "user_id": "User", "topic": "Topic", "publisher": "Publisher", "title": "Headline",
+    "quality": "Quality (0–1)", "quality_score": "Quality (0–1)", "restriction": "Region restriction",
+    "age (days)": "Age (days)", "age_hours": "Age (hours)", "score": "Score", "rank": "Rank",
+    "true expected score": "True value", "true value": "True value", "held-out label": "Held-out label",
+    "n_pairs": "Pairs", "n_users": "Users", "n": "Count", "engagement_score": "Engagement score",
+    "label": "Label", "grade": "Grade", "stage": "Stage", "transition": "Transition", "headline": "Headline",
+    "age": "Age", "setting": "Setting",
+    "in / out": "In / out", "stage 3 rank": "Stage 3 rank", "rank before": "Rank before", "rank after": "Rank after",
+}
+
+
+def feature_title(name: str) -> str:
+    """A model feature for people: ``"s1_cf"`` → ``"Stage 1 collaborative-filtering score"``."""
+    if name.startswith("affinity_"):
+        return f"Stated affinity: {name.removeprefix('affinity_')}"
+    return FEATURES.get(name, name)
+
+
+def column_title(name: object) -> str:
+    """Any column a page shows, for people: metrics, signals, features, stages and plain columns."""
+    key = str(name)
+    for table in (COLUMNS, SIGNAL_TITLES, FEATURES, TITLES):
+        if key in table:
+            return table[key]
+    if key.startswith("affinity_"):
+        return feature_title(key)
+    base = key.partition("@")[0]
+    if base in METRICS:
+        return title(key)
+    return key

@@ -61,6 +61,12 @@ def _metrics() -> pd.DataFrame:
                          "map@10": [0.4, 0.2, np.nan]})
 
 
+def _sweep() -> pd.DataFrame:
+    frame = pd.DataFrame({"lambda": [0.0, 0.1, 0.2], "relevance": [0.5, 0.55, 0.6], "diversity": [0.7, 0.6, 0.4]})
+    frame.attrs.update(relevance="oracle_ndcg@10", diversity="diversity@10")
+    return frame
+
+
 SAMPLES = {  # name → (figure, expected number of traces)
     "score_histogram": (lambda: C.score_histogram(np.array([2.62, 3.75, 1.255, -1.0, 0.16]),
                                                   np.array([1, 1, 0, 0, 0]), 2.0), 2),
@@ -80,6 +86,7 @@ SAMPLES = {  # name → (figure, expected number of traces)
     "kendall_tau_hist": (lambda: C.kendall_tau_hist({"stage1→stage2": np.array([0.1, 0.5, 0.9]),
                                                      "stage2→stage3": np.array([0.2, 0.4])}), 2),
     "metrics_by_stage": (lambda: C.metrics_by_stage(_metrics(), ["ndcg@10", "map@10"]), 2),
+    "tradeoff_curve": (lambda: C.tradeoff_curve(_sweep(), current=(0.5, 0.6, "current setting")), 2),
     "calibration": (lambda: C.calibration(_calibration_bins()), 3),
     "improved_degraded": (lambda: C.improved_degraded(pd.DataFrame(
         {"transition": ["stage1→stage2"], "improved": [0.5], "unchanged": [0.2], "degraded": [0.3]})), 3),
@@ -104,6 +111,8 @@ EMPTY_INPUTS = {
     "sankey": lambda: C.sankey(pd.DataFrame(columns=["source", "target", "value"])),
     "kendall_tau_hist": lambda: C.kendall_tau_hist({}),
     "metrics_by_stage": lambda: C.metrics_by_stage(pd.DataFrame(columns=["stage", "ndcg@10"]), ["ndcg@10"]),
+    "tradeoff_curve": lambda: C.tradeoff_curve(pd.DataFrame({"lambda": [0.5], "relevance": [np.nan],
+                                                             "diversity": [0.3]})),
     "calibration": lambda: C.calibration(pd.DataFrame(columns=["stage", "mean_predicted", "observed_rate", "count"])),
     "improved_degraded": lambda: C.improved_degraded(
         pd.DataFrame(columns=["transition", "improved", "unchanged", "degraded"])),
@@ -209,7 +218,7 @@ def test_funnel_values_and_share_of_previous():
     f = fig.data[0]
     assert list(f.y) == ["Catalog", "Eligible", "Final"]
     assert list(f.x) == [300, 231.4, 10]
-    assert f.text[1] == "231.4<br>77% of previous"  # 231.4 / 300 = 0.771
+    assert f.text[1] == "231<br>77% of previous"  # 3 significant digits; 231.4 / 300 = 0.771
     assert f.text[2].endswith("4% of previous")  # 10 / 231.4 = 0.043
 
 
@@ -252,7 +261,7 @@ def test_feature_importance_sorted_top_with_descriptions():
     imp = pd.Series({"affinity_sports": 1.0, "quality": 4.0, "age_hours": np.nan, "cf": 3.0, "x": 2.0})
     fig = C.feature_importance(imp, top=3, descriptions={"quality": "Item quality.", "affinity_*": "Stated."})
     bar = fig.data[0]
-    assert list(bar.y) == ["quality", "cf", "x"]
+    assert list(bar.y) == ["Quality score (0–1)", "cf", "x"]  # display names; unknown names as they are
     assert list(bar.x) == [4.0, 3.0, 2.0]
     assert bar.customdata[0][0] == pytest.approx(4.0 / 10.0)
     assert bar.customdata[0][1] == "Item quality."
@@ -337,7 +346,7 @@ def test_bump_chart_only_stages_present_and_partial_columns():
     fig = C.bump_chart(df)
     assert len(fig.layout.xaxis.ticktext) == 3
     assert list(_trace(fig, 2).marker.symbol) == ["circle"] * 3  # the last stage shown is not an exit
-    assert _trace(fig, 2).customdata[0][1] == "n/a"
+    assert _trace(fig, 2).customdata[0][1] == "—"
 
 
 def test_bump_chart_marks_late_entries_and_ignores_unknown_highlight():
@@ -369,8 +378,9 @@ def test_bump_chart_nan_ranks_single_point_and_one_user():
 
 def test_sankey_nodes_links_and_counts():
     s = C.sankey(_flows()).data[0]
-    assert list(s.node.label) == ["Catalog (100)", "Candidates (35)", "Ineligible (region) (65)",
-                                  "Stage 2 top N (20)", "Dropped at stage 2 (15)"]  # zero flow dropped
+    # zero flow dropped; long labels on two lines so neighbouring columns do not overlap
+    assert list(s.node.label) == ["Catalog (100)", "Candidates (35)", "Ineligible<br>(region) (65)",
+                                  "Stage 2 top N (20)", "Dropped at stage<br>2 (15)"]
     assert list(s.link.value) == [35.0, 65.0, 20.0, 15.0]
     assert s.node.color[2] == ST.NEUTRAL
     assert s.node.color[4] == ST.NEUTRAL
@@ -392,11 +402,13 @@ def test_kendall_tau_median_and_nan():
 def test_metrics_by_stage_order_labels_and_baseline():
     fig = C.metrics_by_stage(_metrics(), ["ndcg@10", "map@10"], baseline={"ndcg@10": 0.2})
     ndcg, mapk = fig.data
-    assert list(ndcg.x) == ["Stage 1<br>candidates", "Stage 2<br>XGBoost", "Final"]
-    assert list(ndcg.y) == [0.3, 0.45, 0.5]
-    assert list(mapk.text) == ["0.200", "n/a", "0.400"]
-    assert fig.layout.shapes[0].y0 == 0.2
-    assert "random order: ndcg@10 = 0.200" in _notes(fig)
+    assert (ndcg.name, mapk.name) == ("NDCG@10", "MAP@10")  # display names, not keys
+    # the baseline is its own hatched group, never a line across metrics on other scales
+    assert list(ndcg.x) == ["Random<br>order", "Stage 1<br>candidates", "Stage 2<br>XGBoost", "Final"]
+    assert list(ndcg.y) == [0.2, 0.3, 0.45, 0.5]
+    assert list(mapk.text) == ["—", "0.200", "—", "0.400"]
+    assert list(ndcg.marker.pattern.shape) == ["/", "", "", ""]
+    assert not fig.layout.shapes
     with pytest.raises(DataError, match="oracle"):
         C.metrics_by_stage(_metrics(), ["oracle_ndcg@10"])
     indexed = C.metrics_by_stage(_metrics().set_index("stage"), ["ndcg@10"])
@@ -427,7 +439,7 @@ def test_improved_degraded_normalises_and_annotates_p():
     assert list(degraded.x) == [0.2, 0.5]
     assert (improved.marker.color, unchanged.marker.color, degraded.marker.color) == (ST.GOOD, ST.NEUTRAL, ST.BAD)
     assert list(improved.y) == ["Stage 1 → Stage 2", "Stage 2 → Stage 3"]
-    assert _notes(fig) == ["p < 0.001", "p = n/a"]
+    assert _notes(fig) == ["p < 0.001", "p = —"]
     assert fig.layout.barmode == "stack"
     assert C.improved_degraded(frame.drop(columns="p_value")).layout.annotations == ()
 
@@ -436,6 +448,24 @@ def test_feature_names_from_data_are_shown_as_text_not_markup():
     """Topics become feature names (issue 14): Plotly would render a tag in a label, so names are escaped."""
     imp = pd.Series({"affinity_tech <beta>": 2.0, "quality": 1.0})
     fig = C.feature_importance(imp)
-    assert "affinity_tech &lt;beta&gt;" in list(fig.data[0].y)
+    assert "Stated affinity: tech &lt;beta&gt;" in list(fig.data[0].y)
     contrib = C.contributions(pd.Series({"topic_sports [EU] <b>x</b>": 0.4, "quality": -0.1}), 0.2, "why")
     assert "topic_sports [EU] &lt;b&gt;x&lt;/b&gt;" in list(contrib.data[0].y)
+
+
+def test_tradeoff_curve_labels_axes_and_current_point():
+    fig = C.tradeoff_curve(_sweep(), current=(0.5, 0.6, "current setting (MMR λ = 0.15)"))
+    line, star = fig.data
+    assert list(line.x) == [0.7, 0.6, 0.4]
+    assert list(line.y) == [0.5, 0.55, 0.6]
+    assert list(line.text) == ["λ = 0", "", "λ = 0.2"]  # every other λ labelled
+    assert fig.layout.yaxis.title.text.startswith("Oracle NDCG@10")
+    assert fig.layout.xaxis.title.text.startswith("Topic diversity@10")
+    assert star.name == "current setting (MMR λ = 0.15)"
+    assert star.marker.symbol == "star"
+    same = pd.DataFrame({"lambda": [0.0, 0.1, 0.2, 0.3, 0.4], "relevance": [0.5, 0.5, 0.5, 0.6, 0.7],
+                         "diversity": [0.7, 0.7, 0.7, 0.6, 0.5]})
+    assert list(C.tradeoff_curve(same).data[0].text) == ["", "", "λ = 0–0.2", "", "λ = 0.4"]  # one label per point
+    lo, hi = fig.layout.xaxis.range
+    assert lo < 0.4
+    assert hi > 0.7

@@ -32,7 +32,8 @@ NON_DEFAULT = PipelineConfig(
                       subsample=0.7, colsample_bytree=0.6, early_stopping_rounds=5, top_n=12, n_jobs=1),
     stage3=NeuralConfig(hidden=(32, 16, 8), dropout=0.1, id_embeddings=False, embedding_dim=4,
                         use_stage2_score=False, epochs=4, batch_size=64, learning_rate=1e-3),
-    post=PostConfig(m=7, diversity="caps", mmr_lambda=0.6, max_per_topic=2, max_per_publisher=1, quality_floor=0.3),
+    post=PostConfig(m=7, diversity="caps", mmr_lambda=0.6, max_per_topic=2, max_per_publisher=1, quality_floor=0.3,
+                    max_age_hours=36.0),
     eval=EvalConfig(k=5),
 )
 

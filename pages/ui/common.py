@@ -24,6 +24,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
+from . import present
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -77,8 +78,10 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     Returns None (after saying why) when the dataset cannot be loaded.
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
-    st.title(title)
-    st.markdown(intro)
+    head, switch = st.columns([4, 1], vertical_alignment="center")
+    head.title(title)
+    present.toggle(switch)
+    present.intro(intro)
     W.adopt_url()
     _adopt_links()
     with st.container():
@@ -169,6 +172,8 @@ def url_params(ctx: Ctx) -> dict[str, str]:
     user = st.session_state.get("user", st.query_params.get("user"))
     if user not in (None, ""):
         params["user"] = str(user)
+    if present.on():
+        params[present.KEY] = "1"
     if ctx.lab.run_id:
         params["run"] = ctx.lab.run_id
     if ctx.lab.running:
@@ -274,7 +279,7 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
             right.button("Cancel", key="cancel_job", icon=":material/stop_circle:", on_click=jobs.cancel,
                          args=(j, "cancelled from its page"), disabled=j.cancel_requested)
             if curve_chart is not None and j.curves:
-                st.plotly_chart(curve_chart(dict(j.curves)), key="live_curve")
+                present.chart(curve_chart(dict(j.curves)), key="live_curve")
 
     _poll()
 

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.session import seed_jobs
+from pages.ui import present as P
 from ranking import names
 from ranking.errors import RankingError
 from ranking.evaluation import seeds as SS
@@ -85,8 +86,8 @@ def _progress() -> None:
 
 
 def _show(study: SeedStudy, seconds: float) -> None:
-    st.plotly_chart(seed_effects(study), key="seed_effects")
-    st.dataframe(effects_table(study), hide_index=True)
+    P.chart(seed_effects(study), key="seed_effects")
+    P.table(effects_table(study))
     st.caption(f"Seeds {', '.join(map(str, study.seeds))}; {seconds:.0f} s. Effect = mean per-user change in "
                f"{names.title(study.basis)} from A to B with that seed; p = its Wilcoxon test over users. "
                + ("Heuristic = eligible items ordered by stated topic affinity + quality score (no training, "

@@ -117,6 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
             lo=1, hi=10, step=1),
     Setting("post_floor", "post", "quality_floor", "Quality floor", "slider", _P.quality_floor,
             lo=0.0, hi=1.0, step=0.05),
+    Setting("post_age", "post", "max_age_hours", "Age limit (hours, 0 = no limit)", "slider", _P.max_age_hours,
+            lo=0.0, hi=168.0, step=6.0, help="Drop items older than this at serving time from the final list."),
     Setting("eval_k", "eval", "k", "Metric cut-off k", "slider", 10, lo=1, hi=50, step=1),
 )
 BY_KEY = {s.key: s for s in SETTINGS}

@@ -10,6 +10,7 @@ from ranking import names
 from ranking.errors import DataError, RankingError
 
 from . import common as C
+from . import present as P
 
 
 def dataset_picker() -> None:
@@ -102,10 +103,10 @@ def funnel_section(ctx: C.Ctx) -> None:
     fresh = ctx.lab.fresh_outputs(ctx.cfg, ctx.data_key)
     counts = explain.funnel_counts(prep, ctx.cfg, fresh["stage1"].lists if "stage1" in fresh else None)
     c1, c2 = st.columns([3, 2])
-    c1.plotly_chart(viz.funnel(counts), key="funnel")
+    P.chart(viz.funnel(counts), key="funnel", container=c1)
     seconds = {name: out.seconds for name, out in fresh.items()}  # keys pick stage colours
     if seconds:
-        c2.plotly_chart(viz.stage_timing(seconds), key="timing")
+        P.chart(viz.stage_timing(seconds), key="timing", container=c2)
     else:
         c2.info("Train the stages to see how long each one takes.")
     c2.caption("Counts are per user, averaged over users: the eligible count applies the region, "

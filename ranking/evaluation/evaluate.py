@@ -363,7 +363,8 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
     popularity, history = B.item_popularity(prep), BA.topic_history(prep)
     for name, lst in {**lists, **refs}.items():
         evals[name].metrics.update(BA.beyond_accuracy(prep, lst.items, k, popularity, history))
-    refs_eval = {name: evals.pop(name).metrics for name in refs}
+    ref_evals = {name: evals.pop(name) for name in refs}
+    refs_eval = {name: e.metrics for name, e in ref_evals.items()}
     basis = names.at("oracle_ndcg", k) if ideal is not None else names.at("ndcg", k)
     transitions = {}
     for a, b in itertools.pairwise(lists):
@@ -389,6 +390,6 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
         baseline=base.metrics,
         notes=(*notes_age, *ref_notes, *dict.fromkeys(note for e in every for note in e.notes)),
         calibration={n: e.calibration for n, e in evals.items() if e.calibration is not None},
-        per_user={e.stage: e.per_user for e in every},
+        per_user={e.stage: e.per_user for e in [*every, *ref_evals.values()]},  # baselines too (seed study)
         baselines=refs_eval, counterfactual=cf,
     )

@@ -1,4 +1,4 @@
-"""Post-processing: a quality floor, then diversity (MMR or caps) → the final M items per user.
+"""Post-processing: a quality floor and an age limit, then diversity (MMR or caps) → the final M items per user.
 
 Where it sits: after the last ranking stage. It never re-scores: every item keeps its input
 (relevance) score, and only the order and the selection change. Vectorised over users; the
@@ -20,7 +20,7 @@ from ranking.prep.split import Prepared
 class Changes:
     """What post-processing did, per user (rows as in the input) and in total."""
 
-    dropped_by_floor: np.ndarray  # int32: items removed by the quality floor
+    dropped_by_floor: np.ndarray  # int32: items removed by the quality floor or the age limit
     positions_changed: np.ndarray  # int32: final positions holding another item than plain top M
     summary: dict[str, float]
 
@@ -34,7 +34,7 @@ class PostResult:
 
 
 def postprocess(prep: Prepared, ranked: RankedLists, config: PostConfig) -> PostResult:
-    """Apply the quality floor, then keep M items per user by plain rank, MMR or caps.
+    """Apply the quality floor and the age limit, then keep M items per user by plain rank, MMR or caps.
 
     ``none``: the top M after the floor. ``mmr``: greedily pick argmax of
     λ·rel − (1−λ)·max sim(selected), rel = input score min-max normalised per user, sim(i, j)
@@ -48,6 +48,8 @@ def postprocess(prep: Prepared, ranked: RankedLists, config: PostConfig) -> Post
     present = items != PAD
     safe = np.maximum(items, 0)
     keep = present & (prep.item_quality[safe] >= config.quality_floor)
+    if config.max_age_hours > 0:  # news goes stale: older than the limit at serving time is dropped
+        keep &= prep.item_age_days[safe] * 24.0 <= config.max_age_hours
     dropped = (present & ~keep).sum(axis=1).astype(np.int32)
     # move the kept items to the front, in input order
     order = np.argsort(~keep, axis=1, kind="stable")

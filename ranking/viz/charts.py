@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ranking.names import feature_title
 from ranking.viz.style import (
     BAD,
     NEUTRAL,
@@ -175,7 +176,7 @@ def feature_importance(importance: pd.Series, top: int = 15, descriptions: Mappi
         return desc.get(name) or next((v for p, v in wild if name.startswith(p)), "")
 
     fig = go.Figure(go.Bar(
-        y=[html.escape(str(i)) for i in shown.index], x=shown.to_numpy(), orientation="h",  # names from data
+        y=[html.escape(feature_title(str(i))) for i in shown.index], x=shown.to_numpy(), orientation="h",  # from data
         marker_color=STAGE_COLORS["stage2"],
         customdata=[[v / total, html.escape(describe(str(n)))] for n, v in shown.items()],
         hovertemplate=f"<b>%{{y}}</b><br>{unit}: %{{x:.4g}} (%{{customdata[0]:.1%}} of all)"
@@ -194,7 +195,7 @@ def contributions(contrib: pd.Series, base: float, title: str, top: int = 10,
         return _empty(title)
     c = c.reindex(c.abs().sort_values(ascending=False, kind="stable").index)
     head, rest = c.iloc[:top], c.iloc[top:]
-    names = ["bias (average)", *(html.escape(str(i)) for i in head.index)]  # feature names come from data
+    names = ["bias (average)", *(html.escape(feature_title(str(i))) for i in head.index)]  # names from data
     values = [float(base), *head.to_numpy()]
     if len(rest):
         names.append(f"other ({len(rest)} features)")

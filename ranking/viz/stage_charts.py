@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb
 from plotly.subplots import make_subplots
 
+from ranking import names
 from ranking.data import schema as S
 from ranking.errors import DataError
 from ranking.viz.style import (
@@ -87,13 +88,13 @@ def bump_chart(ranks: pd.DataFrame, highlight: int | None = None, max_items: int
     df["x"] = df["stage"].map({s: i for i, s in enumerate(stages)})
     df = df.sort_values([S.CONTENT_ID, "x", "rank"], kind="stable").drop_duplicates([S.CONTENT_ID, "x"])
     df = df.reset_index(drop=True)
-    for col, fill in ((S.TOPIC, "n/a"), (S.PUBLISHER, "n/a"), ("score", math.nan)):
+    for col, fill in ((S.TOPIC, "—"), (S.PUBLISHER, "—"), ("score", math.nan)):
         if col not in df.columns:
             df[col] = fill
-    df[S.TOPIC] = df[S.TOPIC].astype(object).where(df[S.TOPIC].notna(), "n/a").astype(str)
+    df[S.TOPIC] = df[S.TOPIC].astype(object).where(df[S.TOPIC].notna(), "—").astype(str)
     # names come from uploaded data: Plotly renders tags in hover and legend text, so escape them
     df[S.TOPIC] = df[S.TOPIC].map(html.escape)
-    df[S.PUBLISHER] = df[S.PUBLISHER].astype(object).where(df[S.PUBLISHER].notna(), "n/a").astype(str)
+    df[S.PUBLISHER] = df[S.PUBLISHER].astype(object).where(df[S.PUBLISHER].notna(), "—").astype(str)
     df[S.PUBLISHER] = df[S.PUBLISHER].map(html.escape)
 
     end = df.loc[df.groupby(S.CONTENT_ID)["x"].idxmax()].set_index(S.CONTENT_ID)
@@ -219,13 +220,23 @@ def sankey(flows: pd.DataFrame, unit: str = "items per user",
         k += not g
     fig = go.Figure(go.Sankey(
         arrangement="snap", valueformat=",.4~g", valuesuffix=f" {unit}",
-        node={"label": [f"{n} ({_fmt(t)})" for n, t in zip(nodes, total, strict=True)], "color": colors,
+        node={"label": [_wrap(f"{n} ({_fmt(t)})") for n, t in zip(nodes, total, strict=True)], "color": colors,
               "pad": 28, "thickness": 22, "align": "left", "hovertemplate": "<b>%{label}</b><extra></extra>"},
         link={"source": [idx[s] for s in src], "target": [idx[t] for t in dst],
               "value": f["value"].astype(float).tolist(), "color": [_rgba(colors[idx[t]], 0.4) for t in dst],
               "hovertemplate": "%{source.label} → %{target.label}<br><b>%{value}</b><extra></extra>"},
         textfont={"size": BASE_FONT}))
-    return _style(fig, f"{title} ({unit})", None, None, 540)
+    fig = _style(fig, f"{title} ({unit})", None, None, 600)
+    return fig.update_layout(margin={"r": 160})  # labels of the last-but-one column sit right of their nodes
+
+
+def _wrap(label: str, width: int = 16) -> str:
+    """A long Sankey label on two lines, broken at the last space before ``width``: one-line labels of
+    neighbouring columns overlapped each other and ran off the right edge at 1366 px."""
+    if len(label) <= width + 4 or " " not in label[:width + 1]:
+        return label
+    cut = label.rindex(" ", 0, width + 1)
+    return f"{label[:cut]}<br>{label[cut + 1:]}"
 
 
 # ---------------------------------------------------------------- agreement between stages
@@ -264,30 +275,28 @@ def kendall_tau_hist(taus: Mapping[str, np.ndarray]) -> go.Figure:
 
 def metrics_by_stage(metrics: pd.DataFrame, metric_names: list[str],
                      baseline: Mapping[str, float] | None = None,
-                     baseline_label: str = "random order") -> go.Figure:
-    """Grouped bars, x = stage, one bar per metric. ``metrics``: one row per stage (a 'stage' column, else
-    the index) with a float column per metric (e.g. ndcg@10); ``baseline`` {metric: value} → dashed lines."""
+                     baseline_label: str = "Random<br>order") -> go.Figure:
+    """Grouped bars, x = stage, one bar per metric (legend: display names). ``metrics``: one row per stage (a
+    'stage' column, else the index) with a float column per metric (e.g. ndcg@10); ``baseline`` {metric: value}
+    → a hatched first group, so each reference value stands beside the bars on its own scale (a line across
+    every metric would compare NDCG with hit rate)."""
     title = "Ranking quality by stage"
     _require(metrics, metric_names, "metrics_by_stage")
     df = metrics if "stage" in metrics.columns else metrics.rename_axis("stage").reset_index()
     if df.empty or not metric_names:
         return _empty(title)
     df = df.assign(stage=df["stage"].astype(str)).set_index("stage").reindex(_stages(df["stage"]))
+    base = {m: float(v) for m, v in (baseline or {}).items() if m in metric_names}
     fig = go.Figure()
-    ticks = [_stage_label(s) for s in df.index]
+    ticks = ([baseline_label] if base else []) + [_stage_label(s) for s in df.index]
+    pattern = (["/"] if base else []) + [""] * len(df)
     for i, m in enumerate(metric_names):
-        v = df[m].astype(float)
+        v = ([base.get(m, np.nan)] if base else []) + df[m].astype(float).tolist()
         fig.add_trace(go.Bar(
-            x=ticks, y=v, name=m, marker_color=_color(i),
+            x=ticks, y=v, name=names.title(m), marker={"color": _color(i), "pattern": {"shape": pattern}},
             text=[_fmt(x) if pd.isna(x) else f"{x:.3f}" for x in v],
-            textposition="outside", hovertemplate=f"<b>%{{x}}</b><br>{m} = %{{y:.4f}}<extra></extra>"))
-    for i, (m, v) in enumerate((baseline or {}).items()):
-        color = _color(metric_names.index(m)) if m in metric_names else "#333333"
-        fig.add_hline(y=float(v), line_dash="dash", line_width=2, line_color=color,
-                      annotation_text=f"{baseline_label}: {m} = {float(v):.3f}",
-                      annotation_position="top left" if i % 2 == 0 else "bottom left",
-                      annotation_bgcolor="rgba(255, 255, 255, 0.85)")
-    top = np.nanmax([*df[metric_names].to_numpy(dtype=float).ravel(), *(baseline or {}).values(), 0.0])
+            textposition="outside", hovertemplate=f"<b>%{{x}}</b><br>{names.title(m)} = %{{y:.3f}}<extra></extra>"))
+    top = np.nanmax([*df[metric_names].to_numpy(dtype=float).ravel(), *base.values(), 0.0])
     fig.update_yaxes(range=[0, max(top, 1e-9) * 1.18])
     fig.update_layout(barmode="group")
     return _style(fig, title, "stage", "metric value (0–1, higher is better)", 480, legend=True)
@@ -346,7 +355,7 @@ def improved_degraded(frame: pd.DataFrame, what: str = "per-user NDCG@10") -> go
     has_p = "p_value" in frame.columns
     if has_p:
         for y, p in zip(ys, frame["p_value"], strict=True):
-            text = "p = n/a" if pd.isna(p) else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+            text = "p = —" if pd.isna(p) else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
             fig.add_annotation(x=1.01, y=y, text=text, showarrow=False, xanchor="left")
     fig.update_layout(barmode="stack", legend_traceorder="normal",
                       uniformtext={"minsize": BASE_FONT - 3, "mode": "hide"})

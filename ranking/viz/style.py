@@ -23,6 +23,7 @@ TRAIN_COLOR, VALID_COLOR = "#0072B2", "#E69F00"
 EMPTY_MESSAGE = "nothing to show yet"
 
 BASE_FONT, TITLE_FONT = 16, 22
+TEXT_COLOR = "#111111"  # dark text: light grey vanishes on a projector
 MIN_HEIGHT = 320  # px; a short bar chart with a title and legend is unreadable below this
 _LOWER_IS_BETTER = ("loss", "logloss", "mlogloss", "error", "rmse", "mae", "mse")
 
@@ -31,7 +32,7 @@ def _style(fig: go.Figure, title: str, x: str | None, y: str | None, height: int
     """Apply the projector layout: title, axis titles, fonts, template, margins, height, legend."""
     fig.update_layout(
         title={"text": title, "font": {"size": TITLE_FONT}, "x": 0.01, "xanchor": "left"},
-        template="plotly_white", height=max(int(height), MIN_HEIGHT), font={"size": BASE_FONT},
+        template="plotly_white", height=max(int(height), MIN_HEIGHT), font={"size": BASE_FONT, "color": TEXT_COLOR},
         hoverlabel={"font": {"size": BASE_FONT}}, showlegend=legend,
         margin={"l": 80, "r": 40, "t": 120 if legend else 80, "b": 70},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
@@ -54,13 +55,13 @@ def _empty(title: str, height: int = 360, message: str = EMPTY_MESSAGE) -> go.Fi
 
 
 def _fmt(v: float) -> str:
-    """Short human number: 300, 231.4, 0.4123, 12,345; 'n/a' for NaN/None."""
+    """Short human number, 3 significant digits: 300, 231, 0.412, 12,345; '—' for NaN/None."""
     if v is None or pd.isna(v):
-        return "n/a"
+        return "—"
     v = float(v)
     if abs(v) >= 1000:
         return f"{v:,.0f}"
-    return f"{v:.0f}" if v == round(v) else f"{v:.4g}"
+    return f"{v:.0f}" if v == round(v) else f"{v:.3g}"
 
 
 def _color(i: int) -> str:

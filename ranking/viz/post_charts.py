@@ -1,0 +1,62 @@
+"""Post-processing charts: the relevance/diversity trade-off over MMR λ."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ranking import names
+from ranking.viz.style import BASE_FONT, PALETTE, STAGE_COLORS, _empty, _require, _style
+
+
+def tradeoff_curve(frame: pd.DataFrame, current: tuple[float, float, str] | None = None) -> go.Figure:
+    """Relevance (y) against topic diversity (x), one point per λ joined in λ order, labelled "λ = …".
+
+    ``frame``: columns lambda, relevance, diversity, with ``attrs`` naming the metric keys (as from
+    ``ranking.evaluation.post_effects.lambda_sweep``). ``current``: (diversity, relevance, label) of
+    the list the current settings produce, drawn as a large star.
+    """
+    title = "Relevance vs diversity: the MMR λ trade-off (all users)"
+    _require(frame, ("lambda", "relevance", "diversity"), "tradeoff_curve")
+    shown = frame.dropna(subset=["relevance", "diversity"])
+    if shown.empty:
+        return _empty(title)
+    rel = names.title(frame.attrs.get("relevance", "relevance"))
+    div = names.title(frame.attrs.get("diversity", "diversity"))
+    fig = go.Figure(go.Scatter(
+        x=shown["diversity"], y=shown["relevance"], mode="lines+markers+text", name="MMR λ",
+        text=_labels(shown),
+        textposition="middle right", customdata=shown["lambda"],
+        textfont={"size": BASE_FONT - 2, "color": "#222222"},
+        line={"color": STAGE_COLORS["final"], "width": 3}, marker={"size": 10, "color": STAGE_COLORS["final"]},
+        hovertemplate="λ = %{customdata:g}<br>" + div + ": %{x:.3f}<br>" + rel + ": %{y:.3f}<extra></extra>"))
+    if current is not None:
+        x, y, label = current
+        fig.add_trace(go.Scatter(
+            x=[x], y=[y], mode="markers", name=label, marker={"symbol": "star", "size": 24, "color": PALETTE[5],
+                                                                "line": {"color": "#111111", "width": 1}},
+            hovertemplate=f"{label}<br>{div}: %{{x:.3f}}<br>{rel}: %{{y:.3f}}<extra></extra>"))
+    xs = [*shown["diversity"], *([current[0]] if current is not None and current[0] == current[0] else [])]
+    lo, hi = float(min(xs)), float(max(xs))
+    span = (hi - lo) or 0.05
+    fig.update_xaxes(range=[lo - 0.1 * span, hi + 0.35 * span])  # room for the labels on the right
+    return _style(fig, title, f"{div} (0 = one topic, higher = more varied)", f"{rel} (0–1, higher is better)",
+                  480, legend=current is not None)
+
+
+def _labels(frame: pd.DataFrame) -> list[str]:
+    """Point labels: λ values that give the same point share one label ("λ = 0–0.2"); otherwise every other
+    tenth is labelled, since neighbouring points can sit close together."""
+    lam, xy = frame["lambda"].tolist(), list(zip(frame["diversity"], frame["relevance"], strict=True))
+    out = [""] * len(lam)
+    i = 0
+    while i < len(lam):
+        j = i
+        while j + 1 < len(lam) and xy[j + 1] == xy[i]:
+            j += 1
+        if j > i:
+            out[j] = f"λ = {lam[i]:g}–{lam[j]:g}"
+        elif round(lam[i] * 10) % 2 == 0:
+            out[i] = f"λ = {lam[i]:g}"
+        i = j + 1
+    return out

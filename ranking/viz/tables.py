@@ -1,0 +1,51 @@
+"""Tables for people: display names for columns, three significant digits, thousands separators, "—" for gaps.
+
+Where it sits: beside the charts; pages pass every frame they show through ``readable`` so a
+projector audience never sees a code key (``oracle_ndcg@10``), ``None``/``NaN`` or 0.06361 next to 0.656.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import pandas as pd
+
+from ranking import names
+
+MISSING = "—"
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    """One value for people: integers with thousands separators, other numbers to ``digits`` significant
+    digits (never scientific below 1,000 unless tiny), "—" for None/NaN, text unchanged."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Integral):
+        return f"{int(value):,}"
+    if isinstance(value, Real):
+        v = float(value)
+        if math.isnan(v):
+            return MISSING
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        if v == 0:
+            return "0"
+        if abs(v) >= 10 ** (digits - 1):
+            return f"{v:,.0f}"
+        if abs(v) < 1e-3:
+            return f"{v:.{digits - 1}e}"
+        decimals = digits - 1 - math.floor(math.log10(abs(v)))
+        return f"{v:.{decimals}f}"
+    return str(value)
+
+
+def readable(frame: pd.DataFrame, digits: int = 3, index: bool = False) -> pd.DataFrame:
+    """A copy with display-name columns and every value as text (see ``fmt``); ``index=True`` keeps the
+    index as a first column (its name made readable too)."""
+    out = frame.reset_index() if index else frame
+    shown = pd.DataFrame({names.column_title(c): [fmt(v, digits) for v in out[c].tolist()] for c in out.columns},
+                         index=range(len(out)))
+    return shown
