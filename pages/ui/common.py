@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from pages.session import jobs, runs
+from pages.session import demo, estimate, jobs, runs
 from pages.session.datasets import DataChoice, resolve
 from pages.session.state import LabState, Status
 from ranking.config import PipelineConfig, default_labels
@@ -24,6 +24,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
+from . import changes, startup
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -55,10 +56,15 @@ class Ctx:
     cfg: PipelineConfig
     lab: LabState
     choice: DataChoice
+    shown: PipelineConfig | None = None  # while settings changed since training: the trained ones (greyed)
 
     def view(self) -> PipelineResult | None:
-        """Every fresh stage post-processed and evaluated (memoised per session); None before stage 1."""
-        return self.lab.view(self.dataset, self.data_key, self.cfg)
+        """Every fresh stage post-processed and evaluated (memoised per session); None before stage 1.
+
+        After a setting that needs a retrain changed, the last results (at the settings they were
+        trained with) instead of nothing: the page shows them greyed under the stale banner.
+        """
+        return self.lab.view(self.dataset, self.data_key, self.shown or self.cfg)
 
     def status(self, stage: str) -> Status:
         return self.lab.status(stage, self.cfg, self.data_key)
@@ -91,6 +97,8 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         st.text(str(exc))
         return None
     _default_labels_for(dataset, data_key)
+    if demo.adopt(state, data_key):
+        st.toast("The sample world opens already trained (once per server start).", icon=":material/check_circle:")
     ctx = Ctx(dataset, data_key, W.current_config(), state, choice)
     runs.shown(state.run_id)  # a run a page shows is never pruned
     if choice.source == "upload" and state.upload is None:
@@ -98,6 +106,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
                 "kept only with a trained run's link): the lab shows the bundled sample world until you "
                 "upload the files again on the home page.")
     sync_url(ctx)
+    ctx.shown = changes.banner(ctx, _start)
     with st.sidebar:
         st.caption(f"**Data:** {md_escape(dataset.name)} — {dataset.n_users:,} users · {dataset.n_items:,} items · "
                    f"{len(dataset.interactions):,} interactions"
@@ -249,6 +258,9 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
     state = lab()
     job = state.job
     if job is None:
+        waiting = demo.pending(state, "sample") if data_choice().source == "sample" else None
+        if waiting is not None:
+            startup.panel(waiting)
         return
     job.seen()
     if job.done:
@@ -270,7 +282,8 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
         j.seen()
         with st.container():  # one element, whatever is drawn inside
             left, right = st.columns([5, 1])
-            left.progress(j.fraction, text=f"{j.message} · {j.elapsed:.0f} s")
+            left.progress(j.fraction, text=f"{j.message} · {j.elapsed:.0f} s · "
+                                           f"{estimate.describe(j.data_key, j.stages, j.elapsed, j.fraction)}")
             right.button("Cancel", key="cancel_job", icon=":material/stop_circle:", on_click=jobs.cancel,
                          args=(j, "cancelled from its page"), disabled=j.cancel_requested)
             if curve_chart is not None and j.curves:
