@@ -6,6 +6,7 @@ import streamlit as st
 
 from pages.session import estimate
 from pages.ui import common as C
+from pages.ui import smalldata
 from pages.ui import views as V
 
 ctx = C.page(
@@ -28,5 +29,7 @@ if ctx is not None:
                    "Each stage can also be trained on its own page.")
 V.dataset_picker()
 if ctx is not None:
+    if ctx.choice.source == "upload" and ctx.lab.upload is not None:
+        smalldata.capabilities(ctx)
     V.funnel_section(ctx)
     V.headline_metrics(ctx)

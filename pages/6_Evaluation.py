@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import smalldata
 from ranking import data, names, viz
 from ranking.data import store
 
@@ -22,6 +23,9 @@ if ctx is not None:
     view = ctx.view()
     if view is None:
         st.info("Train the stages (Home → Train all stages) to evaluate them.")
+        st.stop()
+    if smalldata.evaluation_unavailable(view):
+        st.info(smalldata.evaluation_unavailable(view))
         st.stop()
     ev, k = view.evaluation, cfg.eval.k
     stages = ev.table()

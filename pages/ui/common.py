@@ -298,9 +298,10 @@ def training_blocker(ctx: Ctx) -> str | None:
         prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
     except RankingError as exc:
         return str(exc)
-    if prep.n_eval_users < 2:
+    if prep.n_eval_users < 2 and ctx.cfg.split.method != "none":
         return (f"Only {prep.n_eval_users} user(s) have at least {ctx.cfg.split.min_history} interactions, "
-                "so nothing can be held out for evaluation. Use a larger world.")
+                "so nothing can be held out for evaluation. Choose \"Train on everything (no evaluation)\" "
+                "under Dataset on Home to train the stages anyway.")
     return None
 
 
