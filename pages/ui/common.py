@@ -24,7 +24,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
-from . import changes, startup
+from . import changes, startup, tour
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -83,9 +83,12 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     Returns None (after saying why) when the dataset cannot be loaded.
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
-    st.title(title)
-    st.markdown(intro)
     W.adopt_url()
+    tour.adopt()
+    tour.go()
+    st.title(title)
+    tour.panel()
+    st.markdown(intro)
     _adopt_links()
     with st.container():
         job_panel(curves)
@@ -113,6 +116,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
                    + (" · ground truth ✓" if dataset.truth is not None else ""))
         stage_badges(ctx)
         lesson_link(ctx)
+        tour.start_button()
     return ctx
 
 
@@ -180,6 +184,8 @@ def url_params(ctx: Ctx) -> dict[str, str]:
         params["user"] = str(user)
     if ctx.lab.run_id:
         params["run"] = ctx.lab.run_id
+    if tour.current() is not None:
+        params["tour"] = str(tour.current())
     if ctx.lab.running:
         params["job"] = ctx.lab.job.id  # F5 during training reattaches to it
     return params
