@@ -17,7 +17,7 @@ import streamlit as st
 from pages.session.state import LabState
 from ranking import pipeline
 from ranking.config import PipelineConfig
-from ranking.names import STAGES
+from ranking.names import STAGES, TITLES
 
 from . import settings as W
 
@@ -94,27 +94,32 @@ def retrain_changes(lab: LabState, cfg: PipelineConfig) -> tuple[PipelineConfig 
 
 
 def banner(ctx: Any, start: Any) -> PipelineConfig | None:
-    """Draw the stale banner when needed; returns the config the shown results were trained with (else None).
+    """Draw the stale banner when needed; returns the config of the results to show greyed (else None).
 
-    ``start(plan)`` starts a training (``common._start``) — passed in to keep this module free of circles.
+    The last results are shown greyed when they reach further down the funnel than what is fresh now
+    (a mixed state — stage 2 retrained, stage 3 not yet — keeps showing the fresh stages, ungreyed).
+    ``start(ctx, plan)`` starts a training (``common._start``), passed in to keep this module free of circles.
     """
-    trained, changes = retrain_changes(ctx.lab, ctx.cfg)
-    if not changes or ctx.data_key != _data_key(ctx.lab) or ctx.lab.running:
+    trained, changed = retrain_changes(ctx.lab, ctx.cfg)
+    if not changed or ctx.data_key != _data_key(ctx.lab) or ctx.lab.running:
         return None
-    st.markdown(GREY, unsafe_allow_html=True)
+    older = len(ctx.lab.fresh_outputs(trained, ctx.data_key)) > len(ctx.lab.fresh_outputs(ctx.cfg, ctx.data_key))
+    if older:
+        st.markdown(GREY, unsafe_allow_html=True)
+    deepest = [s for s in STAGES if s in ctx.lab.stages][-1]
     with st.container(border=True, key="stale_banner"):
-        more = f"; +{len(changes) - 4} more" if len(changes) > 4 else ""
-        shown = "; ".join(describe(c) for c in changes[:4]) + more
-        st.markdown(f":material/history: **Showing the last results, greyed: settings changed since they were "
-                    f"trained** — {shown}.")
+        more = f"; +{len(changed) - 4} more" if len(changed) > 4 else ""
+        shown = "; ".join(describe(c) for c in changed[:4]) + more
+        head = ("Showing the last results, greyed: settings changed since they were trained" if older else
+                f"{TITLES[deepest]} was trained with other settings")
+        st.markdown(f":material/history: **{head}** — {shown}.")
         left, right, _ = st.columns([1, 1, 3])
-        deepest = [s for s in STAGES if s in ctx.lab.stages][-1]
         if left.button("Retrain", key="stale_retrain", type="primary", icon=":material/play_arrow:"):
             start(ctx, ctx.lab.plan(deepest, ctx.cfg, ctx.data_key))
         right.button("Revert", key="stale_revert", icon=":material/undo:", on_click=W.set_values,
                      args=({key: a for key, a, _b in differences(trained, ctx.cfg)},),
                      help="Put every setting back to what these results were trained with (the URL too).")
-    return trained
+    return trained if older else None
 
 
 def _data_key(lab: LabState) -> str | None:

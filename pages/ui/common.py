@@ -24,7 +24,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
-from . import changes, startup, tour
+from . import changes, compare, startup, tour
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -186,6 +186,8 @@ def url_params(ctx: Ctx) -> dict[str, str]:
         params["run"] = ctx.lab.run_id
     if tour.current() is not None:
         params["tour"] = str(tour.current())
+    if compare.pinned_id():
+        params["pin"] = compare.pinned_id()
     if ctx.lab.running:
         params["job"] = ctx.lab.job.id  # F5 during training reattaches to it
     return params
