@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import streamlit as st
 
 from pages.session import demo, estimate, jobs
@@ -12,13 +10,13 @@ from pages.session import demo, estimate, jobs
 def kick_off() -> None:
     """Start training the sample world for everyone (once per server; see ``pages.session.demo``).
 
-    In a thread: loading and labelling the sample takes a second that the first page must not wait for.
+    In the caller's thread up to the job's start (loading and labelling the sample, about a second, which
+    the first page needs anyway): the first page must already see the job to show its progress and pick
+    up the result (a thread here lost that race, and the first visitor's page never updated).
+    The training itself runs in the worker pool.
     """
     if demo.enabled() and demo.job() is None:
-        if jobs.sync_mode():
-            demo.start()
-        else:
-            threading.Thread(target=demo.start, daemon=True, name="lab-demo-start").start()
+        demo.start()
 
 
 def panel(job: jobs.Job) -> None:
