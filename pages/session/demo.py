@@ -4,7 +4,7 @@ Choice (issue 12): *train on first start*, in the background, through the same w
 click, rather than ship a trained run in git. Nothing binary is committed (a pickled XGBoost/Keras
 model also breaks with the next library upgrade), and the trained stages stay exactly what the
 current code produces. Streamlit runs no code before the first page load, so "first start" is the
-server's first script run (``pages.ui`` is imported then): that first visitor sees the progress;
+server's first script run (``common.page`` calls ``startup.kick_off``): that first visitor sees the progress;
 everyone after (the class) opens a trained lab. ``make run`` or the teacher opening the page once
 before class is enough. The result is shared read-only: sessions copy the dict of trained stages,
 never mutate the outputs, and retrain into their own state.

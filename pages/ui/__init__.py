@@ -14,7 +14,3 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pages.session.jobs import single_threaded_blas
 
 single_threaded_blas()  # once per server process, before any session's script or training calls BLAS
-
-from pages.ui.startup import kick_off  # noqa: E402  (after the thread environment above)
-
-kick_off()  # the sample world trains once per server, in the background (pages.session.demo says why)

@@ -83,6 +83,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     Returns None (after saying why) when the dataset cannot be loaded.
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
+    startup.kick_off()  # once per server: the sample world trains in the background (pages.session.demo)
     W.adopt_url()
     tour.adopt()
     tour.go()
