@@ -82,8 +82,7 @@ def section(ctx, b: PipelineResult, user_picker) -> None:
     stage = st.selectbox("Stage to compare (the same list in both runs)", shared, index=len(shared) - 1,
                          format_func=names.stage_title, key="ab_stage")
     table = ab.compare(a.evaluation, b.evaluation, stage)
-    st.dataframe(table.style.format(precision=3, na_rep="—").format("{:,.0f}", subset=["users"], na_rep="—"),
-                 hide_index=True)
+    st.dataframe(_readable(table), hide_index=True)
     st.caption("± 95%: half-width of the 95% interval of the mean per-user difference (same users in both "
                "runs); Wilcoxon p: paired signed-rank test. A difference inside ± 95% is within noise.")
     user = user_picker(ctx.dataset)
@@ -96,6 +95,15 @@ def section(ctx, b: PipelineResult, user_picker) -> None:
                                         title=f"{name}: user {ctx.dataset.users['user_id'].iloc[user]}"),
                          key=f"ab_bump_{name[0]}")
         col.dataframe(feed(run, stage, user), hide_index=True, height=300)
+
+
+def _readable(table):
+    """Numbers as text: 3 decimals, users with separators, "—" where a value does not exist (not "None")."""
+    out = table.copy()
+    for col in out.columns[1:]:
+        fmt = "{:,.0f}" if col == "users" else "{:+.3f}" if col == "B − A" else "{:.3f}"
+        out[col] = [fmt.format(v) if v == v else "—" for v in out[col]]
+    return out
 
 
 def feed(run: PipelineResult, stage: str, user: int):
