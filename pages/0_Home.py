@@ -1,10 +1,12 @@
-"""Home: what the lab is, the dataset, the funnel at the current settings, and "train all stages"."""
+"""Home: what the lab is, "train all stages" (with its progress right above it), the dataset, the funnel."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from pages.session import estimate
 from pages.ui import common as C
+from pages.ui import smalldata
 from pages.ui import views as V
 
 ctx = C.page(
@@ -15,14 +17,19 @@ ctx = C.page(
     "diversifies the final M. Pick a dataset, train the stages, then follow one user's list through "
     "the funnel on the pages on the left.",
 )
-V.dataset_picker()
 if ctx is not None:
-    V.funnel_section(ctx)
-    st.subheader("Train")
+    # first thing under the intro, so the progress bar (drawn just above) and the button share the viewport
     c1, c2 = st.columns([1, 2])
     with c1:
         C.train_button("stage3", ctx, label="Train all stages", key="train_all")
     with c2:
-        st.caption("Trains stage 1 → 2 → 3 with the current settings (about 10–30 s on the sample world). "
+        usual = estimate.typical(ctx.data_key, ["stage1", "stage2", "stage3"])
+        took = f"took {usual:.0f} s here last time" if usual is not None else "time shown while it runs"
+        st.caption(f"Trains stage 1 → 2 → 3 with the current settings ({took}). "
                    "Each stage can also be trained on its own page.")
+V.dataset_picker()
+if ctx is not None:
+    if ctx.choice.source == "upload" and ctx.lab.upload is not None:
+        smalldata.capabilities(ctx)
+    V.funnel_section(ctx)
     V.headline_metrics(ctx)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import compare, smalldata
 from pages.ui import present as P
 from pages.ui.seeds import current_study, seed_section
 from ranking import data, names, viz
@@ -25,6 +25,9 @@ if ctx is not None:
     view = ctx.view()
     if view is None:
         st.info("Train the stages (Home → Train all stages) to evaluate them.")
+        st.stop()
+    if smalldata.evaluation_unavailable(view):
+        st.info(smalldata.evaluation_unavailable(view))
         st.stop()
     ev, k = view.evaluation, cfg.eval.k
     stages = ev.table()
@@ -69,25 +72,7 @@ if ctx is not None:
             st.info("Calibration needs probabilities: train stage 3, or stage 2 with binary:logistic "
                     "(rank:ndcg produces ranking margins, not probabilities).")
     with t3:
-        current = {m: float(v) for m, v in stages.iloc[-1].items() if isinstance(v, float | np.floating)}
-        c1, c2 = st.columns(2)
-        if c1.button("Pin this run as A", icon=":material/push_pin:", key="pin"):
-            ctx.lab.pinned = {"metrics": current, "stage": str(stages.index[-1]), "config": cfg.to_dict()}
-        pinned = ctx.lab.pinned
-        if pinned is not None:
-            c2.caption(f"A = pinned run ({pinned['stage']}), B = the current settings ({stages.index[-1]}).")
-            keys = [m for m in main if m in pinned["metrics"] and m in current]
-            P.chart(viz.compare_runs({m: pinned["metrics"][m] for m in keys},
-                                             {m: current[m] for m in keys}, names=("A (pinned)", "B (now)")),
-                            key="compare")
-            now = cfg.to_dict()
-            diff = {f"{sec}.{key}": (a_val, now[sec][key])
-                    for sec, part in pinned["config"].items() if isinstance(part, dict)
-                    for key, a_val in part.items() if now[sec][key] != a_val}
-            if diff:
-                st.write("Settings that differ: " + "; ".join(f"`{k}` {a} → {b}" for k, (a, b) in diff.items()))
-        else:
-            st.caption("Pin a run, change a setting and retrain, then compare.")
+        compare.section(ctx, view, C.user_picker)
 
     st.subheader("Do the learned stages beat simple baselines?")
     st.caption("Popularity, stated topic affinity + quality score (no fitting) and a logistic regression on "

@@ -14,7 +14,7 @@ from ranking.errors import ConfigError
 Source = Literal["topic", "popularity", "cf", "hybrid"]
 DwellMode = Literal["mean", "median", "per_topic"]
 CommentMode = Literal["count", "indicator"]
-SplitMethod = Literal["time", "random"]
+SplitMethod = Literal["time", "random", "none"]
 Objective = Literal["binary:logistic", "rank:ndcg"]
 Diversity = Literal["none", "mmr", "caps"]
 Target = Literal["signals", "label"]
@@ -95,6 +95,7 @@ class SplitConfig:
     ``time``: each user's latest ``test_fraction`` of interactions (by event time) are held
     out; ``random``: a seeded random share per user. Users with fewer than ``min_history``
     interactions keep them all for training and are not evaluated (counted in the result).
+    ``none``: train on everything, hold nothing out (data too small to evaluate; no held-out metrics).
     """
 
     method: SplitMethod = "time"
@@ -103,7 +104,7 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if self.method not in get_args(SplitMethod):
-            raise ConfigError(f"split method must be 'time' or 'random', got {self.method!r}")
+            raise ConfigError(f"split method must be 'time', 'random' or 'none', got {self.method!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.min_history < 2:

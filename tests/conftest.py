@@ -36,7 +36,8 @@ def server(tmp_path_factory):
     from browser_util import require_browser, streamlit_server
 
     require_browser()
-    with streamlit_server(env={"LAB_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}) as url:
+    # no start-up training of the sample world: these tests expect an untrained lab (test_browser_tour has one)
+    with streamlit_server(env={"LAB_RUNS_DIR": str(tmp_path_factory.mktemp("runs")), "LAB_TRAIN_ON_START": "0"}) as url:
         yield url
 
 

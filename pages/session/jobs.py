@@ -24,7 +24,7 @@ from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
 from ranking.names import STAGES
 
-from . import runs, worker
+from . import estimate, runs, worker
 from .datasets import DataChoice
 from .state import LabState, Trained, stage_keys
 
@@ -57,6 +57,7 @@ class Job:
     """A training: which stages, how far along, live curves, how it ended, and what it produced."""
 
     stages: list[str]
+    data_key: str = ""
     id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     started: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
@@ -102,7 +103,7 @@ def start(lab: LabState, stages: list[str], dataset: Dataset, data_key: str, cfg
     with lab.lock:
         if lab.running:
             return None
-        job = Job(stages=list(stages))
+        job = Job(stages=list(stages), data_key=data_key)
         lab.job = job
     try:
         prep = lab.prepared(dataset, cfg, data_key)
@@ -193,6 +194,8 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
         job.error = f"training failed unexpectedly: {type(exc).__name__}: {exc}"
     finally:
         job.seconds = time.monotonic() - job.started
+        if job.error is None:
+            estimate.record(data_key, job.stages, job.seconds)
         job.fraction = 1.0
         job.done = True
 

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from pages.session import jobs, runs
+from pages.session import demo, estimate, jobs, runs
 from pages.session.datasets import DataChoice, resolve
 from pages.session.state import LabState, Status
 from ranking.config import PipelineConfig, default_labels
@@ -24,7 +24,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
-from . import present
+from . import changes, compare, present, startup, tour
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -56,10 +56,15 @@ class Ctx:
     cfg: PipelineConfig
     lab: LabState
     choice: DataChoice
+    shown: PipelineConfig | None = None  # while settings changed since training: the trained ones (greyed)
 
     def view(self) -> PipelineResult | None:
-        """Every fresh stage post-processed and evaluated (memoised per session); None before stage 1."""
-        return self.lab.view(self.dataset, self.data_key, self.cfg)
+        """Every fresh stage post-processed and evaluated (memoised per session); None before stage 1.
+
+        After a setting that needs a retrain changed, the last results (at the settings they were
+        trained with) instead of nothing: the page shows them greyed under the stale banner.
+        """
+        return self.lab.view(self.dataset, self.data_key, self.shown or self.cfg)
 
     def status(self, stage: str) -> Status:
         return self.lab.status(stage, self.cfg, self.data_key)
@@ -78,11 +83,15 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     Returns None (after saying why) when the dataset cannot be loaded.
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
+    startup.kick_off()  # once per server: the sample world trains in the background (pages.session.demo)
+    W.adopt_url()
+    tour.adopt()
+    tour.go()
     head, switch = st.columns([4, 1], vertical_alignment="center")
     head.title(title)
     present.toggle(switch)
+    tour.panel()
     present.intro(intro)
-    W.adopt_url()
     _adopt_links()
     with st.container():
         job_panel(curves)
@@ -94,6 +103,8 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         st.text(str(exc))
         return None
     _default_labels_for(dataset, data_key)
+    if demo.adopt(state, data_key):
+        st.toast("The sample world opens already trained (once per server start).", icon=":material/check_circle:")
     ctx = Ctx(dataset, data_key, W.current_config(), state, choice)
     runs.shown(state.run_id)  # a run a page shows is never pruned
     if choice.source == "upload" and state.upload is None:
@@ -101,12 +112,14 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
                 "kept only with a trained run's link): the lab shows the bundled sample world until you "
                 "upload the files again on the home page.")
     sync_url(ctx)
+    ctx.shown = changes.banner(ctx, _start)
     with st.sidebar:
         st.caption(f"**Data:** {md_escape(dataset.name)} — {dataset.n_users:,} users · {dataset.n_items:,} items · "
                    f"{len(dataset.interactions):,} interactions"
                    + (" · ground truth ✓" if dataset.truth is not None else ""))
         stage_badges(ctx)
         lesson_link(ctx)
+        tour.start_button()
     return ctx
 
 
@@ -176,6 +189,10 @@ def url_params(ctx: Ctx) -> dict[str, str]:
         params[present.KEY] = "1"
     if ctx.lab.run_id:
         params["run"] = ctx.lab.run_id
+    if tour.current() is not None:
+        params["tour"] = str(tour.current())
+    if compare.pinned_id():
+        params["pin"] = compare.pinned_id()
     if ctx.lab.running:
         params["job"] = ctx.lab.job.id  # F5 during training reattaches to it
     return params
@@ -254,6 +271,9 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
     state = lab()
     job = state.job
     if job is None:
+        waiting = demo.pending(state, "sample") if data_choice().source == "sample" else None
+        if waiting is not None:
+            startup.panel(waiting)
         return
     job.seen()
     if job.done:
@@ -275,7 +295,8 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
         j.seen()
         with st.container():  # one element, whatever is drawn inside
             left, right = st.columns([5, 1])
-            left.progress(j.fraction, text=f"{j.message} · {j.elapsed:.0f} s")
+            left.progress(j.fraction, text=f"{j.message} · {j.elapsed:.0f} s · "
+                                           f"{estimate.describe(j.data_key, j.stages, j.elapsed, j.fraction)}")
             right.button("Cancel", key="cancel_job", icon=":material/stop_circle:", on_click=jobs.cancel,
                          args=(j, "cancelled from its page"), disabled=j.cancel_requested)
             if curve_chart is not None and j.curves:
@@ -290,9 +311,10 @@ def training_blocker(ctx: Ctx) -> str | None:
         prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
     except RankingError as exc:
         return str(exc)
-    if prep.n_eval_users < 2:
+    if prep.n_eval_users < 2 and ctx.cfg.split.method != "none":
         return (f"Only {prep.n_eval_users} user(s) have at least {ctx.cfg.split.min_history} interactions, "
-                "so nothing can be held out for evaluation. Use a larger world.")
+                "so nothing can be held out for evaluation. Choose \"Train on everything (no evaluation)\" "
+                "under Dataset on Home to train the stages anyway.")
     return None
 
 
