@@ -30,11 +30,12 @@ GREY = """<style>
 </style>"""
 
 
-def needs_retrain(key: str) -> bool:
-    """Does a change of this setting invalidate trained stages? Label weights do not once the pipeline
-    can re-rank for new weights without training (``pipeline.reweight``, the value model)."""
-    if key in WEIGHT_KEYS:
-        return not hasattr(pipeline, "reweight")
+def needs_retrain(key: str, target: str = "signals") -> bool:
+    """Does a change of this setting invalidate trained stages? No label setting does when the stages
+    predict each signal (``target="signals"``): the pipeline re-ranks for them without training
+    (``pipeline.reweight``); with the notebook's label path every label setting does."""
+    if W.BY_KEY[key].section == "labels":
+        return target == "label" or not hasattr(pipeline, "reweight")
     return W.BY_KEY[key].section in RETRAIN_SECTIONS
 
 
@@ -81,8 +82,8 @@ def trained_config(lab: LabState, cfg: PipelineConfig) -> PipelineConfig | None:
     parts = {}
     for stage in reversed(STAGES[: STAGES.index(deepest[-1]) + 1]):  # keys nest: (((prep, s1), s2), s3)
         key, parts[stage] = key
-    _data_key, seed, labels, split = key
-    return dataclasses.replace(cfg, seed=seed, labels=labels, split=split, **parts)
+    _data_key, seed, labels, split, target = key  # labels is None when the stages learnt signals, not the label
+    return dataclasses.replace(cfg, seed=seed, labels=labels or cfg.labels, split=split, target=target, **parts)
 
 
 def retrain_changes(lab: LabState, cfg: PipelineConfig) -> tuple[PipelineConfig | None, list]:
@@ -90,7 +91,7 @@ def retrain_changes(lab: LabState, cfg: PipelineConfig) -> tuple[PipelineConfig 
     trained = trained_config(lab, cfg)
     if trained is None:
         return None, []
-    return trained, [c for c in differences(trained, cfg) if needs_retrain(c[0])]
+    return trained, [c for c in differences(trained, cfg) if needs_retrain(c[0], trained.target)]
 
 
 def banner(ctx: Any, start: Any) -> PipelineConfig | None:
