@@ -25,7 +25,7 @@ def test_differences_name_each_changed_setting_with_its_label():
     changed = X.differences(a, b)
     assert [c[0] for c in changed] == ["s1_k", "f_seen", "s2_depth"]  # the settings' own order
     assert [X.describe(c) for c in changed] == ["K candidates per user (0 = auto) 0 → 50",
-                                                "Already-seen filter on → off", "Max depth 5 → 6"]
+                                                "Already-seen filter on → off", "Max depth 3 → 6"]
 
 
 def test_setting_values_of_the_default_config_are_the_widget_defaults():
@@ -36,18 +36,21 @@ def test_setting_values_of_the_default_config_are_the_widget_defaults():
 
 def test_which_changes_need_a_retrain():
     assert X.needs_retrain("s2_depth")
-    assert X.needs_retrain("threshold")
     assert X.needs_retrain("s1_k")
+    assert X.needs_retrain("target")
+    assert X.needs_retrain("threshold", target="label")  # the notebook's path learnt the 0/1 label
+    assert not X.needs_retrain("threshold", target="signals")  # a value model re-ranks for any label
     assert not X.needs_retrain("post_m")
     assert not X.needs_retrain("eval_k")
     from ranking import pipeline
 
     # weights re-rank live once the pipeline has a value model to re-weight, and only then
     assert X.needs_retrain("w_click") == (not hasattr(pipeline, "reweight"))
+    assert X.needs_retrain("w_click", target="label")
 
 
 def test_trained_config_is_rebuilt_from_the_deepest_stage_key():
-    cfg = PipelineConfig(seed=7, labels=LabelConfig(threshold=1.5), stage2=GBDTConfig(max_depth=3))
+    cfg = PipelineConfig(seed=7, target="label", labels=LabelConfig(threshold=1.5), stage2=GBDTConfig(max_depth=5))
     keys = stage_keys(cfg, "sample")
     lab = LabState(stages={s: Trained(keys[s], None) for s in ("stage1", "stage2")})
     now = dataclasses.replace(PipelineConfig(), post=PostConfig(m=5))
@@ -67,7 +70,7 @@ def test_estimate_says_what_it_is_based_on():
 
 
 def test_after_a_setting_change_the_last_results_stay_with_a_banner_then_revert():
-    at = app("app.py")
+    at = app("app.py", target="label")  # on the label path a threshold change needs a retrain
     at.run()
     at.button(key="train_all").click().run()
     assert_clean(at)

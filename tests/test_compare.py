@@ -78,7 +78,7 @@ def test_pin_retrain_and_compare_survives_a_fresh_session():
 def _assert_comparison(at) -> None:
     text = " ".join(m.value for m in at.markdown)
     assert "A → B:" in text
-    assert "Max depth 5 → 2" in text
+    assert "Max depth 3 → 2" in text
     assert at.selectbox(key="ab_stage").value == "final"
     bumps = [t for t in charts(at) if t.startswith(("A (pinned): user", "B (now): user"))]
     assert len(bumps) == 2, list(charts(at))

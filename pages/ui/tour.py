@@ -31,8 +31,9 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("What is a label?", "pages/1_Labels.py",
          "Every impression gets an engagement score from what the user did (click, dwell, share, comment, "
-         "hide); it is **positive when the score is above the threshold**. Move the threshold and watch the "
-         "positive rate: this is what every stage learns to predict."),
+         "hide); it is **positive when the score is above the threshold**. The stages predict each of these "
+         "signals and rank by the weighted sum, so the weights decide what the feed shows; the threshold "
+         "decides what held-out metrics count as a hit."),
     Step("Candidates", "pages/2_Stage_1_Candidates.py",
          "Stage 1 shortlists **K items per user** from the whole catalog with cheap sources and removes what "
          "the user may not see. Its measure is **recall**: did the items the user engaged with survive?"),
@@ -42,6 +43,13 @@ STEPS: tuple[Step, ...] = (
     Step("The neural re-ranker", "pages/4_Stage_3_Neural.py",
          "Stage 3 re-orders only the top N with a heavier model: a neural network with user and item "
          "embeddings. Watch the loss curve: training loss falls, held-out loss tells when to stop."),
+    Step("Post-processing", "pages/4_Stage_4_Post_processing.py",
+         "The last step is not a model: it cuts the list to M items and trades a little relevance for variety "
+         "(MMR λ or caps per topic and publisher). The curve shows what each λ costs and buys over all users."),
+    Step("A feed you can read", "pages/5_Feed.py",
+         "The same user's feed as cards — headline, publisher, topic, age and what the model expects — beside "
+         "the truly best feed for the current weights. Move a weight on the Labels page: the feed re-ranks "
+         "at once, because the models predict each signal and the weights only combine them.", user=7),
     Step("One feed through the funnel", "pages/5_Rank_shifts.py",
          "The bump chart follows **one user's items** from stage 1 to the final feed: rising lines were "
          "promoted, × marks where an item dropped out. Try the *biggest mover* shortcut.", user=7),
