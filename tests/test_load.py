@@ -2,8 +2,9 @@
 
 One `streamlit run app.py` server on loopback and one headless Chromium with a Playwright context
 per session (each context is an independent Streamlit session). `make test` runs a short version
-(LOAD_SESSIONS=3, LOAD_SECONDS=15); `make load` the full one (10 sessions, 60 s). Asserts zero
-errors; prints and writes to artifacts/load.json the latencies and the server's memory.
+(LOAD_SESSIONS=3, LOAD_SECONDS=15); `make load` the full one (10 sessions, 60 s) and the classroom.
+Asserts zero errors; prints and writes to artifacts/load.json and classroom.json the latencies and the
+server's memory.
 """
 
 from __future__ import annotations
@@ -506,10 +507,10 @@ async def classroom(url: str, sessions: int) -> list[Learner]:
 def test_a_class_trains_all_stages_at_once_while_using_the_lab(tmp_path):
     """Issue 14's classroom: every session trains all stages on the sample world at the same moment and keeps
     clicking around meanwhile. All must finish; timings and memory are reported, not asserted (the machine
-    is shared: performance targets live in the benchmark). Only in `make load` for now: its page switches hit the
-    known dropped-input issue (README) and it failed 1 run in 3 in `make test`."""
+    is shared: performance targets live in the benchmark). Only in `make load` for now: a 3-session form on
+    the small world failed 1 run in 1 at load average 18 (a page switch's run took over 60 s)."""
     if "LOAD_SESSIONS" not in os.environ:
-        pytest.skip("the classroom load test runs in `make load` (known dropped-input issue, see the README)")
+        pytest.skip("the classroom load test runs in `make load` (not yet reliable on busy shared cores)")
     require_browser()
     load_before = os.getloadavg()
     with streamlit_server(env={"LAB_RUNS_DIR": str(tmp_path / "runs")}) as url:
