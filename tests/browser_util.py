@@ -120,6 +120,9 @@ def session(browser, url: str | None = None):
         dump_failure(page)
         raise
     else:
+        # .streamlit/config.toml turns the forward-message cache off: a reference to an element the
+        # browser had already dropped is fatal there (websocket DISCONNECTED_FOREVER, issue 9)
+        assert _RUNS[id(page)][2] == 0, "the server sent cached-element references: is the cache back on?"
         if os.environ.get("LAB_TRACE_INERT"):
             (ARTIFACTS / f"trace-{time.strftime('%H%M%S')}.txt").write_text(
                 "\n".join(page.evaluate("() => window.__labLog || []")))
@@ -176,7 +179,7 @@ def dump_failure(page) -> None:
         print(f"could not save failure artifacts: {exc}", file=sys.stderr)
 
 
-_RUNS: dict[int, list[int]] = {}  # id(page) -> [full runs finished, fragment runs finished]
+_RUNS: dict[int, list[int]] = {}  # id(page) -> [full runs finished, fragment runs finished, cache references]
 
 
 def count_runs(page) -> None:
@@ -184,12 +187,14 @@ def count_runs(page) -> None:
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     full = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR)
-    counter = _RUNS.setdefault(id(page), [0, 0])
+    counter = _RUNS.setdefault(id(page), [0, 0, 0])
 
     def on_frame(payload) -> None:
         if isinstance(payload, bytes | bytearray):
             msg = ForwardMsg.FromString(bytes(payload))
-            if msg.WhichOneof("type") == "script_finished":
+            if msg.WhichOneof("type") == "ref_hash":
+                counter[2] += 1
+            elif msg.WhichOneof("type") == "script_finished":
                 if msg.script_finished in full:
                     counter[0] += 1
                 elif msg.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
