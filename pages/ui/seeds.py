@@ -87,7 +87,7 @@ def _progress() -> None:
 
 def _show(study: SeedStudy, seconds: float) -> None:
     P.chart(seed_effects(study), key="seed_effects")
-    P.table(effects_table(study))
+    st.dataframe(effects_table(study), hide_index=True)  # already display names
     st.caption(f"Seeds {', '.join(map(str, study.seeds))}; {seconds:.0f} s. Effect = mean per-user change in "
                f"{names.title(study.basis)} from A to B with that seed; p = its Wilcoxon test over users. "
                + ("Heuristic = eligible items ordered by stated topic affinity + quality score (no training, "
