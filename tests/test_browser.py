@@ -218,10 +218,10 @@ def test_sessions_are_isolated(server, browser, seed_dir, tmp_path):
         no_traceback(b)
         screenshot(b, "isolation-b-bad-upload")
 
-        go_to(a, "Home")  # A: same world, no upload error, its model kept (stale only by its own threshold)
+        go_to(a, "Home")  # A: same world, no upload error, its model kept (a threshold change only re-ranks)
         assert alerts(a, "Error") == []
         assert "synthetic 300×120×6000" in a.get_by_test_id("stSidebar").inner_text()
-        assert sidebar_badges(a)[0] == "Stage 1 · candidates: stale"
+        assert sidebar_badges(a)[0] == "Stage 1 · candidates: trained"
         go_to(a, "Labels")
         assert slider(a, "Threshold").get_attribute("aria-valuetext") == "2.20"
         focus(a, slider(a, "Threshold"))

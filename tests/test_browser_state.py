@@ -89,7 +89,7 @@ def test_the_two_mind_files_upload_through_the_widget_and_train(server, browser,
         expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Using your upload: 60 users")
         assert "300 impression lines" in page.get_by_test_id("stMain").inner_text()
         go_to(page, "Labels")
-        expect(page.get_by_test_id("stAlertContentInfo")).to_contain_text("This log records only click")
+        expect(page.get_by_test_id("stAlertContentInfo").filter(has_text="This log records only click")).to_be_visible()
         go_to(page, "Home")
         page.get_by_role("button", name=re.compile("Train all stages")).click()
         done = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Trained ")

@@ -83,21 +83,19 @@ def test_after_a_setting_change_the_last_results_stay_visible_with_the_banner(se
     url, _ = server
     with session(browser, url + "/Stage_2_GBDT") as page:
         expect(page.get_by_test_id("stSidebar")).to_contain_text(TRAINED, timeout=B.TRAIN_TIMEOUT)
-        go_to(page, "Labels")
-        thumb = B.slider(page, "Threshold")
-        B.focus(page, thumb)
-        with B.expect_rerun(page):
-            page.keyboard.press("ArrowRight")
+        go_to(page, "Stage 1 Candidates")  # a stage setting: label weights and threshold only re-rank
+        seen = page.get_by_test_id("stCheckbox").filter(has_text="Already-seen filter").locator("label")
+        click(page, seen, rerun=True)
         banner = page.locator(".st-key-stale_banner")
         expect(banner).to_contain_text("Showing the last results")
-        expect(banner).to_contain_text("Threshold 2 → 2.05")
+        expect(banner).to_contain_text("Already-seen filter on → off")
         go_to(page, "Stage 2 GBDT")
         expect(banner).to_be_visible()
         assert int(B.metric(page, "Trees used")) >= 1  # the last results, still on screen
         screenshot(page, "stale-banner")
         click(page, banner.get_by_role("button", name="Revert"), rerun=True)
         expect(banner).to_have_count(0)
-        assert "threshold" not in page.url
+        assert "f_seen" not in page.url
 
 
 def test_the_seed_like_csvs_upload_and_train_stages_1_to_3_without_evaluation(server, browser, seed_dir):
