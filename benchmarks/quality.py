@@ -31,7 +31,7 @@ WORLDS = {
     "20k×2k": {"n_users": 20000, "n_items": 2000, "n_interactions": 400000, "seed": 0},
 }
 SEEDS = (42, 43, 44)
-BASELINE_NAMES = ("popularity", "heuristic", "logistic")
+BASELINE_NAMES = ("popularity", "heuristic", "logreg")
 LISTS = ("stage1", "stage2", "stage3", "final")
 SHARES_ONLY = LabelConfig(w_click=0.0, w_dwell=0.0, w_share=1.0, w_comment=0.0, w_hide=0.0)
 

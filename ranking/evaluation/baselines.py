@@ -105,7 +105,7 @@ def fit_logreg(X: np.ndarray, y: np.ndarray, seed: int):
 def logreg_lists(prep: Prepared, stage1: RankedLists, stage2_model, top_n: int, seed: int) -> RankedLists:
     """Stage 1's candidates re-ranked by logistic regression on stage 2's features, top ``top_n`` kept."""
     table = stage2_model.table_
-    model = fit_logreg(table.X, table.y, seed)
+    model = fit_logreg(table.X, run_label(prep, table), seed)
     scores = np.full(stage1.items.shape, np.nan, np.float32)
     for lo in range(0, prep.n_users, CHUNK):
         users = np.arange(lo, min(lo + CHUNK, prep.n_users))
@@ -130,24 +130,36 @@ def baseline_lists(prep: Prepared, outs: Mapping[str, object], cand_config: Cand
     stage2 = outs.get("stage2")
     if stage2 is not None and getattr(stage2.model, "table_", None) is not None:
         table = stage2.model.table_
-        if len(np.unique(np.asarray(table.y) > 0)) == 2:
+        if len(np.unique(run_label(prep, table))) == 2:
             lists["logreg"] = _logreg_once(prep, outs["stage1"].lists, stage2, seed)
         else:
             notes.append("Logistic regression baseline left out: stage 2's training table holds one class.")
     return lists, tuple(notes)
 
 
+def run_label(prep: Prepared, table) -> np.ndarray:
+    """The run's 0/1 label of stage 2's training rows. A value model's table holds clicks in ``y`` (it never
+    learns the label), so the label comes from the rows' logged signals under the run's weights and threshold:
+    the baseline is always the notebook's path (label, then a linear classifier)."""
+    if getattr(table, "oof_signals", None) is None or prep.labels is None:
+        return np.asarray(table.y) > 0
+    from ranking.stages.value import value
+
+    return value(prep, table.signals, table.item_pos) > prep.labels.threshold
+
+
 def _logreg_once(prep: Prepared, stage1: RankedLists, stage2, seed: int) -> RankedLists:
-    """``logreg_lists`` for this stage-2 output, computed once per (prepared data, stage-1 lists, seed)."""
+    """``logreg_lists`` for this stage-2 model, computed once per (prepared data, stage-1 lists, seed); keyed by
+    the model, which a re-weighted stage 2 shares with the trained one."""
     try:
-        hit = _LOGREG_MEMO.get(stage2)
+        hit = _LOGREG_MEMO.get(stage2.model)
     except TypeError:  # not weak-referenceable: compute every time
         return logreg_lists(prep, stage1, stage2.model, stage2.lists.width, seed)
     if hit is not None and hit[0]() is prep and hit[1]() is stage1 and hit[2] == seed:
         return hit[3]
     lists = logreg_lists(prep, stage1, stage2.model, stage2.lists.width, seed)
     try:
-        _LOGREG_MEMO[stage2] = (weakref.ref(prep), weakref.ref(stage1), seed, lists)
+        _LOGREG_MEMO[stage2.model] = (weakref.ref(prep), weakref.ref(stage1), seed, lists)
     except TypeError:
         pass
     return lists
