@@ -17,7 +17,8 @@ ctx = C.page(
     "Models learn from a **label**, not from raw clicks. Each impression gets a compound engagement "
     "score from what happened after it was shown — click, dwell time, share, comments, hide — and is "
     "**positive when the score is above the threshold**. Move the weights and watch how many "
-    "impressions become positive; the stages train on these labels.",
+    "impressions become positive. By default the stages predict each signal and rank by the weighted sum, "
+    "so the weights re-rank every feed at once; on the notebook's path they train on these labels.",
 )
 if ctx is not None:
     dataset, cfg = ctx.dataset, ctx.cfg

@@ -98,7 +98,8 @@ def test_logistic_regression_reranks_stage1_candidates_like_sklearn(trained_smal
     # the run's label of each training row, by hand from its logged signals (default weights, dwell / 10 s)
     click, dwell, share, comment, hide = table.signals.T.astype(np.float64)
     label = 1.0 * click + 0.5 * dwell / 10.0 + 2.0 * share + 1.0 * comment - 1.0 * hide > 2.0
-    assert label.any() and not label.all()
+    assert label.any()
+    assert not label.all()
     predict = _standardised_logreg(np.asarray(table.X, np.float64), label, seed)
     got = B.logreg_lists(prep, outs["stage1"].lists, stage2.model, stage2.lists.width, seed)
     assert got.width == stage2.lists.width
