@@ -35,3 +35,14 @@ def test_display_names():
     assert names.column_title("diversity@5") == "Topic diversity@5"
     assert names.column_title("stage2") == "Stage 2 · XGBoost"
     assert names.column_title("something_else") == "something_else"
+
+
+def test_ranks_in_a_float_column_read_as_whole_numbers():
+    import numpy as np
+    import pandas as pd
+
+    from ranking.viz.tables import readable
+
+    shown = readable(pd.DataFrame({"stage3_rank": [9.0, np.nan, 13.0], "score": [9.0, 0.5, 13.0]}))
+    assert shown.iloc[:, 0].tolist() == ["9", "—", "13"]
+    assert shown.iloc[:, 1].tolist() == ["9.00", "0.500", "13.0"]  # other numbers keep 3 significant digits

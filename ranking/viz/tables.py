@@ -46,6 +46,13 @@ def readable(frame: pd.DataFrame, digits: int = 3, index: bool = False) -> pd.Da
     """A copy with display-name columns and every value as text (see ``fmt``); ``index=True`` keeps the
     index as a first column (its name made readable too)."""
     out = frame.reset_index() if index else frame
-    shown = pd.DataFrame({names.column_title(c): [fmt(v, digits) for v in out[c].tolist()] for c in out.columns},
+
+    def cell(column: object, v: object) -> str:
+        # ranks are whole numbers even in a float column (NaN where not listed): "9", not "9.00"
+        if "rank" in str(column).lower() and isinstance(v, float) and v == v and v.is_integer():
+            return fmt(int(v), digits)
+        return fmt(v, digits)
+
+    shown = pd.DataFrame({names.column_title(c): [cell(c, v) for v in out[c].tolist()] for c in out.columns},
                          index=range(len(out)))
     return shown
