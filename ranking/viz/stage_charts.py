@@ -195,7 +195,8 @@ def funnel(counts: Mapping[str, float], unit: str = "items per user (mean)") -> 
         customdata=[[_fmt(v), t.removeprefix("<br>") or "first step"]
                     for v, t in zip(values, pct, strict=True)],
         hovertemplate=f"<b>%{{y}}</b><br>%{{customdata[0]}} {unit}<br>%{{customdata[1]}}<extra></extra>"))
-    return _style(fig, f"{title}: {_fmt(values[0])} → {_fmt(values[-1])} {unit}", unit, "stage",
+    # two lines: the chart sits in a half-width column at 1366 px, where one long title was clipped
+    return _style(fig, f"{title}: {_fmt(values[0])} → {_fmt(values[-1])}<br>{unit}", unit, "stage",
                   120 + 70 * len(values))
 
 
