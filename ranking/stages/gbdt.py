@@ -48,21 +48,7 @@ __all__ = ["HISTORY_SHARE", "VALID_SHARE", "GBDTRanker", "TrainingTable", "histo
 N_FOLDS = 2
 CHUNK_USERS = 2048  # candidate rows featurised and predicted per call: bounds memory at 50k users
 CHUNK_PAIRS = 500_000
-_EVAL_NAMES = ("train", "valid")
-
-
-class _Progress(xgb.callback.TrainingCallback):
-    """Reports each boosting round's latest metrics to a ``progress(round, metrics)`` function."""
-
-    def __init__(self, fn: Callable[[int, dict], None]):
-        super().__init__()
-        self.fn = fn
-
-    def after_iteration(self, model, epoch: int, evals_log: dict) -> bool:
-        latest = {f"{_EVAL_NAMES[j]}-{m}": float(v[-1])
-                  for j, (_, metrics) in enumerate(evals_log.items()) for m, v in metrics.items()}
-        self.fn(epoch, latest)
-        return False
+_EVAL_NAMES = V.EVAL_NAMES
 
 
 class GBDTRanker:
@@ -106,7 +92,7 @@ class GBDTRanker:
             self.table_ = dataclasses.replace(table, oof_signals=self._oof_signals(table, boosters.best_rounds_))
         else:
             model = self._model(self.config.n_estimators, self.config.early_stopping_rounds,
-                                [_Progress(progress)] if progress else None)
+                                [V.RoundProgress(progress)] if progress else None)
             evals = [(table.X[tr], table.y[tr]), (table.X[va], table.y[va])]
             if self._ranking:
                 model.fit(table.X[tr], table.y[tr], qid=table.user_pos[tr], eval_set=evals,

@@ -35,6 +35,7 @@ SIGNALS: tuple[tuple[str, str, str], ...] = (
 )
 NAMES = tuple(name for name, _, _ in SIGNALS)
 OBJECTIVES = {"probability": "binary:logistic", "seconds": "reg:squarederror", "count": "count:poisson"}
+EVAL_NAMES = ("train", "valid")  # the eval sets' names in progress logs and ``evals_result_``
 EVAL_METRICS = {"probability": ["auc", "logloss"], "seconds": ["rmse"], "count": ["poisson-nloglik"]}
 
 
@@ -91,7 +92,7 @@ class SignalBoosters:
                 params["n_estimators"], params["early_stopping_rounds"] = rounds[j], None
             else:
                 params["early_stopping_rounds"] = self.early_stopping
-            callbacks = None if progress is None else [_Rounds(lambda r, logs, _j=j: progress(_j, r, logs))]
+            callbacks = None if progress is None else [RoundProgress(lambda r, logs, _j=j: progress(_j, r, logs))]
             model = xgb.XGBRegressor(callbacks=callbacks, **params)
             evals = [(X[fit], Y[fit, j])] + ([(X[valid], Y[valid, j])] if valid is not None and valid.any() else [])
             model.fit(X[fit], Y[fit, j], eval_set=evals if rounds is None else None, verbose=False)
@@ -120,13 +121,15 @@ class SignalBoosters:
         return pd.Series(total / len(self.models_), index=names, name="share_of_gain")
 
 
-class _Rounds(xgb.callback.TrainingCallback):
+class RoundProgress(xgb.callback.TrainingCallback):
+    """Reports each boosting round's latest metrics ("train-auc", "valid-logloss", …) to ``fn(round, metrics)``."""
+
     def __init__(self, fn: Callable[[int, dict], None]):
         super().__init__()
         self.fn = fn
 
     def after_iteration(self, model, epoch: int, evals_log: dict) -> bool:
-        latest = {f"{'train' if j == 0 else 'valid'}-{m}": float(v[-1])
+        latest = {f"{EVAL_NAMES[j]}-{m}": float(v[-1])
                   for j, (_, metrics) in enumerate(evals_log.items()) for m, v in metrics.items()}
         self.fn(epoch, latest)
         return False
