@@ -151,16 +151,21 @@ def _heldout_scores(prep: Prepared, name: str, output: StageOutput, upstream: St
     """The stage's scores of the held-out pairs (for AUC and calibration), computed where it was trained;
     a signal stage also keeps the pairs' signals (``output.heldout_signals``) so new weights re-score them."""
     tu, ti = prep.test[USER_POS].to_numpy(), prep.test[ITEM_POS].to_numpy()
+    scores, signals = _score_pairs(prep, name, output, upstream, tu, ti)
+    output.heldout_signals = signals
+    return None if scores is None else (tu, ti, scores)
+
+
+def _score_pairs(prep: Prepared, name: str, output: StageOutput, upstream: StageOutput | None, tu: np.ndarray,
+                 ti: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(score, signals) of (user, item) pairs: a signal stage's value under ``prep.labels`` and its (n, 5)
+    signals; a label stage's score and None; (None, None) where the stage has no pair score or no pairs."""
     if not len(tu):
-        return None
+        return None, None
     scores = STAGE_CLASSES[name].score_pairs(prep, output, upstream, tu, ti)
-    if scores is None:
-        return None
-    scores = np.asarray(scores)
-    if scores.ndim == 2:
-        output.heldout_signals = scores
-        scores = V.value(prep, scores, ti)
-    return (tu, ti, scores)
+    if scores is None or np.ndim(scores) == 1:
+        return scores, None
+    return V.value(prep, np.asarray(scores), ti), np.asarray(scores)
 
 
 def finish(prep: Prepared, config: PipelineConfig, outputs: Mapping[str, StageOutput],
@@ -214,7 +219,11 @@ def load_run(folder: str | Path, dataset: Dataset, labels: Mapping[str, float] |
     ``labels`` overrides label settings (e.g. ``{"w_share": 3.0}``): stages that predict each
     signal re-rank for them; a label-trained run refuses, since its models learnt the old label.
     """
-    raw_config, payload = store.read_run(folder)
+    return _from_saved(folder, *store.read_run(folder), dataset, labels)
+
+
+def _from_saved(folder: str | Path, raw_config: dict, payload: dict, dataset: Dataset,
+                labels: Mapping[str, float] | None) -> PipelineResult:
     config = PipelineConfig.from_dict(raw_config)
     if payload["dataset"]["fingerprint"] != dataset.fingerprint:
         raise DataError(f"{folder}: this run was trained on other data ({payload['dataset']['name']})")
@@ -228,14 +237,15 @@ def load_run(folder: str | Path, dataset: Dataset, labels: Mapping[str, float] |
 
 def reweight_run(folder: str | Path, dataset: Dataset | None, labels: Mapping[str, float]) -> PipelineResult:
     """``load_run`` with new label weights; without ``dataset``, the data folder the run recorded is loaded."""
+    raw_config, payload = store.read_run(folder)  # read once: the stage outputs are unpickled here
     if dataset is None:
         from ranking.data.io import load_dataset
 
-        where = store.read_run(folder)[1]["dataset"].get("folder")
+        where = payload["dataset"].get("folder")
         if not where:
             raise DataError(f"{folder}: the run does not record its data folder; pass --data")
         dataset = load_dataset(where)
-    return load_run(folder, dataset, labels)
+    return _from_saved(folder, raw_config, payload, dataset, labels)
 
 
 def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOutput],
@@ -248,9 +258,7 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
             pair_scores[name] = out.heldout  # scored where it was trained (the app's server never loads Keras)
             continue
         up = UPSTREAM[name]
-        scores = STAGE_CLASSES[name].score_pairs(prep, out, outs[up] if up else None, tu, ti) if len(tu) else None
-        if scores is not None and np.ndim(scores) == 2:
-            scores = V.value(prep, np.asarray(scores), ti)
+        scores, _ = _score_pairs(prep, name, out, outs[up] if up else None, tu, ti)
         pair_scores[name] = None if scores is None else (tu, ti, scores)
     lists = {name: o.lists for name, o in outs.items()}
     if post is not None:
