@@ -313,6 +313,64 @@ def app_start(repeats: int = 3, timeout_s: float = 120.0) -> dict:
             "home_script_in_process_s": _median(inner), "errors": sorted(set(errors)), "tensorflow_imported": tf}
 
 
+_APP_TRAINED = """
+import json, os, sys, time
+os.environ["LAB_TRAIN_ON_START"] = "1"
+from pages.session import demo, worker
+t0 = time.perf_counter()
+worker.warm_in_background()  # what the server does at start
+job = demo.start()  # what the server's first page load does
+while not job.done:
+    time.sleep(0.05)
+to_trained = time.perf_counter() - t0
+from importlib import import_module  # the library itself never imports streamlit
+AppTest = import_module("streamlit.testing.v1").AppTest
+t = time.perf_counter()
+at = AppTest.from_file("app.py", default_timeout={timeout}).run()
+page_s = time.perf_counter() - t
+text = " ".join(str(m.value) for m in (*at.markdown, *at.caption, *at.info, *at.success, *at.warning))
+# the click: train all three stages again through the warm pool, as the Train button does
+from ranking.config import PipelineConfig
+from ranking.names import STAGES
+from pages.session import jobs
+from pages.session.datasets import DataChoice, resolve
+from pages.session.state import LabState
+dataset, key = resolve(DataChoice())
+clicks = []
+for seed in (43, 44, 45):
+    t = time.perf_counter()
+    j = jobs.start(LabState(), list(STAGES), dataset, key, PipelineConfig(seed=seed), DataChoice())
+    while not j.done:
+        time.sleep(0.02)
+    clicks.append({{"s": time.perf_counter() - t, "server_s": j.seconds, "error": j.error}})
+print(json.dumps({{"first_start_to_trained_s": to_trained, "job_s": demo.seconds_to_trained(), "error": job.error,
+                  "trained_home_page_s": page_s, "page_errors": [str(e.value) for e in at.exception],
+                  "page_says_trained": "not trained" not in text.lower(), "page_charts": len(at.get("plotly_chart")),
+                  "tensorflow_in_server": "tensorflow" in sys.modules, "clicks": clicks}}))
+"""
+
+
+def app_trained(timeout_s: float = 300.0) -> dict:
+    """The trained demo and "Train all stages", through the app's own worker pool and job code.
+
+    In a fresh interpreter standing in for the server: start the workers as the server does, start the
+    sample world's start-up training as the first page load does, time it to "trained", then the home
+    page's first script run with that state (AppTest), then three "Train all stages" clicks
+    (click → trained and saved, per seed; the server's ``job.seconds``)."""
+    if not (ROOT / "app.py").is_file():
+        return {"skipped": "app.py is not beside the ranking package"}
+    env = {**os.environ, "LAB_SYNC_TRAINING": "0"}
+    done = subprocess.run([sys.executable, "-c", _APP_TRAINED.format(timeout=int(timeout_s))], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout_s * 3, check=False)
+    try:
+        res = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"skipped": f"the measurement failed: {done.stderr[-500:]}"}
+    res["train_all_s"] = _median([c["s"] for c in res["clicks"]])
+    res["train_all_server_s"] = _median([c["server_s"] for c in res["clicks"]])
+    return res
+
+
 def _version(pkg: str) -> str | None:
     """An imported module's ``__version__``, else the installed distribution's (``-cpu`` builds too)."""
     module = sys.modules.get(pkg)
@@ -406,6 +464,8 @@ def measure(sizes=SIZES, repeats: int = 3, config: PipelineConfig | None = None,
     if app:
         _say("app start")
         result["app_start"] = app_start(repeats)
+        _say("trained demo and train all (worker pool)")
+        result["app_trained"] = app_trained()
     result["targets"] = targets(result)
     result["wall_s"] = time.perf_counter() - t
     return result
@@ -429,6 +489,8 @@ def targets(result: dict) -> list[dict]:
          "<=", 180, "s"),
         ("peak memory (whole process) at 50k × 10k × 1M", ("sizes", "50k", "peak_rss_gb"), "<=", 6, "GB"),
         ("relabel at 1M interactions (p50)", ("relabel", "p50_ms"), "<=", 100, "ms"),
+        ("train all stages on the sample world, click → trained (median of 3)", ("app_trained", "train_all_s"),
+         "<=", 3, "s"),
         ("stage 1 for all users vs the naive loop at 1k × 1k", ("sizes", "1k", "naive", "stage1_speedup"),
          ">=", 1000, "×"),
         ("per-user re-rank vs naive at seed size", ("sizes", "seed", "naive", "rerank_speedup"), ">=", 30, "×"),
@@ -526,6 +588,15 @@ def format_table(result: dict) -> str:
                      f"{_fmt(app['home_script_in_process_s'], 's')}); TensorFlow imported: "
                      f"{'yes' if app['tensorflow_imported'] else 'no'}"
                      + (f"; errors: {app['errors']}" if app["errors"] else "") + ".")
+    tr = result.get("app_trained")
+    if tr and "skipped" not in tr:
+        lines.append(f"Sample world trained at start: {_fmt(tr['first_start_to_trained_s'], 's')} from the server's "
+                     f"start to trained (workers warming included); then the home page's first run with the "
+                     f"trained state {_fmt(tr['trained_home_page_s'], 's')} ({tr['page_charts']} charts; says "
+                     f"\"not trained\": {'no' if tr['page_says_trained'] else 'yes'}). \"Train all stages\", "
+                     f"click → trained and saved, median of 3 seeds: {_fmt(tr['train_all_s'], 's')} "
+                     f"({', '.join(_fmt(c['s'], 's') for c in tr['clicks'])}); TensorFlow in the server "
+                     f"process: {'yes' if tr['tensorflow_in_server'] else 'no'}.")
     lines.append(f"TensorFlow import (once, before timing): {_fmt(result['tensorflow_import_s'], 's')}.")
     lines.append(f"Machine: {m['cpu_count']} CPUs ({m['cpus_usable']} usable), {m['cpu_model']}, "
                  f"{m['ram_gb']:.0f} GB RAM, load average at start {m['load_avg'][0]:.1f}; Python {m['python']}, "

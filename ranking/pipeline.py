@@ -76,6 +76,20 @@ class PipelineResult:
         return rankings_frame(self.prep, self.lists())
 
 
+def warm_up() -> None:
+    """Run every stage once on a tiny generated world, then drop it: XGBoost's and TensorFlow's one-time
+    start-up costs (thread pools, first traces, ~1 s) are paid here, at a worker's start, not on the
+    first click. A worker process calls this before its first job."""
+    from ranking.data import synth
+    from ranking.stages import neural
+
+    dataset = synth.generate(synth.WorldSpec(n_users=80, n_items=40, n_interactions=2400, seed=0)).to_dataset()
+    config = PipelineConfig()
+    prep = prepare_data(dataset, config)
+    finish(prep, config, train(prep, config))
+    neural.reset()
+
+
 def prepare_data(dataset: Dataset, config: PipelineConfig) -> Prepared:
     """Label and split the interactions; fails early with a clear message if training is impossible."""
     prep = prepare(dataset, config.labels, config.split, config.seed)

@@ -42,9 +42,9 @@ def _serve(conn) -> None:  # runs in the worker process
     except OSError:
         pass
     from ranking import pipeline
-    from ranking.stages import gbdt, neural  # noqa: F401  (warm: import the training libraries once)
+    from ranking.stages import neural
 
-    neural.warm_up()
+    pipeline.warm_up()  # import and run the training libraries once, before the first job
     conn.send(("ready",))
     while True:
         try:

@@ -83,8 +83,12 @@ class SignalBoosters:
         self.models_: list[xgb.XGBRegressor] = []
         self.evals_result_: list[dict] = []
         fit = np.ones(len(X), bool) if valid is None else ~valid
+        # the same X and y objects as the training set: XGBoost then reuses its matrix for the train eval
+        Xf, Yf = X[fit], Y[fit]
+        has_valid = valid is not None and valid.any()
+        Xv = X[valid] if has_valid else None
         for j, (_, _, kind) in enumerate(SIGNALS):
-            y = Y[fit, j]
+            y = Yf[:, j]
             base = float(np.clip(y.mean(), 1e-3, 1 - 1e-3)) if kind == "probability" else max(float(y.mean()), 1e-3)
             # the intercept is set, not estimated: a fold without a single share still trains (flat)
             params = dict(self.params, objective=OBJECTIVES[kind], eval_metric=EVAL_METRICS[kind], base_score=base)
@@ -94,8 +98,8 @@ class SignalBoosters:
                 params["early_stopping_rounds"] = self.early_stopping
             callbacks = None if progress is None else [RoundProgress(lambda r, logs, _j=j: progress(_j, r, logs))]
             model = xgb.XGBRegressor(callbacks=callbacks, **params)
-            evals = [(X[fit], Y[fit, j])] + ([(X[valid], Y[valid, j])] if valid is not None and valid.any() else [])
-            model.fit(X[fit], Y[fit, j], eval_set=evals if rounds is None else None, verbose=False)
+            evals = [(Xf, y)] + ([(Xv, Y[valid, j])] if has_valid else [])
+            model.fit(Xf, y, eval_set=evals if rounds is None else None, verbose=False)
             model.callbacks = None  # the caller's progress function may not pickle
             self.models_.append(model)
             self.evals_result_.append(model.evals_result() if rounds is None else {})
