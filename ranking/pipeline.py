@@ -85,8 +85,7 @@ def warm_up() -> None:
 
     dataset = synth.generate(synth.WorldSpec(n_users=80, n_items=40, n_interactions=2400, seed=0)).to_dataset()
     config = PipelineConfig()
-    prep = prepare_data(dataset, config)
-    finish(prep, config, train(prep, config))
+    train(prepare_data(dataset, config), config)
     neural.reset()
 
 

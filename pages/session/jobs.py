@@ -166,24 +166,34 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
         job.message = message
 
     trained = {name: t.output for name, t in upstream.items() if _is_upstream(name, job.stages)}
+    marks: dict[str, float] = {}
+
+    def mark(what: str) -> None:
+        marks[what] = round(time.monotonic() - job.started, 2)
+
     try:
         if sync_mode():
             with NEURAL_LOCK:
                 outputs = pipeline.train(prep, cfg, job.stages, trained=trained, progress=progress)
         else:
             payload = pickle.dumps((prep, cfg, job.stages, trained), protocol=pickle.HIGHEST_PROTOCOL)
-            end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.cancel_requested)
+            mark("pickled")
+            end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.cancel_requested, mark)
             if end[0] == "cancelled":
                 raise _Cancelled(job.cancel_reason)
             if end[0] == "error":
                 raise RankingError(end[1])
+            mark("returned")
+            marks["in worker"] = round(end[2], 2) if len(end) > 2 else None
             outputs = pickle.loads(end[1])
+            mark("unpickled")
         result = {name: t for name, t in upstream.items() if _is_upstream(name, job.stages)}
         result.update({name: Trained(keys[name], outputs[name]) for name in job.stages})
         job.result = result
         job.message = "saving the run for lesson links"
         try:
             job.saved_run = runs.save(result, data_key, choice, upload)
+            mark("saved")
         except OSError as exc:  # a full or read-only disk must not cost the demo
             job.save_problem = f"could not save this run for links: {exc}"
     except _Cancelled as exc:
@@ -194,6 +204,7 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
         job.error = f"training failed unexpectedly: {type(exc).__name__}: {exc}"
     finally:
         job.seconds = time.monotonic() - job.started
+        LOG.info("job %s %s: %.1f s %s", job.id, "+".join(job.stages), job.seconds, marks)
         if job.error is None:
             estimate.record(data_key, job.stages, job.seconds)
         job.fraction = 1.0

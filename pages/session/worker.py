@@ -8,8 +8,8 @@ in a spawned worker process that imported XGBoost and TensorFlow once (at a lowe
 the server's page runs win the cores), and talks to the server over a pipe:
 
     server → worker: pickled (prepared data, config, stages, upstream outputs)
-    worker → server: ("progress", stage, fraction, message, logs) …, then ("done", pickled outputs)
-                     or ("error", message)
+    worker → server: ("progress_batch", [("progress", stage, fraction, message, logs), …]) every
+                     PROGRESS_EVERY_S, then ("done", pickled outputs, seconds) or ("error", message)
 
 Cancelling a job terminates its worker; the pool starts a fresh one. The server never imports
 TensorFlow: stage-3 models come back with their weights unpickled lazily (see ``ranking.stages.neural``)
@@ -23,10 +23,12 @@ import multiprocessing as mp
 import os
 import pickle
 import threading
+import time
 from collections.abc import Callable
 
 LOG = logging.getLogger("lab.worker")
 _CTX = mp.get_context("spawn")
+PROGRESS_EVERY_S = 0.25  # a worker sends its progress reports in batches this often (pages poll every 1 s)
 
 
 def pool_size() -> int:
@@ -44,8 +46,9 @@ def _serve(conn) -> None:  # runs in the worker process
     from ranking import pipeline
     from ranking.stages import neural
 
+    t0 = time.monotonic()
     pipeline.warm_up()  # import and run the training libraries once, before the first job
-    conn.send(("ready",))
+    conn.send(("ready", time.monotonic() - t0))
     while True:
         try:
             message = conn.recv()
@@ -53,12 +56,14 @@ def _serve(conn) -> None:  # runs in the worker process
             return
         prep, cfg, stages, trained = pickle.loads(message)
 
-        def progress(stage: str, fraction: float, text: str, logs: dict) -> None:
-            conn.send(("progress", stage, float(fraction), text, {k: float(v) for k, v in logs.items()}))
+        progress = _Reporter(conn)
 
         try:
+            t0 = time.monotonic()
             outputs = pipeline.train(prep, cfg, stages, trained=trained, progress=progress)
-            conn.send(("done", pickle.dumps({s: outputs[s] for s in stages}, protocol=pickle.HIGHEST_PROTOCOL)))
+            progress.flush()
+            done = pickle.dumps({s: outputs[s] for s in stages}, protocol=pickle.HIGHEST_PROTOCOL)
+            conn.send(("done", done, time.monotonic() - t0))
         except Exception as exc:  # the server shows the message; the worker stays usable
             from ranking.errors import RankingError
 
@@ -68,6 +73,27 @@ def _serve(conn) -> None:  # runs in the worker process
         neural.reset()  # drop this job's graphs before the next one
 
 
+class _Reporter:
+    """A job's progress reports, sent to the server in batches every ``PROGRESS_EVERY_S``.
+
+    Stage 2 reports every boosting round (~280 a job): one pipe message each made the server's job thread
+    take the GIL ~280 times per job, queued behind ten sessions' script runs."""
+
+    def __init__(self, conn) -> None:
+        self.conn, self.batch, self.sent_at = conn, [], 0.0
+
+    def __call__(self, stage: str, fraction: float, text: str, logs: dict) -> None:
+        self.batch.append(("progress", stage, float(fraction), text, {k: float(v) for k, v in logs.items()}))
+        if time.monotonic() - self.sent_at >= PROGRESS_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.conn.send(("progress_batch", self.batch))
+            self.batch = []
+        self.sent_at = time.monotonic()
+
+
 class Worker:
     """One warm worker process and the server's end of its pipe."""
 
@@ -75,12 +101,16 @@ class Worker:
         self.conn, child = _CTX.Pipe()
         self.process = _CTX.Process(target=_serve, args=(child,), daemon=True, name="lab-worker")
         self.process.start()
+        self.started = time.monotonic()
         child.close()
         self.ready = False
 
     def wait_ready(self, timeout: float = 300.0) -> bool:
         if not self.ready and self.conn.poll(timeout):
-            self.ready = self.conn.recv() == ("ready",)
+            message = self.conn.recv()
+            self.ready = message[0] == "ready"
+            LOG.info("worker %s ready: warmed up in %.1f s, %.1f s after its start", self.process.pid,
+                     message[1], time.monotonic() - self.started)
         return self.ready
 
     def alive(self) -> bool:
@@ -109,8 +139,11 @@ class Pool:
             missing = self.size - len(self._idle)
             self._idle += [Worker() for _ in range(max(0, missing))]
 
-    def run(self, payload: bytes, on_message: Callable[[tuple], None], cancelled: Callable[[], bool]) -> tuple:
-        """Run one job on a free worker; returns the final ("done", bytes) / ("error", text) / ("cancelled",)."""
+    def run(self, payload: bytes, on_message: Callable[[tuple], None], cancelled: Callable[[], bool],
+            mark: Callable[[str], None] = lambda what: None) -> tuple:
+        """Run one job on a free worker; returns the final ("done", bytes) / ("error", text) / ("cancelled",).
+
+        ``mark(what)`` notes when the job got a slot, a ready worker and its first and last messages."""
         while not self._slots.acquire(timeout=0.5):
             if cancelled():
                 return ("cancelled",)
@@ -119,12 +152,18 @@ class Pool:
             with self._lock:
                 while self._idle and not self._idle[-1].alive():
                     self._idle.pop().stop()
-                worker = self._idle.pop() if self._idle else Worker()
+                worker = self._idle.pop() if self._idle else None
+            if worker is None:  # every worker was stopped (cancelled jobs): a cold one, with its imports
+                worker = Worker()
+                mark("spawned a worker")
             on_message(("progress", "", 0.0, "starting a worker (importing XGBoost and TensorFlow)", {}))
+            mark("slot")
             while not worker.wait_ready(timeout=0.5):
                 if cancelled() or not worker.alive():
                     raise _Stop
+            mark("worker ready")
             worker.conn.send(payload)
+            mark("sent")
             while True:
                 if cancelled():
                     raise _Stop
@@ -136,6 +175,10 @@ class Pool:
                 if message[0] == "progress":
                     on_message(message)
                     continue
+                if message[0] == "progress_batch":
+                    for item in message[1]:
+                        on_message(item)
+                    continue
                 with self._lock:
                     self._idle.append(worker)
                 worker = None
@@ -143,8 +186,11 @@ class Pool:
         except (_Stop, EOFError, OSError):
             return ("cancelled",) if cancelled() else ("error", "the training process stopped unexpectedly")
         finally:
-            if worker is not None:  # cancelled or broken: never reuse it
+            if worker is not None:  # cancelled or broken: never reuse it; a fresh one warms up meanwhile
                 worker.stop()
+                LOG.info("worker %s stopped; starting a replacement", worker.process.pid)
+                with self._lock:
+                    self._idle.append(Worker())
             self._slots.release()
 
 
@@ -165,6 +211,15 @@ def pool() -> Pool:
         return _POOL
 
 
+_WARMED = False
+
+
 def warm_in_background() -> None:
-    """Start the workers at server start, so the first click does not wait for TensorFlow's import."""
-    threading.Thread(target=lambda: pool().warm(), daemon=True, name="lab-warm").start()
+    """Start the workers once per server (its first page load: Streamlit runs no code before), so the first
+    click does not wait for a worker's imports and warm-up (~7 s quiet, ~20 s while a class opens the lab)."""
+    global _WARMED
+    with _POOL_LOCK:
+        if _WARMED:
+            return
+        _WARMED = True
+    pool().warm()  # spawning returns at once (the imports run in the workers), before any job can ask

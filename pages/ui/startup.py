@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.session import demo, estimate, jobs
+from pages.session import demo, estimate, jobs, worker
 
 
 def kick_off() -> None:
-    """Start training the sample world for everyone (once per server; see ``pages.session.demo``).
+    """Start the training workers, and training the sample world for everyone (once per server; see
+    ``pages.session.worker`` and ``pages.session.demo``).
 
     In the caller's thread up to the job's start (loading and labelling the sample, about a second, which
     the first page needs anyway): the first page must already see the job to show its progress and pick
     up the result (a thread here lost that race, and the first visitor's page never updated).
     The training itself runs in the worker pool.
     """
+    if not jobs.sync_mode():
+        worker.warm_in_background()
     if demo.enabled() and demo.job() is None:
         demo.start()
 
