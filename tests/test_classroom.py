@@ -8,11 +8,13 @@ server's and the workers' memory and the machine's load.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
 import re
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -21,6 +23,7 @@ from load_util import (
     FIRST_LOAD_MS,
     IDLE,
     STEP_MS,
+    BrowsersInBackground,
     MemorySampler,
     WsRuns,
     background_chromium,
@@ -37,6 +40,7 @@ pytestmark = [pytest.mark.load, pytest.mark.browser]
 SESSIONS = int(os.environ.get("LOAD_SESSIONS", "3"))
 LABEL_SLIDER = "Click weight w₁"
 THINK_S = float(os.environ.get("LOAD_THINK_S", "2"))  # a learner reads the page between two interactions
+BROWSER_NICE = int(os.environ.get("LOAD_BROWSER_NICE", "0"))  # > 0: lower the browsers' share (BrowsersInBackground)
 CLASS_TRAIN_MS = 300_000  # a class shares the workers: the last of N trainings waits for the others
 
 
@@ -157,6 +161,9 @@ async def classroom(url: str, sessions: int, pid: int, chromium: str) -> tuple[l
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        background = BrowsersInBackground(BROWSER_NICE)
+        if BROWSER_NICE > 0:
+            background.start()
         try:
             learners = [Learner(i, browser, url, pid) for i in range(sessions)]
             await asyncio.gather(*(s.open() for s in learners))
@@ -172,17 +179,20 @@ async def classroom(url: str, sessions: int, pid: int, chromium: str) -> tuple[l
             await asyncio.gather(*tasks)
             return learners, cores_used(before, cpu_snapshot(pid))
         finally:
+            if background.is_alive():
+                background.stop()
             await browser.close()
 
 
 @pytest.mark.timeout(CLASS_TRAIN_MS // 1000 + 300)  # the class's own deadline, not pytest's default 600 s
 def test_a_class_trains_all_stages_at_once_while_using_the_lab(tmp_path):
     """Issue 14's classroom: every session trains all stages on the sample world at the same moment and keeps
-    clicking around meanwhile. All must finish; timings and memory are reported, not asserted (the machine
-    is shared: performance targets live in the benchmark). Only in `make load` for now: a 3-session form on
-    the small world failed 1 run in 1 at load average 18 (a page switch's run took over 60 s)."""
+    using the lab meanwhile. All must finish; timings and memory are reported, not asserted (the machine is
+    shared: performance targets live in the benchmark). Beside the browser's end-to-end times, the server's
+    own log gives each job's time from the click reaching the server to trained and saved, and how long it
+    queued and trained. Only in `make load` (LOAD_SESSIONS): `make test` has the 3-session slide-and-train."""
     if "LOAD_SESSIONS" not in os.environ:
-        pytest.skip("the classroom load test runs in `make load` (not yet reliable on busy shared cores)")
+        pytest.skip("the classroom load test runs in `make load`")
     require_browser()
     load_before = os.getloadavg()
     # no start-up training: every learner trains all three stages, and "trained" is news to its page
@@ -198,17 +208,24 @@ def test_a_class_trains_all_stages_at_once_while_using_the_lab(tmp_path):
             sampler.stop()
         wall = time.monotonic() - t0
         workers_mb = children_rss_mb(pid)
+    jobs = server_jobs(ARTIFACTS / f"server-{urlparse(url).port}.log")
     errors = [e for s in learners for e in s.errors]
     trains = [s.train_s for s in learners if s.train_s is not None]
     clicks = [x for s in learners for x in s.interaction_s]
     server = [x for s in learners for x in s.server_s]
     summary = {
-        "sessions": SESSIONS, "think_s": THINK_S, "finished": len(trains), "errors": errors[:20],
-        "wall_s": round(wall, 1),
+        "sessions": SESSIONS, "think_s": THINK_S, "browser_nice": BROWSER_NICE, "finished": len(trains),
+        "errors": errors[:20], "wall_s": round(wall, 1),
         "train_p50_s": pct(trains, 50), "train_p95_s": pct(trains, 95), "train_max_s": pct(trains, 100),
         "server_train_p95_s": pct([s.server_train_s for s in learners if s.server_train_s], 95),
         "interactions": len(clicks), "interaction_p50_s": pct(clicks, 50), "interaction_p95_s": pct(clicks, 95),
         "interaction_server_p50_s": pct(server, 50), "interaction_server_p95_s": pct(server, 95),
+        "server_jobs": len(jobs), "server_job_p50_s": pct([j["seconds"] for j in jobs], 50),
+        "server_job_p95_s": pct([j["seconds"] for j in jobs], 95),
+        "server_job_max_s": pct([j["seconds"] for j in jobs], 100),
+        "queued_p95_s": pct([j.get("worker ready", 0.0) for j in jobs], 95),
+        "in_worker_p50_s": pct([j["in worker"] for j in jobs if j.get("in worker")], 50),
+        "in_worker_p95_s": pct([j["in worker"] for j in jobs if j.get("in worker")], 95),
         "cores_while_training": cores,
         "server_rss_peak_mb": round(max(sampler.samples, default=0), 1), "workers_rss_mb": round(workers_mb, 1),
         "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
@@ -218,3 +235,14 @@ def test_a_class_trains_all_stages_at_once_while_using_the_lab(tmp_path):
     print(f"\nclassroom: {summary}")
     assert not errors, "\n".join(errors)
     assert len(trains) == SESSIONS, f"only {len(trains)} of {SESSIONS} trainings finished"
+
+
+def server_jobs(log: Path) -> list[dict]:
+    """Each training job's line in the server's log (``pages.session.jobs``): total seconds and its phases
+    (seconds since the click reached the server: got a worker slot, worker ready, sent, returned...)."""
+    out = []
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    for m in re.finditer(r"lab\.jobs: job \S+ (\S+): ([\d.]+) s (\{.*\})", text):
+        phases = ast.literal_eval(m.group(3))
+        out.append({"stages": m.group(1), "seconds": float(m.group(2)), **phases})
+    return out
