@@ -27,15 +27,20 @@ BASE_FONT, TITLE_FONT = 16, 22
 TEXT_COLOR = "#111111"  # dark text: light grey vanishes on a projector
 MIN_HEIGHT = 320  # px; a short bar chart with a title and legend is unreadable below this
 _LOWER_IS_BETTER = ("loss", "logloss", "mlogloss", "error", "rmse", "mae", "mse")
-# Every chart here is plotly_white. As the default, a new figure gets it at construction (~2 ms); passing
-# template="plotly_white" to each figure re-validates the whole template every time (~20 ms a figure, most
-# of a page's script run: 10 sessions clicking at once queue behind it). Process-wide, as the lab draws
-# no other style.
-pio.templates.default = "plotly_white"
+TEMPLATE = pio.templates["plotly_white"]
 
 def _style(fig: go.Figure, title: str, x: str | None, y: str | None, height: int,
            legend: bool = False) -> go.Figure:
     """Apply the projector layout: title, axis titles, fonts, template, margins, height, legend."""
+    # plotly_white without re-validating it: as update_layout(template=...), plotly checks the whole
+    # template every time (~20 ms a figure, most of a page's script run; ten sessions clicking at once
+    # queue behind it); plotly itself skips the check when it applies its default template (~1 ms)
+    layout = fig.layout
+    layout._validate = False
+    try:
+        layout.template = TEMPLATE
+    finally:
+        layout._validate = fig._validate
     fig.update_layout(
         title={"text": title, "font": {"size": TITLE_FONT}, "x": 0.01, "xanchor": "left"},
         height=max(int(height), MIN_HEIGHT), font={"size": BASE_FONT, "color": TEXT_COLOR},
