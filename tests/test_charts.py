@@ -218,8 +218,9 @@ def test_funnel_values_and_share_of_previous():
     f = fig.data[0]
     assert list(f.y) == ["Catalog", "Eligible", "Final"]
     assert list(f.x) == [300, 231.4, 10]
-    assert f.text[1] == "231<br>77% of previous"  # 3 significant digits; 231.4 / 300 = 0.771
-    assert f.text[2].endswith("4% of previous")  # 10 / 231.4 = 0.043
+    assert f.text[1] == "231<br>77% kept"  # 3 significant digits; 231.4 / 300 = 0.771
+    assert f.text[2].endswith("<br>4% kept")  # 10 / 231.4 = 0.043
+    assert f.customdata[1][1] == "77% of the previous step"
 
 
 def test_stage_timing_skips_total():

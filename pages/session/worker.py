@@ -79,19 +79,19 @@ class _Reporter:
     Stage 2 reports every boosting round (~280 a job): one pipe message each made the server's job thread
     take the GIL ~280 times per job, queued behind ten sessions' script runs."""
 
-    def __init__(self, conn) -> None:
-        self.conn, self.batch, self.sent_at = conn, [], 0.0
+    def __init__(self, conn, clock: Callable[[], float] = time.monotonic) -> None:
+        self.conn, self.clock, self.batch, self.sent_at = conn, clock, [], 0.0
 
     def __call__(self, stage: str, fraction: float, text: str, logs: dict) -> None:
         self.batch.append(("progress", stage, float(fraction), text, {k: float(v) for k, v in logs.items()}))
-        if time.monotonic() - self.sent_at >= PROGRESS_EVERY_S:
+        if self.clock() - self.sent_at >= PROGRESS_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
         if self.batch:
             self.conn.send(("progress_batch", self.batch))
             self.batch = []
-        self.sent_at = time.monotonic()
+        self.sent_at = self.clock()
 
 
 class Worker:
@@ -156,7 +156,8 @@ class Pool:
             if worker is None:  # every worker was stopped (cancelled jobs): a cold one, with its imports
                 worker = Worker()
                 mark("spawned a worker")
-            on_message(("progress", "", 0.0, "starting a worker (importing XGBoost and TensorFlow)", {}))
+            on_message(("progress", "", 0.0, "handing the job to a training worker" if worker.wait_ready(0) else
+                        "waiting for a training worker to start (importing XGBoost and TensorFlow)", {}))
             mark("slot")
             while not worker.wait_ready(timeout=0.5):
                 if cancelled() or not worker.alive():

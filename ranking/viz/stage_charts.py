@@ -184,7 +184,9 @@ def funnel(counts: Mapping[str, float], unit: str = "items per user (mean)") -> 
         return _empty(title)
     names, values = [k for k, _ in items], [v for _, v in items]
     prev = [math.nan, *values[:-1]]
-    pct = ["" if i == 0 or not p else f"<br>{v / p:.0%} of previous" for i, (v, p) in
+    # "kept" is short enough for a narrow bar's outside label in a half-width column ("of previous"
+    # ran past the chart's edge at 1366 px); the hover still says "of previous"
+    pct = ["" if i == 0 or not p else f"<br>{v / p:.0%} kept" for i, (v, p) in
            enumerate(zip(values, prev, strict=True))]
     # wide bars carry their label inside (white), narrow ones outside: nothing is clipped at the edge
     wide = [v >= 0.45 * values[0] for v in values]
@@ -192,7 +194,7 @@ def funnel(counts: Mapping[str, float], unit: str = "items per user (mean)") -> 
         y=names, x=values, text=[_fmt(v) + t for v, t in zip(values, pct, strict=True)], textinfo="text",
         textposition=["inside" if w else "outside" for w in wide],
         insidetextfont={"color": "white"}, marker={"color": [_color(i) for i in range(len(values))]},
-        customdata=[[_fmt(v), t.removeprefix("<br>") or "first step"]
+        customdata=[[_fmt(v), t.removeprefix("<br>").replace("kept", "of the previous step") or "first step"]
                     for v, t in zip(values, pct, strict=True)],
         hovertemplate=f"<b>%{{y}}</b><br>%{{customdata[0]}} {unit}<br>%{{customdata[1]}}<extra></extra>"))
     # two lines: the chart sits in a half-width column at 1366 px, where one long title was clipped
