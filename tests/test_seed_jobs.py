@@ -17,11 +17,11 @@ class _FakePool:
         self.outputs, self.payloads = outputs, []
         self.waiting = threading.Event()
 
-    def run(self, payload, on_message, cancelled):
+    def run(self, payload, on_message, cancelled, mark=lambda what: None):  # worker.Pool.run's interface
         self.payloads.append(pickle.loads(payload))
         on_message(("progress", "stage1", 0.5, "fitting", {}))
         if self.outputs is not None:
-            return ("done", pickle.dumps(self.outputs))
+            return ("done", pickle.dumps(self.outputs), 0.0)
         self.waiting.set()
         while not cancelled():
             threading.Event().wait(0.01)

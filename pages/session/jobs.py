@@ -16,6 +16,7 @@ import pickle
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ranking import pipeline
@@ -172,21 +173,10 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
         marks[what] = round(time.monotonic() - job.started, 2)
 
     try:
-        if sync_mode():
-            with NEURAL_LOCK:
-                outputs = pipeline.train(prep, cfg, job.stages, trained=trained, progress=progress)
-        else:
-            payload = pickle.dumps((prep, cfg, job.stages, trained), protocol=pickle.HIGHEST_PROTOCOL)
-            mark("pickled")
-            end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.cancel_requested, mark)
-            if end[0] == "cancelled":
-                raise _Cancelled(job.cancel_reason)
-            if end[0] == "error":
-                raise RankingError(end[1])
-            mark("returned")
-            marks["in worker"] = round(end[2], 2) if len(end) > 2 else None
-            outputs = pickle.loads(end[1])
-            mark("unpickled")
+        outputs, in_worker = train_stages(prep, cfg, job.stages, trained, progress, lambda: job.cancel_requested,
+                                          mark)
+        if in_worker is not None:
+            marks["in worker"] = round(in_worker, 2)
         result = {name: t for name, t in upstream.items() if _is_upstream(name, job.stages)}
         result.update({name: Trained(keys[name], outputs[name]) for name in job.stages})
         job.result = result
@@ -196,8 +186,8 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
             mark("saved")
         except OSError as exc:  # a full or read-only disk must not cost the demo
             job.save_problem = f"could not save this run for links: {exc}"
-    except _Cancelled as exc:
-        job.error = str(exc) or "cancelled"
+    except Cancelled:
+        job.error = job.cancel_reason or "cancelled"
     except RankingError as exc:
         job.error = str(exc)
     except Exception as exc:  # a demo must never show a traceback; the message is kept for the page
@@ -216,8 +206,30 @@ def _is_upstream(name: str, stages: list[str]) -> bool:
     return STAGES.index(name) < min(STAGES.index(s) for s in stages)
 
 
-class _Cancelled(Exception):
-    pass
+class Cancelled(Exception):
+    """A training stopped because its job was cancelled."""
+
+
+def train_stages(prep, cfg: PipelineConfig, stages: list[str], trained: dict, progress: Callable,
+                 cancelled: Callable[[], bool], mark: Callable[[str], None] = lambda what: None
+                 ) -> tuple[dict, float | None]:
+    """Train ``stages`` where the server does not pay for it: in the worker pool, or in this thread under
+    AppTest (``sync_mode``). Returns the outputs and the seconds spent in a worker (None in this thread);
+    raises ``Cancelled`` when ``cancelled()`` turned true, ``RankingError`` with the worker's message."""
+    if sync_mode():
+        with NEURAL_LOCK:
+            return pipeline.train(prep, cfg, stages, trained=trained, progress=progress), None
+    payload = pickle.dumps((prep, cfg, list(stages), trained), protocol=pickle.HIGHEST_PROTOCOL)
+    mark("pickled")
+    end = worker.pool().run(payload, lambda m: progress(*m[1:]), cancelled, mark)
+    if end[0] == "cancelled":
+        raise Cancelled
+    if end[0] == "error":
+        raise RankingError(end[1])
+    mark("returned")
+    outputs = pickle.loads(end[1])
+    mark("unpickled")
+    return outputs, end[2]
 
 
 _REAPER: threading.Thread | None = None

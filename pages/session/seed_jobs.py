@@ -1,7 +1,7 @@
 """The seed study as a background job: every stage retrained per training seed, off the page's thread.
 
-Each seed trains in the worker pool exactly like a training job (``worker.pool().run`` with the same
-payload: prepared data, config, stages, upstream outputs), so the server never imports TensorFlow;
+Each seed trains in the worker pool exactly like a training job (``jobs.train_stages``), so the server
+never imports TensorFlow;
 the evaluation and the statistics run here (``ranking.study.seed_study``). With
 ``LAB_SYNC_TRAINING=1`` (tests) it runs in the caller's thread. Stages the session already trained
 for its own seed are reused, so three seeds cost two trainings.
@@ -9,13 +9,12 @@ for its own seed are reused, so three seeds cost two trainings.
 
 from __future__ import annotations
 
-import pickle
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ranking import pipeline, study
+from ranking import study
 from ranking.config import PipelineConfig
 from ranking.errors import RankingError
 from ranking.evaluation.seeds import SeedStudy
@@ -23,7 +22,7 @@ from ranking.names import STAGES
 from ranking.prep.split import Prepared
 from ranking.stages.contract import StageOutput
 
-from . import jobs, worker
+from . import jobs
 
 # Only the Evaluation page shows a study, so a study unseen for a minute may just be a teacher on another
 # page; ten minutes unseen means its tab is gone, and its queued or running seeds should free the workers.
@@ -69,10 +68,6 @@ class SeedJob:
             self.message = "cancelled from its page"
 
 
-class _Cancelled(Exception):
-    pass
-
-
 def start(prep: Prepared, cfg: PipelineConfig, key: tuple, n_seeds: int = study.DEFAULT_SEEDS,
           trained: Mapping[str, StageOutput] | None = None) -> SeedJob:
     """Start a study of ``n_seeds`` training seeds from ``cfg.seed``; ``trained`` = the session's fresh stages."""
@@ -90,16 +85,7 @@ def start(prep: Prepared, cfg: PipelineConfig, key: tuple, n_seeds: int = study.
 
 def _train_in_worker(job: SeedJob):
     def train(prep: Prepared, cfg: PipelineConfig, progress) -> dict[str, StageOutput]:
-        if jobs.sync_mode():
-            with jobs.NEURAL_LOCK:
-                return pipeline.train(prep, cfg, STAGES, progress=progress)
-        payload = pickle.dumps((prep, cfg, list(STAGES), {}), protocol=pickle.HIGHEST_PROTOCOL)
-        end = worker.pool().run(payload, lambda m: progress(*m[1:]), lambda: job.stopping)
-        if end[0] == "cancelled":
-            raise _Cancelled
-        if end[0] == "error":
-            raise RankingError(end[1])
-        return pickle.loads(end[1])
+        return jobs.train_stages(prep, cfg, list(STAGES), {}, progress, lambda: job.stopping)[0]
 
     return train
 
@@ -107,13 +93,13 @@ def _train_in_worker(job: SeedJob):
 def _run(job: SeedJob, prep: Prepared, cfg: PipelineConfig, reuse: dict) -> None:
     def progress(stage: str, fraction: float, message: str, logs: dict) -> None:
         if job.stopping:
-            raise _Cancelled
+            raise jobs.Cancelled
         job.fraction, job.message = min(0.99, fraction), message
 
     try:
         job.result = study.seed_study(prep, cfg, job.seeds, progress=progress, train=_train_in_worker(job),
                                       trained=reuse)
-    except _Cancelled:
+    except jobs.Cancelled:
         job.error = job.message if job.message.startswith("cancelled") else "cancelled"
     except RankingError as exc:
         job.error = str(exc)
