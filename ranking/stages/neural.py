@@ -145,8 +145,7 @@ class NeuralReranker:
         kinds = tuple(loss for _, _, loss in HEADS) if self.signals_ else ("binary_crossentropy",)
         variables = [v.value for v in model.trainable_variables]
         adam = T.Adam(tf, variables, cfg.learning_rate)
-        spec = ({k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in inputs.items()},
-                tf.TensorSpec((None, y.shape[1]), tf.float32))
+        spec = (_input_spec(tf, inputs), tf.TensorSpec((None, y.shape[1]), tf.float32))
 
         @tf.function(input_signature=spec)  # one trace: a free batch dimension takes the last, short batch
         def step(x: dict[str, Any], target: Any) -> Any:
@@ -215,15 +214,12 @@ class NeuralReranker:
         # free batch dimension is traced once per fitted model and then costs well under a ms.
         if self._serve_fn is None:
             tf, _ = _tf()
-            spec = {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype), name=k)
-                    for k, v in inputs.items()}
             # a partial (no __code__) keys TF's retracing detector per model, not per source line:
             # one trace per fitted model is expected, not a "retracing in a loop" warning
-            self._serve_fn = tf.function(functools.partial(_serve, self.model_), input_signature=[spec])
-        out = self._serve_fn(inputs)
-        if isinstance(out, dict):
-            return np.concatenate([out[name].numpy().reshape(-1, 1) for name, _, _ in HEADS], axis=1)
-        return out.numpy().ravel()
+            self._serve_fn = tf.function(functools.partial(_serve, self.model_),
+                                         input_signature=[_input_spec(tf, inputs)])
+        out = self._serve_fn(inputs).numpy()
+        return out if out.shape[1] > 1 else out.ravel()
 
     # ------------------------------------------------------------------ preprocessing
     def _width(self) -> int:
@@ -335,7 +331,12 @@ def _base(s2: np.ndarray) -> np.ndarray:
 
 
 def _serve(model: Any, inputs: dict[str, Any]) -> Any:
-    return model(inputs, training=False)
+    return _stack(_tf()[0], model(inputs, training=False))
+
+
+def _input_spec(tf: Any, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The inputs' signature with a free batch dimension: one trace serves every batch size."""
+    return {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()}
 
 
 def _known(pos: np.ndarray, seen: np.ndarray) -> np.ndarray:
