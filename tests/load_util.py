@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+SESSIONS = int(os.environ.get("LOAD_SESSIONS", "3"))  # browser sessions (`make load`: 10)
+LABEL_SLIDER = "Click weight w₁"
 STEP_MS = 60_000  # any single page run or navigation
 FIRST_LOAD_MS = 120_000  # the first session generates the world
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
@@ -118,14 +120,14 @@ class BrowsersInBackground(threading.Thread):
         self.join(timeout=5)
 
 
-def _descends(pid: int) -> bool:
-    """Is ``pid`` a descendant of this test process?"""
+def _descends(pid: int, parent=lambda p: _stat(str(p))[0]) -> bool:
+    """Is ``pid`` this test process or one of its descendants? (``parent(pid)``: its parent's pid.)"""
     while pid > 1:
         if pid == os.getpid():
             return True
         try:
-            pid = _stat(str(pid))[0]
-        except (OSError, IndexError, ValueError):
+            pid = parent(pid)
+        except (OSError, IndexError, ValueError, KeyError):
             return False
     return False
 
@@ -205,11 +207,7 @@ def cpu_snapshot(server: int) -> dict[str, float]:
             procs[int(proc.name)] = (ppid, cpu, chrome)
 
     def ours(pid: int) -> bool:
-        while pid > 1 and pid in procs:
-            if pid == os.getpid():
-                return True
-            pid = procs[pid][0]
-        return False
+        return _descends(pid, lambda p: procs[p][0])
 
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     idle = ticks[3] + ticks[4]  # idle + iowait

@@ -1,7 +1,7 @@
 """Load test: a class trains all stages on the sample world at the same moment, and keeps using the lab.
 
 One `streamlit run app.py` server on loopback and one headless Chromium with a Playwright context per
-learner. `make test` runs 3 learners; `make load` 10 (LOAD_SESSIONS). Prints and writes to
+learner. Only in `make load` (LOAD_SESSIONS=10); `make test` skips it. Prints and writes to
 artifacts/classroom.json how many trainings finished, their times, the page interactions' times, the
 server's and the workers' memory and the machine's load.
 """
@@ -22,6 +22,8 @@ from browser_util import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, st
 from load_util import (
     FIRST_LOAD_MS,
     IDLE,
+    LABEL_SLIDER,
+    SESSIONS,
     STEP_MS,
     BrowsersInBackground,
     MemorySampler,
@@ -37,8 +39,6 @@ from load_util import (
 
 pytestmark = [pytest.mark.load, pytest.mark.browser]
 
-SESSIONS = int(os.environ.get("LOAD_SESSIONS", "3"))
-LABEL_SLIDER = "Click weight w₁"
 THINK_S = float(os.environ.get("LOAD_THINK_S", "2"))  # a learner reads the page between two interactions
 BROWSER_NICE = int(os.environ.get("LOAD_BROWSER_NICE", "0"))  # > 0: lower the browsers' share (BrowsersInBackground)
 CLASS_TRAIN_MS = 300_000  # a class shares the workers: the last of N trainings waits for the others

@@ -22,6 +22,8 @@ from browser_util import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser, st
 from load_util import (
     FIRST_LOAD_MS,
     IDLE,
+    LABEL_SLIDER,
+    SESSIONS,
     STEP_MS,
     MemorySampler,
     WsRuns,
@@ -35,10 +37,8 @@ from load_util import (
 pytestmark = [pytest.mark.load, pytest.mark.browser]
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", "15"))
-SESSIONS = int(os.environ.get("LOAD_SESSIONS", "3"))
 WORLD = "data=world&g_users=300&g_items=120&g_inter=6000"  # small: one stage 1 + 2 training takes seconds
 TRAIN_MS = 120_000
-LABEL_SLIDER = "Click weight w₁"
 FORM_SLIDER = "Max depth"
 SUBMIT = re.compile(r"(Train|Retrain) Stage 2")  # the icon name precedes the label in the text
 
