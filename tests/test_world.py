@@ -168,6 +168,16 @@ def test_positions_and_propensities_follow_their_definition():
     assert checked >= 10
 
 
+def test_seedlike_tables_load_without_positions_or_truth(seed_dir):
+    """The fixture twin of the next test: the notebook's three tables carry no slot and no truth."""
+    from ranking.prep import labels as L
+
+    ds = load_dataset(seed_dir)
+    assert S.POSITION not in ds.interactions
+    assert ds.truth is None
+    assert 0 < int(L.label(L.score(ds.interactions)).sum()) < len(ds.interactions)
+
+
 def test_the_seed_tables_still_label_as_before(real_seed_dir):
     from ranking.prep import labels as L
 
