@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -58,36 +56,12 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90.0):
-    """Yield the base URL of a fresh app server; stop it afterwards."""
+    """Yield the base URL of a fresh app server (its output in artifacts/server-<port>.log); stop it afterwards."""
+    from benchmarks.classroom import serve
+
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]
-    log = (ARTIFACTS / f"server-{port}.log")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log}")
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serve(ARTIFACTS / f"server-{port}.log", env=env, timeout=timeout, port=port) as url:
+        yield url
 
 
 @contextmanager

@@ -3,14 +3,21 @@ its memory and CPU, and percentiles. Not a test module (no ``test_`` prefix)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
+from benchmarks.procstats import (  # noqa: F401  (the load tests import them from here)
+    MemorySampler,
+    children_rss_mb,
+    cores_used,
+    cpu_snapshot,
+    descends,
+    pct,
+    rss_mb,
+    server_pid,
+)
 
 SESSIONS = int(os.environ.get("LOAD_SESSIONS", "3"))  # browser sessions (`make load`: 10)
 LABEL_SLIDER = "Click weight w₁"
@@ -106,7 +113,7 @@ class BrowsersInBackground(threading.Thread):
                 if not proc.name.isdigit() or int(proc.name) in done:
                     continue
                 try:
-                    if b"chrom" not in (proc / "cmdline").read_bytes()[:200] or not _descends(int(proc.name)):
+                    if b"chrom" not in (proc / "cmdline").read_bytes()[:200] or not descends(int(proc.name)):
                         continue
                     (proc / "autogroup").write_text(str(self.nice))
                     done.add(int(proc.name))
@@ -120,122 +127,3 @@ class BrowsersInBackground(threading.Thread):
         self.join(timeout=5)
 
 
-def _descends(pid: int, parent=lambda p: _stat(str(p))[0]) -> bool:
-    """Is ``pid`` this test process or one of its descendants? (``parent(pid)``: its parent's pid.)"""
-    while pid > 1:
-        if pid == os.getpid():
-            return True
-        try:
-            pid = parent(pid)
-        except (OSError, IndexError, ValueError, KeyError):
-            return False
-    return False
-
-
-def dump_stacks(pid: int | None) -> None:
-    """Ask a server started with LAB_STACKS_ON_SIGNAL=1 to print every thread's stack to its log."""
-    if pid is not None:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGUSR1)
-
-
-def server_pid(port: int) -> int | None:
-    """The pid of `streamlit run … --server.port <port>` (browser_util keeps its Popen to itself)."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        args = [a.decode(errors="replace") for a in argv]
-        if "run" in args and "--server.port" in args and any("streamlit" in a for a in args):
-            i = args.index("--server.port")
-            if i + 1 < len(args) and args[i + 1] == str(port):
-                return int(proc.name)
-    return None
-
-
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process in MB, from /proc (psutil is not a dependency)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-class MemorySampler(threading.Thread):
-    """Samples a process's RSS once a second until stopped."""
-
-    def __init__(self, pid: int, every: float = 1.0) -> None:
-        super().__init__(daemon=True, name="load-rss")
-        self.pid, self.every = pid, every
-        self.samples: list[float] = []
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            mb = rss_mb(self.pid)
-            if mb is not None:
-                self.samples.append(mb)
-            self._stop_event.wait(self.every)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=5)
-
-
-def _stat(pid: str) -> tuple[int, float]:
-    """(parent pid, CPU seconds) of a process from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_snapshot(server: int) -> dict[str, float]:
-    """CPU seconds so far of the server, of this test's Chromium processes, and of the whole machine."""
-    procs: dict[int, tuple[int, float, bool]] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid, cpu = _stat(proc.name)
-                chrome = b"chrom" in (proc / "cmdline").read_bytes()[:200]
-            except (OSError, IndexError, ValueError):
-                continue
-            procs[int(proc.name)] = (ppid, cpu, chrome)
-
-    def ours(pid: int) -> bool:
-        return _descends(pid, lambda p: procs[p][0])
-
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return {"time": time.monotonic(), "server": procs.get(server, (0, 0.0, False))[1],
-            "browser": sum(cpu for pid, (_, cpu, chrome) in procs.items() if chrome and ours(pid)),
-            "machine": (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")}
-
-
-def cores_used(start: dict[str, float], end: dict[str, float]) -> dict[str, float]:
-    """Mean cores busy between two snapshots: server, browser, everything else on the machine."""
-    wall = max(end["time"] - start["time"], 1e-9)
-    out = {k: round((end[k] - start[k]) / wall, 2) for k in ("server", "browser", "machine")}
-    out["others"] = round(out["machine"] - out["server"] - out["browser"], 2)
-    return out
-
-
-def pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 3) if values else None
-
-
-def children_rss_mb(pid: int) -> float:
-    """Resident memory of a process's children (the training workers), in MB."""
-    total = 0.0
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if _stat(proc.name)[0] == pid:
-                    total += rss_mb(int(proc.name)) or 0.0
-            except (OSError, IndexError, ValueError):
-                continue
-    return total

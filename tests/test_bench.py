@@ -112,7 +112,7 @@ def test_measure_reports_every_table_key():
         assert name in table
     for line in table.split("\n\n")[0].splitlines()[2:]:
         assert line.split("|")[2].strip() != "—", line  # every row has a value for this size
-    assert [t["pass"] for t in result["targets"]] == [None] * 8  # none of the real sizes ran: all SKIP
+    assert [t["pass"] for t in result["targets"]] == [None] * 11  # none of the real sizes ran: all SKIP
     json.loads(data.json_text(result))  # strict JSON: no NaN token survives
 
 
@@ -120,8 +120,12 @@ def test_targets_pass_miss_and_skip():
     result = {"sizes": {"50k": {"per_user": {"total_p95_ms": 25.0}, "seconds": {"end_to_end": 100.0},
                                 "peak_rss_gb": 3.0}},
               "relabel": {"interactions": B.RELABEL_N, "p50_ms": 40.0},
-              "app_start": {"tensorflow_imported": False}, "app_trained": {"train_all_s": 3.4}}
+              "app_start": {"tensorflow_imported": False}, "app_trained": {"train_all_s": 3.4},
+              "classroom": {"finished": 9, "train_max_s": 41.0, "interaction_p95_s": 2.5}}
     status = {t["name"]: t["pass"] for t in B.targets(result)}
+    assert status["a class of 10 trains all at once: trainings finished"] is False  # 9 of 10
+    assert status["· the class's slowest training, click → trained"] is True
+    assert status["· page interactions meanwhile, p95"] is False
     assert status["train all stages on the sample world, click → trained (median of 3)"] is False
     assert status["per-user full re-rank p95 at 10k items"] is False
     assert status["end to end (label → evaluate) at 50k × 10k × 1M"] is True
