@@ -27,7 +27,7 @@ from ranking.evaluation import evaluate as E
 from ranking.evaluation.result import RunEvaluation
 from ranking.names import LISTS, STAGES, StageName
 from ranking.prep.lists import RankedLists
-from ranking.prep.split import ITEM_POS, USER_POS, Prepared, prepare
+from ranking.prep.split import ITEM_POS, USER_POS, Prepared, prepare, relabel
 from ranking.stages import value as V
 from ranking.stages.contract import STAGE_CLASSES, UPSTREAM, StageOutput, rerank, reweight
 from ranking.stages.postprocess import PostResult, postprocess
@@ -89,9 +89,13 @@ def warm_up() -> None:
     neural.reset()
 
 
-def prepare_data(dataset: Dataset, config: PipelineConfig) -> Prepared:
-    """Label and split the interactions; fails early with a clear message if training is impossible."""
-    prep = prepare(dataset, config.labels, config.split, config.seed)
+def prepare_data(dataset: Dataset, config: PipelineConfig, same_split: Prepared | None = None) -> Prepared:
+    """Label and split the interactions; fails early with a clear message if training is impossible.
+
+    ``same_split``: data prepared from this dataset with the same split and seed (only the label settings
+    differ), relabelled instead of prepared again (``ranking.prep.split.relabel``)."""
+    prep = (relabel(same_split, config.labels) if same_split is not None else
+            prepare(dataset, config.labels, config.split, config.seed))
     train_rows = prep.train
     if len(train_rows) == 0:
         raise TrainingError("there are no training interactions")

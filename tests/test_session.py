@@ -101,6 +101,23 @@ def test_resolve_names_the_data_in_every_stage_key():
     assert resolve(DataChoice("upload"))[1] == "sample"  # no upload yet: the sample world, said by its key
 
 
+def test_a_weight_move_relabels_the_prepared_data_and_a_split_change_prepares_it_again():
+    """A session's prepared data follows the settings; a weight move (every slider of a class, on every
+    page that shows the label) relabels it instead of splitting and indexing the log again."""
+    ds, key = resolve(WORLD)
+    lab, cfg = LabState(), PipelineConfig()
+    first = lab.prepared(ds, cfg, key)
+    assert lab.prepared(ds, cfg, key) is first
+    moved_cfg = dataclasses.replace(cfg, labels=LabelConfig(w_click=2.0))
+    moved = lab.prepared(ds, moved_cfg, key)
+    assert moved.seen is first.seen  # the same split...
+    assert moved.labels == moved_cfg.labels  # ...with the new label
+    fresh = pipeline.prepare_data(ds, moved_cfg)
+    np.testing.assert_array_equal(moved.interactions["label"], fresh.interactions["label"])
+    other = lab.prepared(ds, dataclasses.replace(moved_cfg, seed=cfg.seed + 1), key)
+    assert other.seen is not first.seen  # another seed: split again
+
+
 # ---------------------------------------------------------------- jobs and saved runs
 
 @pytest.fixture(scope="module")

@@ -140,3 +140,28 @@ def test_random_split_is_seeded_deterministic_and_keeps_the_per_user_counts(worl
     users = world.interactions["user_id"].to_numpy()
     for held in (a, c):  # the same number per user as the time split: only which rows differs
         assert (pd.Series(held).groupby(users).sum() == pd.Series(t).groupby(users).sum()).all()
+
+
+@pytest.mark.parametrize("labels", [LabelConfig(w_click=3.0, threshold=2.0),
+                                    LabelConfig(w_share=0.0, w_hide=-5.0, expected_dwell="per_topic")])
+def test_relabel_equals_preparing_again_with_the_new_label(world, labels):
+    """A weight or threshold move relabels the prepared data instead of splitting it again: the result must
+    be exactly what a fresh prepare with the new label gives (every column, every array)."""
+    from dataclasses import fields
+
+    from ranking.prep.split import relabel
+
+    split = SplitConfig(method="random")
+    before = prepare(world, LabelConfig(), split, seed=3)
+    moved, fresh = relabel(before, labels), prepare(world, labels, split, seed=3)
+    pd.testing.assert_frame_equal(moved.interactions, fresh.interactions)
+    assert (moved.interactions["label"] != before.interactions["label"]).any()  # the label did change
+    for f in fields(fresh):
+        if f.name in ("interactions", "dataset"):
+            continue
+        a, b = getattr(moved, f.name), getattr(fresh, f.name)
+        if hasattr(a, "toarray"):
+            a, b = a.toarray(), b.toarray()
+        np.testing.assert_array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object), err_msg=f.name)
+    assert relabel(fresh, labels) is fresh  # the same label: nothing to do
+    assert before.interactions["label"].equals(prepare(world, LabelConfig(), split, seed=3).interactions["label"])

@@ -98,9 +98,10 @@ class LabState:
     # -- derived data, memoised per session (one entry each) -----------------------------------
     def prepared(self, dataset: Dataset, cfg: PipelineConfig, data_key: str) -> Prepared:
         """Labelled and split data for these settings (raises the library's error when untrainable)."""
-        key = (stage_keys(cfg, data_key)["prepare"], cfg.labels)
+        key = (stage_keys(cfg, data_key)["prepare"], cfg.labels)  # dataset, seed, split (and label) settings
         if self._prep is None or self._prep[0] != key:
-            self._prep = (key, pipeline.prepare_data(dataset, cfg))
+            same_split = self._prep[1] if self._prep is not None and self._prep[0][0] == key[0] else None
+            self._prep = (key, pipeline.prepare_data(dataset, cfg, same_split))  # a weight move only relabels
         return self._prep[1]
 
     def view(self, dataset: Dataset, data_key: str, cfg: PipelineConfig) -> PipelineResult | None:

@@ -6,7 +6,7 @@ arrays below are indexed by position, so stages work with matrix products, not l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -173,6 +173,15 @@ def prepare(dataset: Dataset, labels: L.LabelConfig, split: SplitConfig, seed: i
         t_serve_s=int(ts.max()) if len(ts) else 0, n_eval_users=n_eval, n_train_only_users=n_train_only,
         now_s=_now_s(dataset, inter), labels=labels,
     )
+
+
+def relabel(prep: Prepared, labels: L.LabelConfig) -> Prepared:
+    """``prep`` scored with other label settings: the same split, indexes and arrays, new score, label and
+    grade columns. Equal to ``prepare`` with ``labels`` (the split never looks at the label), at the cost
+    of the scoring alone: a weight or threshold move no longer re-splits and re-indexes the whole log."""
+    if labels == prep.labels:
+        return prep
+    return replace(prep, interactions=L.labelled(prep.interactions, prep.dataset.content, labels), labels=labels)
 
 
 def _now_s(dataset: Dataset, inter: pd.DataFrame) -> int:
