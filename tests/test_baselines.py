@@ -161,3 +161,29 @@ def test_a_re_evaluation_reuses_the_fitted_logistic_regression(trained_small, mo
     other, _ = B.baseline_lists(prep, outs, cfg.stage1, 10, seed=4)
     assert fits == [3, 4]  # another seed is another model
     assert other["logreg"].items.shape == first["logreg"].items.shape
+
+
+def test_a_weight_move_refits_the_regression_on_the_same_features(trained_small, monkeypatch):
+    """After a relabel (a weight move) the logistic regression is refitted on the new label, while stage 2's
+    features of the candidates are computed once: the lists equal those of a cold computation."""
+    from ranking.prep.split import relabel
+
+    prep, outs, cfg = trained_small.prep, trained_small.outputs, trained_small.config
+    stage1, stage2 = outs["stage1"].lists, outs["stage2"]
+    moved = relabel(prep, LabelConfig(w_share=6.0, threshold=1.5))
+    calls = []
+    real = stage2.model.features_for
+    monkeypatch.setattr(stage2.model, "features_for", lambda *a, **k: calls.append(1) or real(*a, **k),
+                        raising=False)
+    B._FEATURES_MEMO.clear()
+    before = B.logreg_lists(prep, stage1, stage2.model, 10, cfg.seed)
+    n_chunks = len(calls)
+    after = B.logreg_lists(moved, stage1, stage2.model, 10, cfg.seed)
+    assert len(calls) == n_chunks  # the features were reused
+    B._FEATURES_MEMO.clear()
+    cold = B.logreg_lists(moved, stage1, stage2.model, 10, cfg.seed)
+    np.testing.assert_array_equal(after.items, cold.items)
+    assert (after.items != before.items).any()  # another label, another regression, other lists
+    other_split = prepare(prep.dataset, LabelConfig(), SplitConfig(method="random"), seed=9)
+    B.logreg_lists(other_split, stage1, stage2.model, 10, cfg.seed)
+    assert len(calls) > 2 * n_chunks  # another split: computed again

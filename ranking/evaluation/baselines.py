@@ -36,6 +36,8 @@ LOGREG_MAX_ITER = 500
 # stage-2 output → (prepared data, stage-1 lists, seed, lists): a re-evaluation after a post-processing or
 # cut-off change reuses the fitted baseline instead of refitting it; entries go when the stage output does
 _LOGREG_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FEATURES_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+FEATURES_MEMO_BYTES = 64 * 2**20  # serving features kept per stage-2 model up to this size (else recomputed)
 
 
 def item_popularity(prep: Prepared) -> np.ndarray:
@@ -107,15 +109,38 @@ def logreg_lists(prep: Prepared, stage1: RankedLists, stage2_model, top_n: int, 
     table = stage2_model.table_
     model = fit_logreg(table.X, run_label(prep, table), seed)
     scores = np.full(stage1.items.shape, np.nan, np.float32)
+    for users, X, mask in _serving_features(prep, stage1, stage2_model):
+        if len(X):
+            block = scores[users]
+            block[mask] = model.predict_proba(X)[:, 1]
+            scores[users] = block
+    return order_rows(stage1.items, scores, keep=top_n)
+
+
+def _serving_features(prep: Prepared, stage1: RankedLists, stage2_model) -> list[tuple[np.ndarray, ...]]:
+    """Stage 2's features of every stage-1 candidate, in user chunks: (users, X, mask). They do not depend on the
+    label, so a weight or threshold move (``ranking.prep.split.relabel`` keeps the split's arrays) reuses them and
+    only refits the regression. Kept per stage-2 model while the split and the stage-1 lists are the same ones."""
+    try:
+        hit = _FEATURES_MEMO.get(stage2_model)
+    except TypeError:  # not weak-referenceable
+        hit = None
+    if hit is not None and hit[0]() is prep.seen and hit[1]() is stage1:
+        return hit[2]
+    chunks, size = [], 0
     for lo in range(0, prep.n_users, CHUNK):
         users = np.arange(lo, min(lo + CHUNK, prep.n_users))
         part = RankedLists(stage1.items[users], stage1.scores[users])
         X, _, _, mask = stage2_model.features_for(prep, part, users=users)
-        if len(X):
-            block = scores[users]
-            block[mask] = model.predict_proba(np.asarray(X, np.float64))[:, 1]
-            scores[users] = block
-    return order_rows(stage1.items, scores, keep=top_n)
+        X = np.asarray(X, np.float64)
+        chunks.append((users, X, mask))
+        size += X.nbytes
+    if size <= FEATURES_MEMO_BYTES:
+        try:
+            _FEATURES_MEMO[stage2_model] = (weakref.ref(prep.seen), weakref.ref(stage1), chunks)
+        except TypeError:
+            pass
+    return chunks
 
 
 def baseline_lists(prep: Prepared, outs: Mapping[str, object], cand_config: CandidateConfig, width: int,
