@@ -36,11 +36,16 @@ def pool_size() -> int:
     return max(1, int(os.environ.get("LAB_WORKERS", os.cpu_count() or 2)))
 
 
+def worker_nice() -> int:
+    """How much lower the workers' CPU priority is than the server's: $LAB_WORKER_NICE, default 10."""
+    return int(os.environ.get("LAB_WORKER_NICE", "10"))
+
+
 def _serve(conn) -> None:  # runs in the worker process
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        os.nice(5)
+        os.nice(worker_nice())
     except OSError:
         pass
     from ranking import pipeline
