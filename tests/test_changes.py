@@ -120,6 +120,7 @@ def test_the_sample_world_opens_trained_from_the_start_up_training(monkeypatch, 
     assert all("trained" in b and "not" not in b and "stale" not in b for b in badges(at)), badges(at)
     assert metric(at, "Stage 3")
     assert at.query_params["run"] == job.saved_run  # a lesson link from the start
+    assert any("opens already trained" in c.value for c in at.caption)  # said in the page, not in a toast
 
 
 def test_no_start_up_training_when_switched_off(monkeypatch):

@@ -460,6 +460,10 @@ def test_tradeoff_curve_labels_axes_and_current_point():
     assert list(line.x) == [0.7, 0.6, 0.4]
     assert list(line.y) == [0.5, 0.55, 0.6]
     assert list(line.text) == ["λ = 0", "", "λ = 0.2"]  # every other λ labelled
+    # the star at (0.5, 0.6) is on no point: every label stays right; on λ = 0.2's point it moves that one
+    assert list(line.textposition) == ["middle right"] * 3
+    on_point = C.tradeoff_curve(_sweep(), current=(0.4, 0.6, "current setting (MMR λ = 0.2)")).data[0]
+    assert list(on_point.textposition) == ["middle right", "middle right", "bottom right"]  # not under the star
     assert fig.layout.yaxis.title.text.startswith("Oracle NDCG@10")
     assert fig.layout.xaxis.title.text.startswith("Topic diversity@10")
     assert star.name == "current setting (MMR λ = 0.15)"

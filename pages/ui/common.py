@@ -104,7 +104,9 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         return None
     _default_labels_for(dataset, data_key)
     if demo.adopt(state, data_key):
-        st.toast("The sample world opens already trained (once per server start).", icon=":material/check_circle:")
+        # a caption, not a toast: a toast covered the top right of the page (the Feed's right column heading)
+        st.caption(":material/check_circle: The sample world opens already trained: the server trained it in the "
+                   "background when it started, and every session picks up that result.")
     ctx = Ctx(dataset, data_key, W.current_config(), state, choice)
     runs.shown(state.run_id)  # a run a page shows is never pruned
     if choice.source == "upload" and state.upload is None:

@@ -26,7 +26,7 @@ def tradeoff_curve(frame: pd.DataFrame, current: tuple[float, float, str] | None
     fig = go.Figure(go.Scatter(
         x=shown["diversity"], y=shown["relevance"], mode="lines+markers+text", name="MMR λ",
         text=_labels(shown),
-        textposition="middle right", customdata=shown["lambda"],
+        textposition=_positions(shown, current), customdata=shown["lambda"],
         textfont={"size": BASE_FONT - 2, "color": "#222222"},
         line={"color": STAGE_COLORS["final"], "width": 3}, marker={"size": 10, "color": STAGE_COLORS["final"]},
         hovertemplate="λ = %{customdata:g}<br>" + div + ": %{x:.3f}<br>" + rel + ": %{y:.3f}<extra></extra>"))
@@ -42,6 +42,21 @@ def tradeoff_curve(frame: pd.DataFrame, current: tuple[float, float, str] | None
     fig.update_xaxes(range=[lo - 0.1 * span, hi + 0.35 * span])  # room for the labels on the right
     return _style(fig, title, f"{div} (0 = one topic, higher = more varied)", f"{rel} (0–1, higher is better)",
                   480, legend=current is not None)
+
+
+def _positions(frame: pd.DataFrame, current: tuple[float, float, str] | None) -> list[str]:
+    """Each label right of its point, except under-right where the large current-setting star would cover it
+    (a point within 4 % of either axis's span from the star)."""
+    out = ["middle right"] * len(frame)
+    if current is None or current[0] != current[0] or current[1] != current[1]:
+        return out
+    xs, ys = frame["diversity"].to_numpy(float), frame["relevance"].to_numpy(float)
+    dx = (max(xs.max(), current[0]) - min(xs.min(), current[0])) or 1.0
+    dy = (max(ys.max(), current[1]) - min(ys.min(), current[1])) or 1.0
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if abs(x - current[0]) <= 0.04 * dx and abs(y - current[1]) <= 0.04 * dy:
+            out[i] = "bottom right"
+    return out
 
 
 def _labels(frame: pd.DataFrame) -> list[str]:
