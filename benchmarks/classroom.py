@@ -47,6 +47,7 @@ class Learner:
         self.index, self.url, self.pid = index, url, pid
         self.errors: list[str] = []
         self.interaction_s: list[float] = []
+        self.actions: list[tuple[str, float]] = []  # (what, seconds) of each interaction
         self.server_s: list[float] = []  # of each interaction: its rerun request → its run's end
         self.train_s: float | None = None
         self.server_train_s: float | None = None
@@ -72,10 +73,11 @@ class Learner:
     async def close(self) -> None:
         pass
 
-    async def timed(self, awaitable) -> None:
+    async def timed(self, awaitable, what: str) -> None:
         t0 = time.monotonic()
         server = await awaitable
         self.interaction_s.append(time.monotonic() - t0)
+        self.actions.append((what, self.interaction_s[-1]))
         if server is not None:
             self.server_s.append(server)
 
@@ -83,16 +85,16 @@ class Learner:
         try:
             await start.wait()
             self.t0 = time.monotonic()
-            await self.timed(self.click_train_all())
+            await self.timed(self.click_train_all(), "Train all click")
             i = 0
             while not await self.ended(everyone) or not everyone.all_ended():
                 if time.monotonic() - self.t0 > CLASS_TRAIN_S:
                     raise TimeoutError("the class's trainings did not end")
                 link = "Labels" if i % 2 == 0 else "Home"
-                await self.timed(self.switch(link))
+                await self.timed(self.switch(link), f"switch to {link}")
                 await self.think(everyone)
                 if link == "Labels":
-                    await self.timed(self.slide(1 if i % 4 == 0 else -1))
+                    await self.timed(self.slide(1 if i % 4 == 0 else -1), "slider move")
                     await self.think(everyone)
                 i += 1
         except Exception as exc:
@@ -211,6 +213,8 @@ def summarise(learners: list[Learner], log: Path, cores: dict, sampler: MemorySa
         "train_p50_s": pct(trains, 50), "train_p95_s": pct(trains, 95), "train_max_s": pct(trains, 100),
         "interactions": len(clicks), "interaction_p50_s": pct(clicks, 50), "interaction_p95_s": pct(clicks, 95),
         "interaction_max_s": pct(clicks, 100),
+        "interaction_by_action": {what: {"n": len(xs), "p50_s": pct(xs, 50), "p95_s": pct(xs, 95)} for what, xs in
+                                  _group([a for s in learners for a in s.actions]).items()},
         **{f"interaction_{kind}_{k}": v for kind, xs in by_kind.items()
            for k, v in (("n", len(xs)), ("p50_s", pct(xs, 50)), ("p95_s", pct(xs, 95)), ("max_s", pct(xs, 100)))},
         "server_jobs": len(jobs), "server_job_p50_s": pct([j["seconds"] for j in jobs], 50),
@@ -224,6 +228,13 @@ def summarise(learners: list[Learner], log: Path, cores: dict, sampler: MemorySa
         "workers_rss_mb": round(workers_mb, 1),
         "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _group(pairs: list[tuple[str, float]]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for what, x in pairs:
+        out.setdefault(what, []).append(x)
+    return dict(sorted(out.items()))
 
 
 @contextmanager
