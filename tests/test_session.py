@@ -218,3 +218,29 @@ def test_an_orphaned_job_is_cancelled_and_a_finished_one_collected_once(trained)
     assert "its tab was closed" in orphan.message
     assert jobs.find(orphan.id) is orphan  # reattachable by its id until it expires
     assert jobs.collect(lab) is None  # the trained session already collected its job
+
+
+def test_sessions_opening_at_once_load_a_dataset_once(monkeypatch):
+    """Ten sessions asking for the same generated world at the same moment generate it once (the others wait)."""
+    import threading
+
+    from pages.session import datasets
+
+    calls = []
+    real = datasets.synth.generate
+    monkeypatch.setattr(datasets.synth, "generate", lambda spec: calls.append(spec) or real(spec))
+    choice = DataChoice("world", 40, 20, 300, 123457)  # a spec no other test uses (the cache is per process)
+    start = threading.Barrier(10)
+    got = []
+
+    def open_lab():
+        start.wait()
+        got.append(resolve(choice)[0])
+
+    threads = [threading.Thread(target=open_lab) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert all(ds is got[0] for ds in got)

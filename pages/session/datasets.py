@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -68,12 +69,29 @@ def resolve(choice: DataChoice, upload: Dataset | None = None) -> tuple[Dataset,
     return sample(str(SAMPLE_DIR), mtime), "sample"
 
 
+def _one_at_a_time(cached):
+    """Calls of a cached loader with the same arguments wait for the first instead of each loading: a class
+    opening the lab at once made ten sessions load (or generate) the same dataset in parallel."""
+    guard, locks = threading.Lock(), {}
+
+    @functools.wraps(cached)
+    def load(*args):
+        with guard:
+            lock = locks.setdefault(args, threading.Lock())
+        with lock:
+            return cached(*args)
+
+    return load
+
+
+@_one_at_a_time
 @functools.lru_cache(maxsize=2)
 def sample(path: str, mtime: float) -> Dataset:
     """The bundled sample world (cached until its files change)."""
     return load_dataset(path, name="sample world")
 
 
+@_one_at_a_time
 @functools.lru_cache(maxsize=4)
 def generated(n_users: int, n_items: int, n_interactions: int, seed: int) -> Dataset:
     """A generated world (cached by its spec: the same spec always gives the same world)."""
