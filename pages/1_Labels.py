@@ -58,8 +58,14 @@ if ctx is not None:
                 "label and stages 2 and 3 learn to predict it. Every weight or threshold change needs a retrain.")
 
     inter = dataset.interactions
-    topics = L.content_topics(inter, dataset.content) if cfg.labels.expected_dwell == "per_topic" else None
-    scores = L.score(inter, cfg.labels, topics)
+
+    def scored(labels_cfg: L.LabelConfig, kind: str) -> np.ndarray:  # kept per session until the settings move
+        def compute() -> np.ndarray:
+            topics = L.content_topics(inter, dataset.content) if labels_cfg.expected_dwell == "per_topic" else None
+            return L.score(inter, labels_cfg, topics)
+        return ctx.lab.memo((kind, ctx.data_key, labels_cfg), compute)
+
+    scores = scored(cfg.labels, "label_scores")
     labels = L.label(scores, cfg.labels)
 
     trained_on = ctx.lab.stages.get("stage1")
@@ -68,8 +74,7 @@ if ctx is not None:
         ref_options["Labels the stages were trained on"] = trained_on.key[0][2]
     ref_name = st.radio("Compare with", list(ref_options), horizontal=True, key="label_ref")
     ref_cfg = ref_options[ref_name]
-    ref_topics = L.content_topics(inter, dataset.content) if ref_cfg.expected_dwell == "per_topic" else None
-    ref_labels = L.label(L.score(inter, ref_cfg, ref_topics), ref_cfg)
+    ref_labels = L.label(scored(ref_cfg, "reference_scores"), ref_cfg)
 
     n, n_pos = len(labels), int(labels.sum())
     flipped = np.nonzero(labels != ref_labels)[0]

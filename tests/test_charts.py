@@ -201,16 +201,23 @@ def test_score_histogram_counts_threshold_and_flips():
     s = np.array([2.62, 3.75, 1.255, -1.0, 0.16, np.nan])
     fig = C.score_histogram(s, s > 2.0, 2.0, reference_labels=s > 1.0)
     pos, neg = fig.data
-    assert len(pos.x) == 2
-    assert len(neg.x) == 3
+    assert sum(pos.y) == 2  # 2.62, 3.75
+    assert sum(neg.y) == 3  # 1.255, -1.0, 0.16 (NaN dropped)
     assert "2 of 5 positive (40.0%)" in fig.layout.title.text
     assert "1 labels differ" in fig.layout.title.text
     assert "0 newly positive, 1 newly negative" in fig.layout.title.text
     assert "threshold = 2.0" in _notes(fig)
     assert fig.layout.shapes[0].x0 == 2.0
     assert fig.layout.shapes[0].line.dash == "dash"
-    edges = fig.data[0].xbins.start + fig.data[0].xbins.size * np.arange(60)
+    width = pos.width
+    edges = np.concatenate([np.asarray(pos.x) - width / 2, [pos.x[-1] + width / 2]])
     assert np.isclose(edges, 2.0).any()  # the threshold is a bin edge
+    assert width == pytest.approx((3.75 - -1.0) / 40)
+    for trace, values in ((pos, [2.62, 3.75]), (neg, [1.255, -1.0, 0.16])):  # counts by hand, per bin
+        by_hand = [sum(lo <= v < hi for v in values) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        assert list(trace.y) == by_hand
+    assert not any(lo < 2.0 < hi for lo, hi in zip(edges[:-1], edges[1:], strict=True))  # no bar mixes labels
+    assert fig.layout.barmode == "stack"
 
 
 def test_funnel_values_and_share_of_previous():
