@@ -60,3 +60,12 @@ def test_a_worker_process_trains_every_stage_and_reports_its_phases():
     assert "spawned a worker" not in again
     for w in pool._idle:
         w.stop()
+
+
+def test_the_pool_leaves_one_core_to_the_server(monkeypatch):
+    monkeypatch.delenv("LAB_WORKERS", raising=False)
+    assert [W.pool_size(c) for c in (1, 2, 4, 8)] == [1, 1, 3, 7]
+    monkeypatch.setenv("LAB_WORKERS", "2")
+    assert W.pool_size(2) == 2  # the setting wins
+    monkeypatch.setenv("LAB_WORKER_NICE", "15")
+    assert W.worker_nice() == 15
