@@ -188,7 +188,10 @@ async def run_class(learners: list[Learner], pid: int | None, stacks_every: floa
 
 
 def dump(pid: int | None) -> None:
-    """Ask a server started with LAB_STACKS_ON_SIGNAL=1 to print every thread's stack to its log."""
+    """Ask a server started with LAB_STACKS_ON_SIGNAL=1 to print every thread's stack to its log.
+
+    Diagnosis only, and seldom (every 2 s was fine): faulthandler reads the other threads' frames without
+    the GIL, and at several dumps a second one landed in a garbage collection and the server died."""
     import signal
 
     if pid is not None:
