@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -214,9 +215,9 @@ def test_score_histogram_counts_threshold_and_flips():
     assert np.isclose(edges, 2.0).any()  # the threshold is a bin edge
     assert width == pytest.approx((3.75 - -1.0) / 40)
     for trace, values in ((pos, [2.62, 3.75]), (neg, [1.255, -1.0, 0.16])):  # counts by hand, per bin
-        by_hand = [sum(lo <= v < hi for v in values) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        by_hand = [sum(lo <= v < hi for v in values) for lo, hi in itertools.pairwise(edges)]
         assert list(trace.y) == by_hand
-    assert not any(lo < 2.0 < hi for lo, hi in zip(edges[:-1], edges[1:], strict=True))  # no bar mixes labels
+    assert not any(lo < 2.0 < hi for lo, hi in itertools.pairwise(edges))  # no bar mixes labels
     assert fig.layout.barmode == "stack"
 
 
