@@ -510,7 +510,7 @@ def targets(result: dict) -> list[dict]:
         if path[0] == "relabel" and _get(result, "relabel", "interactions") != RELABEL_N:
             value = None
         ok = None if value is None or value != value else (value <= bound if op == "<=" else value >= bound)
-        shown = f"{bound:g}×" if unit == "×" else f"{bound:g} {unit}"
+        shown = f"{bound:g}×" if unit == "×" else f"{bound:g} {unit}".rstrip()
         out.append({"name": name, "target": f"{'≤' if op == '<=' else '≥'} {shown}", "value": value,
                     "unit": unit, "pass": ok})
     tf = _get(result, "app_start", "tensorflow_imported")
