@@ -50,6 +50,26 @@ def test_import_does_not_load_tensorflow():
     assert done.returncode == 0, done.stderr
 
 
+def test_training_and_serving_trace_without_autograph_warnings():
+    """A traced function that called ``_tf()`` made AutoGraph try to convert ``os.environ.setdefault`` and log a
+    warning in every training worker's output."""
+    import io
+    import logging
+
+    import tensorflow as tf
+
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    tf.get_logger().addHandler(handler)
+    try:
+        data = _table(400, seed=3)
+        model = _fit(replace(TINY, epochs=2), **data)
+        model.predict(data["X"][:50], user_pos=data["user_pos"][:50], item_pos=data["item_pos"][:50])
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert "AutoGraph could not transform" not in log.getvalue(), log.getvalue()[:500]
+
+
 def test_learns_planted_feature(planted):
     model, test = planted
     p = model.predict(test["X"], user_pos=test["user_pos"], item_pos=test["item_pos"])

@@ -216,7 +216,7 @@ class NeuralReranker:
             tf, _ = _tf()
             # a partial (no __code__) keys TF's retracing detector per model, not per source line:
             # one trace per fitted model is expected, not a "retracing in a loop" warning
-            self._serve_fn = tf.function(functools.partial(_serve, self.model_),
+            self._serve_fn = tf.function(functools.partial(_serve, tf, self.model_),
                                          input_signature=[_input_spec(tf, inputs)])
         out = self._serve_fn(inputs).numpy()
         return out if out.shape[1] > 1 else out.ravel()
@@ -330,8 +330,10 @@ def _base(s2: np.ndarray) -> np.ndarray:
     return out
 
 
-def _serve(model: Any, inputs: dict[str, Any]) -> Any:
-    return _stack(_tf()[0], model(inputs, training=False))
+def _serve(tf: Any, model: Any, inputs: dict[str, Any]) -> Any:
+    # ``tf`` is passed in: calling ``_tf()`` here made AutoGraph try to convert ``os.environ.setdefault``
+    # while tracing, and warn about it in every worker's log
+    return _stack(tf, model(inputs, training=False))
 
 
 def _input_spec(tf: Any, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
