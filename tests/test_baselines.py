@@ -187,3 +187,20 @@ def test_a_weight_move_refits_the_regression_on_the_same_features(trained_small,
     other_split = prepare(prep.dataset, LabelConfig(), SplitConfig(method="random"), seed=9)
     B.logreg_lists(other_split, stage1, stage2.model, 10, cfg.seed)
     assert len(calls) > 2 * n_chunks  # another split: computed again
+
+
+def test_features_beyond_the_memo_budget_are_computed_each_time(trained_small, monkeypatch):
+    prep, outs, cfg = trained_small.prep, trained_small.outputs, trained_small.config
+    stage1, stage2 = outs["stage1"].lists, outs["stage2"]
+    calls = []
+    real = stage2.model.features_for
+    monkeypatch.setattr(stage2.model, "features_for", lambda *a, **k: calls.append(1) or real(*a, **k),
+                        raising=False)
+    monkeypatch.setattr(B, "FEATURES_MEMO_BYTES", 0)  # nothing fits: one chunk at a time, nothing kept
+    B._FEATURES_MEMO.clear()
+    first = B.logreg_lists(prep, stage1, stage2.model, 10, cfg.seed)
+    n_chunks = len(calls)
+    again = B.logreg_lists(prep, stage1, stage2.model, 10, cfg.seed)
+    assert len(calls) == 2 * n_chunks
+    assert stage2.model not in B._FEATURES_MEMO
+    np.testing.assert_array_equal(first.items, again.items)

@@ -18,7 +18,7 @@ Ties break by item position through ``ranking.prep.lists`` (the one tie rule).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -117,30 +117,36 @@ def logreg_lists(prep: Prepared, stage1: RankedLists, stage2_model, top_n: int, 
     return order_rows(stage1.items, scores, keep=top_n)
 
 
-def _serving_features(prep: Prepared, stage1: RankedLists, stage2_model) -> list[tuple[np.ndarray, ...]]:
+def _serving_features(prep: Prepared, stage1: RankedLists, stage2_model) -> Iterator[tuple[np.ndarray, ...]]:
     """Stage 2's features of every stage-1 candidate, in user chunks: (users, X, mask). They do not depend on the
     label, so a weight or threshold move (``ranking.prep.split.relabel`` keeps the split's arrays) reuses them and
-    only refits the regression. Kept per stage-2 model while the split and the stage-1 lists are the same ones."""
+    only refits the regression. Kept per stage-2 model while the split and the stage-1 lists are the same ones,
+    up to ``FEATURES_MEMO_BYTES``; beyond that, one chunk at a time is held, as without the memo."""
     try:
         hit = _FEATURES_MEMO.get(stage2_model)
     except TypeError:  # not weak-referenceable
         hit = None
     if hit is not None and hit[0]() is prep.seen and hit[1]() is stage1:
-        return hit[2]
-    chunks, size = [], 0
+        yield from hit[2]
+        return
+    kept: list[tuple[np.ndarray, ...]] | None = []
+    size = 0
     for lo in range(0, prep.n_users, CHUNK):
         users = np.arange(lo, min(lo + CHUNK, prep.n_users))
         part = RankedLists(stage1.items[users], stage1.scores[users])
         X, _, _, mask = stage2_model.features_for(prep, part, users=users)
-        X = np.asarray(X, np.float64)
-        chunks.append((users, X, mask))
-        size += X.nbytes
-    if size <= FEATURES_MEMO_BYTES:
+        chunk = (users, np.asarray(X, np.float64), mask)
+        size += chunk[1].nbytes
+        if size > FEATURES_MEMO_BYTES:  # too big to keep: drop what was kept, hold one chunk at a time
+            kept = None
+        elif kept is not None:
+            kept.append(chunk)
+        yield chunk
+    if kept is not None:
         try:
-            _FEATURES_MEMO[stage2_model] = (weakref.ref(prep.seen), weakref.ref(stage1), chunks)
+            _FEATURES_MEMO[stage2_model] = (weakref.ref(prep.seen), weakref.ref(stage1), kept)
         except TypeError:
             pass
-    return chunks
 
 
 def baseline_lists(prep: Prepared, outs: Mapping[str, object], cand_config: CandidateConfig, width: int,
