@@ -17,20 +17,18 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import naive
+from benchmarks import naive, procstats
 from ranking import data
 from ranking import pipeline as P
 from ranking.config import CandidateConfig, PipelineConfig
@@ -261,35 +259,14 @@ print(json.dumps({{"in_process_s": time.perf_counter() - t, "errors": [str(e.val
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _server_healthy_s(timeout_s: float) -> float:
     """Seconds from `streamlit run app.py` until /_stcore/health answers 200 (NaN on timeout)."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-           "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while time.perf_counter() - t < timeout_s and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        return time.perf_counter() - t
-            except OSError:
-                time.sleep(0.05)
+        with procstats.serve(Path(os.devnull), timeout=timeout_s):
+            return time.perf_counter() - t
+    except RuntimeError:
         return float("nan")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def app_start(repeats: int = 3, timeout_s: float = 120.0) -> dict:

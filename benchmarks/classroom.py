@@ -17,15 +17,11 @@ import ast
 import asyncio
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.procstats import MemorySampler, children_rss_mb, cores_used, cpu_snapshot, pct, server_pid
+from benchmarks.procstats import MemorySampler, children_rss_mb, cores_used, cpu_snapshot, pct, serve, server_pid
 from benchmarks.st_client import StreamlitSession
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,43 +234,6 @@ def _group(pairs: list[tuple[str, float]]) -> dict[str, list[float]]:
     for what, x in pairs:
         out.setdefault(what, []).append(x)
     return dict(sorted(out.items()))
-
-
-@contextmanager
-def serve(log: Path, env: dict[str, str] | None = None, timeout: float = 90.0, port: int | None = None):
-    """Yield the base URL of a fresh `streamlit run app.py` on loopback (its output in ``log``); stop it after."""
-    import socket
-
-    if port is None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start; see {log}")
-                time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def measure(sessions: int = 10) -> dict:

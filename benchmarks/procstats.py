@@ -1,15 +1,63 @@
-"""Process measurements for the load benchmark and the load tests: a server's pid from its port, memory
-(RSS from /proc), CPU split between the server, browsers and the rest, and percentiles. Linux only;
-psutil is not a dependency."""
+"""Processes for the benchmarks and the load tests: the app server started on a free loopback port, its pid
+from its port, memory (RSS from /proc), CPU split between the server, browsers and the rest, and
+percentiles. Linux only; psutil is not a dependency."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(log: Path, env: dict[str, str] | None = None, timeout: float = 90.0, port: int | None = None):
+    """Yield the base URL of a fresh `streamlit run app.py` on loopback (its output in ``log``); stop it after.
+
+    Its health is polled every 50 ms, so the time to the first yield is the server's start-up time."""
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start; see {log}")
+                time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
 
 
 def descends(pid: int, parent=lambda p: _stat(str(p))[0]) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 import time
 from contextlib import contextmanager, nullcontext
@@ -48,16 +47,10 @@ def require_browser() -> None:
         pytest.skip(msg)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90.0):
     """Yield the base URL of a fresh app server (its output in artifacts/server-<port>.log); stop it afterwards."""
-    from benchmarks.classroom import serve
+    from benchmarks.procstats import free_port, serve
 
     port = free_port()
     with serve(ARTIFACTS / f"server-{port}.log", env=env, timeout=timeout, port=port) as url:
