@@ -29,6 +29,7 @@ THINK_S = float(os.environ.get("LOAD_THINK_S", "2"))  # a learner reads the page
 CLASS_TRAIN_S = 300.0  # a class shares the workers: the last of N trainings waits for the others
 STEP_S = 60.0  # any single page run
 LABEL_SLIDER = "Click weight w₁"
+TRAINED_BADGE = "Stage 3 · neural: trained"  # the sidebar badge once the class's training is in
 SERVER_ENV = {"LAB_TRAIN_ON_START": "0"}  # every learner trains all three stages: "trained" is news to its page
 
 
@@ -42,40 +43,38 @@ class Learner:
     def __init__(self, index: int, url: str, pid: int | None = None) -> None:
         self.index, self.url, self.pid = index, url, pid
         self.errors: list[str] = []
-        self.interaction_s: list[float] = []
         self.actions: list[tuple[str, float]] = []  # (what, seconds) of each interaction
-        self.server_s: list[float] = []  # of each interaction: its rerun request → its run's end
         self.train_s: float | None = None
-        self.server_train_s: float | None = None
         self.done = False
         self.t0 = 0.0
 
     async def open(self) -> None:
         raise NotImplementedError
 
-    async def click_train_all(self) -> float | None:
+    async def click_train_all(self) -> None:
         raise NotImplementedError
 
-    async def switch(self, page: str) -> float | None:
+    async def switch(self, page: str) -> None:
         raise NotImplementedError
 
-    async def slide(self, steps: int) -> float | None:
+    async def slide(self, steps: int) -> None:
         raise NotImplementedError
 
-    async def trained(self) -> tuple[bool, str | None, str | None]:
-        """(this learner's training has ended, the "Trained … in N s" text if shown, an error's text)."""
+    async def trained(self) -> tuple[bool, str | None]:
+        """(this learner's training has ended, an error's text if it failed)."""
         raise NotImplementedError
 
     async def close(self) -> None:
         pass
 
+    @property
+    def interaction_s(self) -> list[float]:
+        return [seconds for _, seconds in self.actions]
+
     async def timed(self, awaitable, what: str) -> None:
         t0 = time.monotonic()
-        server = await awaitable
-        self.interaction_s.append(time.monotonic() - t0)
-        self.actions.append((what, self.interaction_s[-1]))
-        if server is not None:
-            self.server_s.append(server)
+        await awaitable
+        self.actions.append((what, time.monotonic() - t0))
 
     async def run(self, start: asyncio.Event, everyone: Everyone) -> None:
         try:
@@ -104,15 +103,13 @@ class Learner:
         """Has this learner's training ended (trained, or an error box)? Records its time once."""
         if self.done:
             return True
-        ended, success, error = await self.trained()
+        ended, error = await self.trained()
         if not ended:
             return False
         if error:
             self.errors.append(f"session {self.index}: {error[:200]}")
         else:
             self.train_s = time.monotonic() - self.t0
-            m = re.search(r" in ([\d.]+) s", success or "")
-            self.server_train_s = float(m.group(1)) if m else None
         self.done = True
         everyone.ended += 1
         return True
@@ -134,20 +131,20 @@ class ProtocolLearner(Learner):
         self.session = await StreamlitSession(self.url, timeout=STEP_S).__aenter__()
         await self.session.open()
 
-    async def click_train_all(self) -> float:
-        return await self.session.click("Train all stages")
+    async def click_train_all(self) -> None:
+        await self.session.click("Train all stages")
 
-    async def switch(self, page: str) -> float:
-        return await self.session.switch_page(page)
+    async def switch(self, page: str) -> None:
+        await self.session.switch_page(page)
 
-    async def slide(self, steps: int) -> float:
-        return await self.session.move_slider(LABEL_SLIDER, steps)
+    async def slide(self, steps: int) -> None:
+        await self.session.move_slider(LABEL_SLIDER, steps)
 
-    async def trained(self) -> tuple[bool, str | None, str | None]:
+    async def trained(self) -> tuple[bool, str | None]:
         texts = self.session.seen_texts
         error = next((t for t in texts if t.startswith("Training stopped")), None)
-        success = next((t for t in texts if t.startswith("Trained ")), None)
-        return bool(error or success or self.session.has_text("Stage 3 · neural: trained")), success, error
+        success = any(t.startswith("Trained ") for t in texts)
+        return bool(error or success or self.session.has_text(TRAINED_BADGE)), error
 
     async def close(self) -> None:
         await self.session.__aexit__(None, None, None)

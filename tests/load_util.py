@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.classroom import LABEL_SLIDER  # noqa: F401  (the load tests import it from here)
 from benchmarks.procstats import (  # noqa: F401  (the load tests import them from here)
     MemorySampler,
     children_rss_mb,
@@ -20,7 +21,6 @@ from benchmarks.procstats import (  # noqa: F401  (the load tests import them fr
 )
 
 SESSIONS = int(os.environ.get("LOAD_SESSIONS", "3"))  # browser sessions (`make load`: 10)
-LABEL_SLIDER = "Click weight w₁"
 STEP_MS = 60_000  # any single page run or navigation
 FIRST_LOAD_MS = 120_000  # the first session generates the world
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
@@ -39,8 +39,6 @@ class WsRuns:
 
         self.full = self.requests = 0
         self.on_stall = on_stall  # called (no arguments) just before a wait times out
-        self.request_at: list[float] = []  # monotonic time of each full-rerun request the page sent
-        self.full_at = 0.0  # of the latest full run's end
         full = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR)
 
         def received(payload) -> None:
@@ -48,22 +46,17 @@ class WsRuns:
                 msg = ForwardMsg.FromString(bytes(payload))
                 if msg.WhichOneof("type") == "script_finished" and msg.script_finished in full:
                     self.full += 1
-                    self.full_at = time.monotonic()
 
         def sent(payload) -> None:
             if isinstance(payload, bytes | bytearray):
                 msg = BackMsg.FromString(bytes(payload))
                 if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.fragment_id:
                     self.requests += 1
-                    self.request_at.append(time.monotonic())
 
         page.on("websocket", lambda ws: (ws.on("framereceived", received), ws.on("framesent", sent)))
 
-    async def after(self, page, action, what: str, timeout: float = STEP_MS) -> float | None:
-        """Do ``action``; wait until a full run that began after it has finished (polled every 50 ms).
-
-        Returns the server's part: seconds from the page's rerun request leaving the browser to the run's
-        end arriving (None when the action sent no request, e.g. a page switch the browser served)."""
+    async def after(self, page, action, what: str, timeout: float = STEP_MS) -> None:
+        """Do ``action``; wait until a full run that began after it has finished (polled every 50 ms)."""
         done, asked = self.full, self.requests
         await action()
         deadline = time.monotonic() + timeout / 1000
@@ -75,7 +68,6 @@ class WsRuns:
                            else "never reached the server (no rerun request was sent)")
                 raise TimeoutError(f"{what} {reached} within {timeout / 1000:.0f} s")
             await page.wait_for_timeout(50)
-        return self.full_at - self.request_at[asked] if self.requests > asked else None
 
 
 def background_chromium(folder: Path, chromium: str) -> str:

@@ -36,6 +36,7 @@ from benchmarks.classroom import (
     CLASS_TRAIN_S,
     SERVER_ENV,
     STEP_S,
+    TRAINED_BADGE,
     Learner,
     ProtocolLearner,
     dump,
@@ -67,42 +68,38 @@ class BrowserLearner(Learner):
         await page.get_by_role("button", name=re.compile("Train all stages")).wait_for(timeout=FIRST_LOAD_MS)
         await page.wait_for_selector(IDLE, timeout=FIRST_LOAD_MS)
 
-    async def idle_after(self, action, what: str) -> float | None:
+    async def idle_after(self, action, what: str) -> None:
         """Do something that starts a script run; wait until that run has finished."""
-        return await self.runs.after(self.page, action, what)
+        await self.runs.after(self.page, action, what)
 
-    async def click_train_all(self) -> float | None:
+    async def click_train_all(self) -> None:
         page = self.page
         button = page.get_by_role("button", name=re.compile("Train all stages"))
         # as a learner does, wait for the click's run to show the progress before moving on (a page
         # switch sent at once makes Streamlit drop the click's run, as it would for a person)
-        server = await self.idle_after(lambda: button.click(timeout=STEP_S * 1000), "the Train all click")
-        progress = page.get_by_test_id("stProgress").or_(page.get_by_test_id("stSidebar").get_by_text(
-            "Stage 3 · neural: trained"))
+        await self.idle_after(lambda: button.click(timeout=STEP_S * 1000), "the Train all click")
+        progress = page.get_by_test_id("stProgress").or_(page.get_by_test_id("stSidebar").get_by_text(TRAINED_BADGE))
         await progress.first.wait_for(timeout=STEP_S * 1000)
-        return server
 
-    async def switch(self, page_name: str) -> float | None:
+    async def switch(self, page_name: str) -> None:
         nav = self.page.locator("[data-testid=stSidebarNav] a", has_text=page_name)
-        return await self.idle_after(lambda: nav.click(timeout=STEP_S * 1000), f"the switch to {page_name}")
+        await self.idle_after(lambda: nav.click(timeout=STEP_S * 1000), f"the switch to {page_name}")
 
-    async def slide(self, steps: int) -> float | None:
+    async def slide(self, steps: int) -> None:
         slider = self.page.get_by_role("slider", name=LABEL_SLIDER)
         await slider.focus(timeout=STEP_S * 1000)
         key = "ArrowRight" if steps > 0 else "ArrowLeft"
-        return await self.idle_after(lambda: slider.press(key), "the slider move")
+        await self.idle_after(lambda: slider.press(key), "the slider move")
 
-    async def trained(self) -> tuple[bool, str | None, str | None]:
+    async def trained(self) -> tuple[bool, str | None]:
         page = self.page
         success = page.locator("[data-testid=stAlertContentSuccess]", has_text="Trained ")
         failed = page.locator("[data-testid=stAlertContentError]")
         # the "Trained …" message shows once, on whichever page is open then; the sidebar badge stays
-        badge = page.get_by_test_id("stSidebar").get_by_text("Stage 3 · neural: trained")
+        badge = page.get_by_test_id("stSidebar").get_by_text(TRAINED_BADGE)
         if await failed.count():
-            return True, None, await failed.first.inner_text()
-        if await success.count():
-            return True, await success.first.inner_text(), None
-        return bool(await badge.count()), None, None
+            return True, await failed.first.inner_text()
+        return bool(await success.count() or await badge.count()), None
 
     async def close(self) -> None:
         await self.context.close()
