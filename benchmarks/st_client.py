@@ -21,7 +21,6 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 FULL_RUN_ENDS = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR)
-FRAGMENT_RUN_END = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 
 
 @dataclass
@@ -43,13 +42,10 @@ class Run:
 
 
 def _texts(kind: str, element) -> list[str]:
-    if kind == "markdown":
-        return [element.body]
-    if kind == "alert":
-        return [element.body]
+    """The text an element shows (markdown, badges, alerts, headings, progress captions, exceptions)."""
     if kind == "progress":
         return [element.text]
-    if kind in ("heading", "text", "code", "exception"):
+    if kind in ("markdown", "alert", "heading", "text", "code", "exception"):
         return [getattr(element, "body", "") or getattr(element, "message", "")]
     return []
 
@@ -57,8 +53,8 @@ def _texts(kind: str, element) -> list[str]:
 class StreamlitSession:
     """One app session over ``ws://…/_stcore/stream``; use as ``async with StreamlitSession(url) as s``.
 
-    ``run`` sends a full rerun (a page load, a click, a slider move, a page switch) and waits for its end;
-    it returns the seconds from the request leaving the client to the run's end arriving. Fragment polls
+    ``open``, ``click``, ``move_slider`` and ``switch_page`` each send a full rerun and wait for its end;
+    they return the seconds from the request leaving the client to the run's end arriving. Fragment polls
     (progress panels) run in the background at the interval the server asked for, like the browser's.
     """
 
@@ -73,7 +69,6 @@ class StreamlitSession:
         self.last = Run()  # what the latest finished full run (and its fragment runs) drew
         self.seen_texts: list[str] = []  # every text any run drew, in order
         self.errors: list[str] = []
-        self.fragment_runs = self.full_runs = 0
         self._polls: dict[str, asyncio.Task] = {}
         self._full_done: asyncio.Event = asyncio.Event()
         self._in_full_run = False
@@ -224,12 +219,8 @@ class StreamlitSession:
             self.current.texts += texts
             self.seen_texts += texts
         elif kind == "script_finished":
-            status = msg.script_finished
-            if status == FRAGMENT_RUN_END:
-                self.fragment_runs += 1
-            elif status in FULL_RUN_ENDS:
+            if msg.script_finished in FULL_RUN_ENDS:  # a fragment run's texts stay in ``current`` until then
                 self.last, self.current = self.current, Run()
-                self.full_runs += 1
                 if self._in_full_run:
                     self._in_full_run = False
                     self._full_done.set()
