@@ -68,7 +68,11 @@ def stage2_scores(prep: Prepared, ranker, user_pos: int, items: Iterable[int]) -
         _rows(prep, user_pos, int(i))
         x = ranker.pair_features(prep, [user_pos], [int(i)])
         if getattr(ranker, "signals_mode", False):
-            sig = np.array([[max(float(m.predict(x)[0]), 0.0) for m in ranker.signal_model_.models_]], np.float32)
+            boosters = ranker.signal_model_
+            start = ranker._serving_margin(prep, np.array([user_pos]), np.array([int(i)]))  # the GLM's (or None)
+            xv = boosters._view(x)
+            sig = np.array([[max(float(m.predict(xv, base_margin=None if start is None else start[:, j])[0]), 0.0)
+                             for j, m in enumerate(boosters.models_)]], np.float32)
             out.append(V.value(prep, sig, np.array([int(i)]))[0])
             continue
         row = pd.DataFrame(x, columns=ranker.feature_names_)
@@ -94,6 +98,8 @@ def stage3_scores(prep: Prepared, ranker, reranker, user_pos: int, items: Iterab
         if signals:
             sig = np.concatenate([np.asarray(p[name]).reshape(1, 1) for name in V.NAMES], axis=1)
             sig[:, 1] *= DWELL_SCALE
+            if getattr(reranker, "passthrough_", False):  # the guard passes stage 2's predictions through
+                sig = np.asarray(s2_col, np.float32)
             out.append(V.value(prep, sig, np.array([int(i)]))[0])
         else:
             out.append(np.float32(p.ravel()[0]))

@@ -8,9 +8,10 @@ import streamlit as st
 from pages.ui import common as C
 from pages.ui import compare, smalldata
 from pages.ui import present as P
-from pages.ui.seeds import current_study, seed_section
+from pages.ui.seeds import current_study, curve_section, seed_section
 from ranking import data, names, viz
 from ranking.data import store
+from ranking.evaluation.summary import baseline_sentence
 from ranking.viz.eval_charts import BASELINE_TITLES
 
 ctx = C.page(
@@ -75,12 +76,19 @@ if ctx is not None:
         compare.section(ctx, view, C.user_picker)
 
     st.subheader("Do the learned stages beat simple baselines?")
-    st.caption("Popularity, stated topic affinity + quality score (no fitting) and a logistic regression on "
-               "stage 2's features, each scored with exactly the same metric code as the stages. Dashed "
-               "lines are the baselines' values of the metric on the same axis.")
+    st.caption("Popularity by click count and by smoothed click-through rate; stated topic affinity + quality "
+               "score (nothing fitted); the same minus a fitted penalty per day of age (freshness); a per-signal "
+               "GLM (logistic and Poisson regressions on transparent features, combined with the current "
+               "weights); a logistic regression on stage 2's features. Each is scored with exactly the same "
+               "metric code as the stages; lines are the baselines' values of the metric on the same axis.")
     for key in [names.at(b, k) for b in (["oracle_ndcg"] if ev.has_oracle else []) + ["ndcg"]]:
         P.chart(viz.baselines_vs_stages({s: ev.value(s, key.split("@")[0]) for s in ev.stages},
                                         ev.reference_values(key), key), key=f"baselines_{key}")
+    if ev.has_oracle and ev.baselines:
+        st.markdown(f"**{baseline_sentence(ev)}**")
+    for note in [n for n in ev.notes if n.startswith(("Freshness heuristic:", "Stage 3 passes"))]:
+        st.caption(note)
+    curve_section(ctx)
 
     st.subheader("Counterfactual estimates from the logged propensities")
     cf = ev.counterfactual

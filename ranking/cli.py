@@ -1,4 +1,4 @@
-"""Command line: validate, label, synth, import-mind, run, seeds (the benchmark is `python -m benchmarks`).
+"""Command line: validate, label, synth, import-mind, run, seeds, curve, rerank (benchmarks: `python -m benchmarks`).
 
 Bad input exits 2 with a short message on stderr (an unexpected error exits 1); `--debug` adds the
 traceback. `validate`, `label`, `synth` and `import-mind` never import XGBoost or TensorFlow.
@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_count, default=3, help="training seeds: the config's seed and the next ones (3)")
     p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
     p.add_argument("--out", type=Path, help="folder for seeds.json and the first seed's metrics.json")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p = sub.add_parser("curve", parents=[common], help="how much data does each stage need? oracle NDCG of every "
+                       "stage and baseline against the share of the training log used (10, 25, 50, 100 %%)")
+    p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
+    p.add_argument("--seeds", type=_count, default=3, help="training seeds per share (default 3)")
+    p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
+    p.add_argument("--out", type=Path, help="folder for curve.json")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p = sub.add_parser("rerank", parents=[common], help="re-rank a saved run for other label weights, without "
                        "training (stages that predict each signal; see the config's target)")
@@ -289,6 +296,10 @@ def _run(args: argparse.Namespace) -> int:
         from ranking import study  # XGBoost is slow to import: only once the settings and data are good
 
         return study.command(dataset, config, args.seeds, args.out, None if args.quiet else _Progress())
+    if args.command == "curve":
+        from ranking import curve
+
+        return curve.command(dataset, config, args.seeds, args.out, None if args.quiet else _Progress())
     from ranking import pipeline  # XGBoost is slow to import: only once the settings and data are good
 
     result = pipeline.run(dataset, config, progress=None if args.quiet else _Progress())
@@ -355,4 +366,4 @@ def _rerank(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mind": _import_mind, "run": _run,
-             "seeds": _run, "rerank": _rerank}
+             "seeds": _run, "curve": _run, "rerank": _rerank}

@@ -11,7 +11,7 @@ import numpy as np
 
 from ranking.errors import ConfigError
 
-Source = Literal["topic", "popularity", "cf", "hybrid"]
+Source = Literal["topic", "popularity", "cf", "glm", "hybrid"]
 DwellMode = Literal["mean", "median", "per_topic"]
 CommentMode = Literal["count", "indicator"]
 SplitMethod = Literal["time", "random", "none"]
@@ -122,7 +122,7 @@ class CandidateConfig:
 
     source: Source = "hybrid"
     k: int = 0
-    quotas: tuple[tuple[str, float], ...] = (("cf", 0.4), ("topic", 0.4), ("popularity", 0.2))
+    quotas: tuple[tuple[str, float], ...] = (("glm", 0.4), ("cf", 0.2), ("topic", 0.2), ("popularity", 0.2))
     cf_factors: int = 16
     popularity_half_life_days: float = 3.0
     filter_region: bool = True
@@ -139,8 +139,8 @@ class CandidateConfig:
         if self.k < 0:
             raise ConfigError(f"K must be ≥ 0 (0 = scale with the catalog), got {self.k}")
         for name, share in self.quotas:
-            if name not in SOURCES[:3]:
-                raise ConfigError(f"unknown quota source {name!r}; valid: {', '.join(SOURCES[:3])}")
+            if name not in SOURCES[:-1]:
+                raise ConfigError(f"unknown quota source {name!r}; valid: {', '.join(SOURCES[:-1])}")
             if share < 0:
                 raise ConfigError(f"quota for {name} must be ≥ 0")
         if self.source == "hybrid" and sum(s for _, s in self.quotas) <= 0:
@@ -172,6 +172,7 @@ class GBDTConfig:
     early_stopping_rounds: int = 20
     top_n: int = 20
     n_jobs: int = 2
+    boost_from_glm: bool = True  # signals mode: the trees correct the per-signal GLM (ranking.stages.glm)
 
     def __post_init__(self) -> None:
         if self.objective not in get_args(Objective):

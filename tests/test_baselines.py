@@ -135,14 +135,15 @@ def test_baselines_are_scored_like_stages_oracle_ndcg_against_sklearn(trained_sm
 def test_metrics_json_and_charts_carry_the_baselines_under_human_names(trained_small):
     ev = trained_small.evaluation
     doc = json.loads(data.json_bytes(store.metrics_document(ev, trained_small.timing_s, trained_small.config)))
-    assert set(doc["baselines"]) == {"popularity", "heuristic", "logreg"}
+    assert set(doc["baselines"]) == {"popularity", "smoothed_ctr", "heuristic", "freshness", "glm", "logreg"}
     for metrics in doc["baselines"].values():
         assert 0 < metrics["oracle_ndcg@10"] <= 1
         assert "ndcg@10" in metrics
     for key in ("oracle_ndcg@10", "ndcg@10"):
         fig = viz.baselines_vs_stages({s: ev.stages[s][key] for s in ev.stages}, ev.reference_values(key), key)
         lines = {t.name.split(":")[0]: t.y[0] for t in fig.data if t.type == "scatter"}
-        assert set(lines) == {"Popularity", "Affinity + quality heuristic", "Logistic regression", "Random order"}
+        assert set(lines) == {"Popularity (click count)", "Popularity (smoothed CTR)", "Affinity + quality heuristic",
+                              "Freshness heuristic", "Per-signal GLM", "Logistic regression", "Random order"}
         # each line is that baseline's value of the metric on this axis (never another metric's)
         assert lines["Affinity + quality heuristic"] == pytest.approx(ev.baselines["heuristic"][key], abs=5e-4)
         assert lines["Random order"] == pytest.approx(ev.baseline[key], abs=5e-4)

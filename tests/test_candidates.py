@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from ranking.errors import TrainingError
 from ranking.prep import lists
 from ranking.prep.split import prepare
 from ranking.stages import candidates as C
+from ranking.stages import cf as CF
 
 DAY0 = pd.Timestamp("2025-04-01", tz="UTC")
 NO_FILTERS = {"filter_region": False, "filter_blocklist": False, "filter_seen": False}
@@ -86,7 +89,7 @@ def _random_prep(seed: int = 0, n_users: int = 40, n_items: int = 60, n_inter: i
 
 def test_filters_remove_the_right_pairs_and_count_them():
     prep = _tiny()
-    for source in ("topic", "popularity", "cf", "hybrid"):
+    for source in ("topic", "popularity", "cf", "glm", "hybrid"):
         cand = C.CandidateGenerator(CandidateConfig(source=source), 0).fit(prep).generate(prep)
         assert cand.removed == {"region": 5, "blocklist": 7, "seen": 4, "age": 0}
         assert cand.n_eligible.tolist() == [3, 1, 4, 0]
@@ -170,7 +173,7 @@ def test_cf_recovers_a_rank_one_ordering(monkeypatch):
     a, b = rng.uniform(0.5, 2.0, 30), rng.uniform(-1.0, 1.0, 40)
     matrix = sp.csr_matrix(np.outer(a, b))
     for dense_max in (10**9, 0):  # exact dense SVD and the seeded ARPACK path
-        monkeypatch.setattr(C, "_DENSE_SVD_MAX", dense_max)
+        monkeypatch.setattr(CF, "_DENSE_SVD_MAX", dense_max)
         users, items, s = C._factorise(matrix, 3, seed=0)
         scores = users @ items.T
         np.testing.assert_allclose(scores, np.outer(a, b), atol=1e-9)
@@ -195,7 +198,8 @@ def test_cf_engagement_matrix_and_cold_users():
 def test_hybrid_quotas_fill_the_right_number_per_source():
     prep = _random_prep()
     for k, expected in ((10, (4, 4, 2)), (7, (3, 3, 1))):
-        cfg = CandidateConfig(k=k, filter_seen=False, filter_blocklist=False, filter_region=False)
+        cfg = CandidateConfig(k=k, filter_seen=False, filter_blocklist=False, filter_region=False,
+                              quotas=(("cf", 0.4), ("topic", 0.4), ("popularity", 0.2)))
         gen = C.CandidateGenerator(cfg, 0).fit(prep)
         cand = gen.generate(prep)
         warm = np.abs(gen.user_factors_).sum(axis=1) > 0
@@ -212,6 +216,21 @@ def test_hybrid_quotas_fill_the_right_number_per_source():
         bits = (cand.source_mask >> np.maximum(cand.source, 0).astype(np.uint8)) & 1
         assert (bits[warm] == 1).all()
         assert C.sources_of(5) == ["topic", "cf"]
+
+
+def test_the_glm_source_proposes_the_glms_best_items_by_value():
+    prep = _random_prep(2)
+    cfg = CandidateConfig(k=8, quotas=(("glm", 1.0),), filter_seen=False, filter_blocklist=False,
+                          filter_region=False, max_age_days=0)
+    gen = C.CandidateGenerator(cfg, 0).fit(prep)
+    cand = gen.generate(prep)
+    value = gen.glm_.value_rows(prep, np.arange(prep.n_users), prep.labels)
+    expected = lists.top_k(value, 8)
+    np.testing.assert_array_equal(cand.items, expected.items)
+    assert (cand.source == C.SOURCE_NAMES.index("glm")).all()
+    # a weight move later does not move the candidates: the source keeps the weights it was fitted under
+    moved = dataclasses.replace(prep, labels=LabelConfig(w_share=9.0))
+    np.testing.assert_array_equal(gen.generate(moved).items, cand.items)
 
 
 def test_candidates_are_ordered_by_stage1_score_and_determined_by_the_seed():

@@ -556,7 +556,10 @@ def test_a_saved_run_reloads_without_training(run1, world, monkeypatch, tmp_path
 def test_run_prints_a_short_readable_summary(run1, run2):
     res, out = run1
     lines = res.stdout.strip().splitlines()
-    assert len(lines) < 15
+    baseline_rows = [line for line in lines if line.startswith("baseline: ")]
+    assert len(baseline_rows) == 6  # popularity ×2, two heuristics, the GLM, logistic regression
+    assert any("the best baseline" in line for line in lines)
+    assert len(lines) - len(baseline_rows) < 16
     assert "{" not in res.stdout
     assert "nan" not in res.stdout.lower()
     header = next(line for line in lines if "oracle NDCG@10" in line)

@@ -61,8 +61,8 @@ def test_the_library_is_laid_out_by_role():
     folders = {p.parent.name for p in LIBRARY if p.parent != ROOT / "ranking"}
     assert folders == ROLES
     top = sorted(p.name for p in (ROOT / "ranking").glob("*.py"))
-    assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "errors.py", "names.py", "pipeline.py",
-                   "study.py"]
+    assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "curve.py", "errors.py", "names.py",
+                   "pipeline.py", "study.py"]
 
 
 def test_no_import_circle_in_the_library():
@@ -84,6 +84,33 @@ def test_no_import_circle_in_the_library():
     for module in sorted(edges):
         if module not in state:
             visit(module, [module])
+
+
+def test_no_import_circle_between_the_library_packages():
+    """Folders by role depend one way (e.g. evaluation may use stages, never the reverse): a circle between
+    packages is one even when no two modules import each other."""
+    def role(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 2 and parts[1] in ROLES else None
+
+    graph: dict[str, set[str]] = {r: set() for r in ROLES}
+    for me, targets in _library_edges().items():
+        for t in targets:
+            a, b = role(me), role(t)
+            if a and b and a != b:
+                graph[a].add(b)
+    for a in sorted(graph):
+        for b in sorted(graph[a]):
+            assert a not in _reachable(graph, b), f"packages import each other: {a} → {b} → … → {a}"
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(ROOT)))

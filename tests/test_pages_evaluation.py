@@ -21,7 +21,8 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     shown = charts(at)
     oracle = shown["Oracle NDCG@10: learned stages vs simple baselines"]
     lines = [t["name"].split(":")[0] for t in oracle["data"] if t["type"] == "scatter"]
-    assert {"Popularity", "Affinity + quality heuristic", "Logistic regression"} <= set(lines)
+    assert {"Popularity (click count)", "Popularity (smoothed CTR)", "Affinity + quality heuristic",
+            "Freshness heuristic", "Per-signal GLM", "Logistic regression"} <= set(lines)
     assert "NDCG@10: learned stages vs simple baselines" in shown  # held-out metric: its own axis
     agree = shown["Which estimate orders the stages like the truth?"]
     names = [t["name"] for t in agree["data"]]

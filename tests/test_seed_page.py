@@ -49,8 +49,9 @@ def test_seed_check_shows_one_dot_per_seed_and_a_verdict_per_step():
     seeds = [t for t in spec["data"] if t["name"].startswith("seed ")]
     assert [t["name"] for t in seeds] == ["seed 42", "seed 43", "seed 44"]
     steps = ["Stage 1 → Stage 2", "Stage 2 → Stage 3", "Stage 3 → Final"]
-    assert all(t["y"][:3] == steps for t in seeds)  # one dot per seed on every step, then vs the heuristic
-    assert all(len(t["y"]) == 7 for t in seeds)
+    assert all(t["y"][:3] == steps for t in seeds)  # one dot per seed on every step, then each baseline → final
+    assert all(len(t["y"]) == 9 for t in seeds)
+    assert "GLM → Final" in seeds[0]["y"]
     assert any(shape.get("x0") == 0 for shape in spec["layout"]["shapes"])  # the zero line
     verdicts = {a["text"] for a in spec["layout"]["annotations"]}
     assert verdicts <= {"<b>helps</b>", "<b>hurts</b>", "<b>not distinguishable</b>"}

@@ -108,7 +108,7 @@ def _evaluation(per_list: dict[str, list[float]], heuristic: list[float] | None 
                           baselines={"heuristic": {BASIS: float(np.mean(heuristic))}})
 
 
-def test_study_compares_consecutive_lists_and_the_heuristic_when_present():
+def test_study_compares_consecutive_lists_and_each_baseline_with_the_last_list():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.2, 0.6, 40)
     evals = {}
@@ -117,27 +117,33 @@ def test_study_compares_consecutive_lists_and_the_heuristic_when_present():
                                    "stage3": base + 0.1 + shift}, heuristic=base + 0.05)
     study = S.study(evals)
     assert study.seeds == (7, 8, 9)
-    assert [c.name for c in study.comparisons] == ["stage1→stage2", "stage2→stage3", "heuristic→stage1",
-                                                   "heuristic→stage2", "heuristic→stage3"]
+    assert [c.name for c in study.comparisons] == ["stage1→stage2", "stage2→stage3", "heuristic→stage3"]
     up = study.comparison("stage1", "stage2")
     expected = [float(np.mean(evals[s].per_user["stage2"][BASIS] - base)) for s in (7, 8, 9)]
     assert up.effects == pytest.approx(expected)
     assert up.verdict == "b_beats_a"
     assert study.comparison("stage2", "stage3").verdict == "not_distinguishable"
-    assert study.comparison("heuristic", "stage1").verdict == "a_beats_b"
-    assert study.comparison("heuristic", "stage1").effects == pytest.approx([-0.05] * 3)
+    against = study.comparison("heuristic", "stage3")
+    assert against.effects == pytest.approx([0.05 + s for s in (0.010, -0.012, 0.008)])
+    assert against.verdict == "b_beats_a"
+    assert against.verdict_text() == "Stage 3 beats Heuristic"
+    best, gap = study.baseline_margin()
+    assert best == "heuristic"
+    assert gap == pytest.approx(np.mean([0.05 + s for s in (0.010, -0.012, 0.008)]))
     doc = study.to_document()
     assert doc["seeds"] == [7, 8, 9]
     assert doc["headline"]["8"]["stage1"] == pytest.approx(base.mean())
-    assert len(doc["comparisons"]) == 5
+    assert len(doc["comparisons"]) == 3
+    assert doc["best_baseline"]["name"] == "heuristic"
 
 
-def test_study_without_a_heuristic_says_so():
+def test_study_without_baselines_says_so():
     x = np.linspace(0.1, 0.9, 20)
     study = S.study({1: _evaluation({"stage1": x, "stage2": x + 0.1}),
                      2: _evaluation({"stage1": x, "stage2": x + 0.2})})
     assert [c.name for c in study.comparisons] == ["stage1→stage2"]
-    assert any("heuristic" in n for n in study.notes)
+    assert any("No baseline" in n for n in study.notes)
+    assert study.baseline_margin() is None
     with pytest.raises(ValueError, match="at least one"):
         S.study({})
 

@@ -70,7 +70,8 @@ def test_effects_are_per_seed_differences_of_the_basis_metric(recorded):
     result, *_ = recorded
     names = [c.name for c in result.comparisons]
     assert names[:3] == ["stage1→stage2", "stage2→stage3", "stage3→final"]
-    assert names[3:] == ["heuristic→stage1", "heuristic→stage2", "heuristic→stage3", "heuristic→final"]
+    assert names[3:] == [f"{b}→final" for b in ("popularity", "smoothed_ctr", "heuristic", "freshness", "glm",
+                                                 "logreg")]
     for c in result.comparisons[:3]:
         for seed, effect, p in zip(c.seeds, c.effects, c.p_values, strict=True):
             ev = result.evaluations[seed]
@@ -121,7 +122,8 @@ def test_cli_seeds_prints_a_table_and_writes_seeds_json(tmp_path):
     seeds = json.loads((tmp_path / "study" / "seeds.json").read_text())
     metrics = json.loads((tmp_path / "study" / "metrics.json").read_text())
     assert seeds["seeds"] == [42, 43]
-    assert len(seeds["comparisons"]) == 7  # 3 steps + each list against the heuristic
+    assert len(seeds["comparisons"]) == 9  # 3 steps + each of the 6 baselines against the final feed
+    assert seeds["best_baseline"]["name"] in {"popularity", "smoothed_ctr", "heuristic", "freshness", "glm", "logreg"}
     assert metrics["seeds"]["comparisons"] == seeds["comparisons"]
     assert metrics["config"]["seed"] == 42
     assert set(metrics["stages"]) == {"stage1", "stage2", "stage3", "final"}

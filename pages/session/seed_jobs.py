@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ranking import study
+from ranking import curve, study
 from ranking.config import PipelineConfig
 from ranking.errors import RankingError
 from ranking.evaluation.seeds import SeedStudy
@@ -43,7 +43,7 @@ class SeedJob:
     cancel_requested: bool = False
     error: str | None = None
     seconds: float = 0.0
-    result: SeedStudy | None = None
+    result: SeedStudy | curve.LearningCurve | None = None
     thread: threading.Thread | None = None
 
     @property
@@ -83,6 +83,17 @@ def start(prep: Prepared, cfg: PipelineConfig, key: tuple, n_seeds: int = study.
     return job
 
 
+def start_curve(prep: Prepared, cfg: PipelineConfig, key: tuple, n_seeds: int = curve.DEFAULT_SEEDS) -> SeedJob:
+    """Start a learning curve (``ranking.curve``): every stage per share of the training log and training seed."""
+    job = SeedJob(key=key, seeds=study.training_seeds(cfg, n_seeds))
+    if jobs.sync_mode():
+        _run(job, prep, cfg, None)
+    else:
+        job.thread = threading.Thread(target=_run, args=(job, prep, cfg, None), daemon=True, name="lab-curve")
+        job.thread.start()
+    return job
+
+
 def _train_in_worker(job: SeedJob):
     def train(prep: Prepared, cfg: PipelineConfig, progress) -> dict[str, StageOutput]:
         return jobs.train_stages(prep, cfg, list(STAGES), {}, progress, lambda: job.stopping)[0]
@@ -97,14 +108,19 @@ def _run(job: SeedJob, prep: Prepared, cfg: PipelineConfig, reuse: dict) -> None
         job.fraction, job.message = min(0.99, fraction), message
 
     try:
-        job.result = study.seed_study(prep, cfg, job.seeds, progress=progress, train=_train_in_worker(job),
-                                      trained=reuse)
+        if reuse is None:  # a learning curve
+            job.result = curve.learning_curve(prep, cfg, curve.SHARES, job.seeds, progress=progress,
+                                              train=_train_in_worker(job))
+        else:
+            job.result = study.seed_study(prep, cfg, job.seeds, progress=progress, train=_train_in_worker(job),
+                                          trained=reuse)
     except jobs.Cancelled:
         job.error = job.message if job.message.startswith("cancelled") else "cancelled"
     except RankingError as exc:
         job.error = str(exc)
     except Exception as exc:  # a demo must never show a traceback; the message is kept for the page
-        job.error = f"the seed study failed unexpectedly: {type(exc).__name__}: {exc}"
+        job.error = f"the {'seed study' if reuse is not None else 'learning curve'} failed unexpectedly: " \
+                    f"{type(exc).__name__}: {exc}"
     finally:
         job.seconds = time.monotonic() - job.started
         job.fraction = 1.0

@@ -15,7 +15,7 @@ import streamlit as st
 
 from pages.session import seed_jobs
 from pages.ui import present as P
-from ranking import names
+from ranking import names, viz
 from ranking.errors import RankingError
 from ranking.evaluation import seeds as SS
 from ranking.evaluation.seeds import SeedStudy
@@ -25,6 +25,7 @@ from ranking.viz.seed_charts import seed_effects
 from . import common as C
 
 JOB = "_seed_job"  # session_state key of this session's seed study
+CURVE_JOB = "_curve_job"  # … and of its learning curve
 
 
 def _key(ctx: C.Ctx) -> tuple:
@@ -62,6 +63,50 @@ def seed_section(ctx: C.Ctx) -> None:
         _start(ctx)
 
 
+def curve_section(ctx: C.Ctx) -> None:
+    """Button → background learning curve → chart of every stage and baseline by share of the log, and the
+    lesson in one sentence."""
+    st.markdown("#### How much data does each stage need?\n"
+                "Every stage and baseline is trained again on 10, 25, 50 and 100 % of the training log (a random "
+                f"sample of its rows, {DEFAULT_SEEDS} training seeds each) and scored on the same held-out users "
+                "and eligible items. Where the lines cross is the lesson: learned stages need data that "
+                "transparent models do not.")
+    job = st.session_state.get(CURVE_JOB)
+    if job is not None and job.key == _key(ctx) and not job.done:
+        _curve_progress()
+        return
+    if job is not None and job.done and job.key == _key(ctx):
+        if job.error:
+            st.error(f"The learning curve stopped: {job.error}")
+        elif job.result is not None:
+            P.chart(viz.data_curve(job.result), key="data_curve")
+            st.markdown(f"**{job.result.sentence()}**")
+            st.caption(f"Bands: lowest to highest training seed; {job.seconds:.0f} s. Items a user saw in rows "
+                       "left out still count as seen, so every share ranks the same eligible items.")
+    label = "Draw the learning curve" if job is None or job.key != _key(ctx) else "Draw it again"
+    if st.button(label, key="learning_curve", icon=":material/show_chart:", disabled=ctx.lab.running,
+                 help=f"Trains every stage {4 * DEFAULT_SEEDS} times (a minute or two on the sample world)."):
+        try:
+            prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
+            st.session_state[CURVE_JOB] = seed_jobs.start_curve(prep, ctx.cfg, _key(ctx))
+        except RankingError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def _curve_progress() -> None:
+    job = st.session_state.get(CURVE_JOB)
+    if job is None or job.done:
+        st.rerun()
+    job.seen()
+    left, right = st.columns([5, 1])
+    left.progress(job.fraction, text=f"Learning curve: {job.message} · {job.elapsed:.0f} s")
+    right.button("Cancel", key="cancel_curve", icon=":material/stop_circle:", on_click=job.cancel,
+                 disabled=job.cancel_requested)
+
+
 def _start(ctx: C.Ctx) -> None:
     try:
         prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
@@ -90,10 +135,22 @@ def _show(study: SeedStudy, seconds: float) -> None:
     st.dataframe(effects_table(study), hide_index=True)  # already display names
     st.caption(f"Seeds {', '.join(map(str, study.seeds))}; {seconds:.0f} s. Effect = mean per-user change in "
                f"{names.title(study.basis)} from A to B with that seed; p = its Wilcoxon test over users. "
-               + ("Heuristic = eligible items ordered by stated topic affinity + quality score (no training, "
-                  "so only the stage's side changes with the seed). "
-                  if any(c.a == "heuristic" for c in study.comparisons) else "")
-               + " ".join(study.notes))
+               + ("Baselines (popularity, smoothed CTR, the two heuristics, the GLM, logistic regression) are "
+                  "compared with the final feed; those fitted on the log do not change with the training seed. "
+                  if any(c.a in SS.BASELINE_SHORT for c in study.comparisons) else "")
+               + _margin_text(study) + " " + " ".join(study.notes))
+
+
+def _margin_text(study: SeedStudy) -> str:
+    """The final feed against the best baseline in one sentence."""
+    margin = study.baseline_margin()
+    if margin is None:
+        return ""
+    best, gap = margin
+    last = next(c.b for c in study.comparisons if c.a == best)
+    verdict = study.comparison(best, last).verdict_text()
+    return (f"Best baseline: {SS.BASELINE_SHORT[best]}; {names.SHORT.get(last, last)} is {gap:+.3f} from it on "
+            f"average ({verdict}).")
 
 
 def effects_table(study: SeedStudy) -> pd.DataFrame:

@@ -27,6 +27,7 @@ FORMAT = 2  # 2: stage outputs of ranking.stages.contract, in the library laid o
 
 
 SEEDS = "seeds.json"
+CURVE = "curve.json"
 
 
 def metrics_document(evaluation, timing_s: dict, config, seeds: dict | None = None) -> dict:
@@ -42,6 +43,14 @@ def write_seed_study(folder: str | Path, study: dict, metrics: dict) -> Path:
     folder.mkdir(exist_ok=True)
     formats.write_json(folder / SEEDS, study)
     formats.write_json(folder / METRICS, metrics)
+    return folder
+
+
+def write_curve(folder: str | Path, curve: dict) -> Path:
+    """Write curve.json (the learning curve, ``ranking.curve``) into ``folder`` (created)."""
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    formats.write_json(folder / CURVE, curve)
     return folder
 
 

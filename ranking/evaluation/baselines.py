@@ -1,18 +1,29 @@
-"""Reference rankers every run is measured against: popularity, a stated-interest heuristic, logistic regression.
+"""Reference rankers every run is measured against: two popularities, two hand rules, a GLM, logistic regression.
 
 Where it sits: beside the funnel, inside evaluation. A learned stage earns its place only when it
 beats these simple lists on the same metrics, so each one is evaluated exactly like a stage list.
 
 - ``popularity``: every eligible item (stage 1's eligibility: region, blocklist, already seen, age
   limit) ordered by training popularity (:func:`item_popularity`), the same list for everyone.
+- ``smoothed_ctr``: eligible items ordered by their training click-through rate, smoothed toward the global
+  rate with ``CTR_PRIOR`` pseudo-impressions (an item shown twice and clicked once is not a 50 % item).
 - ``heuristic``: eligible items ordered by the user's stated affinity for the item's topic plus
   the item's ``quality_score`` (a plain sum, nothing fitted; a topic the user states nothing
   about counts 0).
+- ``freshness``: the heuristic minus β × the item's age in days at serving. β is the one fitted number: a
+  logistic regression of the training log's clicks on (affinity + quality, age at the impression), and
+  β = −(age coefficient) / (affinity + quality coefficient), so the age penalty is on the heuristic's scale.
+- ``glm``: the per-signal GLM of ``ranking.stages.glm`` (logistic for click, share and hide, Poisson for dwell
+  and comments, over stated affinity, quality, age, topic and publisher one-hots, the user's and the
+  user × topic smoothed click rates and the slot), combined with the current label weights like the value
+  model: a weight move re-ranks it without refitting.
 - ``logreg``: scikit-learn logistic regression (standardised features, missing values imputed
   with the column mean, fixed ``random_state``) fitted on stage 2's training table (features and
   binary label), scoring stage 1's candidates with stage 2's features; it keeps stage 2's top N.
 
-Ties break by item position through ``ranking.prep.lists`` (the one tie rule).
+A baseline whose score is the same for every item of every user (stated affinities all 0.5 and one quality
+score, as in an import of MIND) cannot rank: it is left out with a note saying it is not informative on this
+data. Ties break by item position through ``ranking.prep.lists`` (the one tie rule).
 """
 
 from __future__ import annotations
@@ -27,9 +38,11 @@ from ranking.data import schema as S
 from ranking.prep.lists import PAD, RankedLists, order_rows, top_k
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
 
-BASELINES = ("popularity", "heuristic", "logreg")
-TITLES = {"popularity": "Popularity", "heuristic": "Affinity + quality heuristic",
-          "logreg": "Logistic regression"}
+BASELINES = ("popularity", "smoothed_ctr", "heuristic", "freshness", "glm", "logreg")
+TITLES = {"popularity": "Popularity (click count)", "smoothed_ctr": "Popularity (smoothed CTR)",
+          "heuristic": "Affinity + quality heuristic", "freshness": "Freshness heuristic",
+          "glm": "Per-signal GLM", "logreg": "Logistic regression"}
+CTR_PRIOR = 5.0  # pseudo-impressions at the global click rate in the smoothed CTR
 CHUNK = 2048  # users per chunk of n_items-wide score rows
 LOGREG_C = 1.0  # sklearn's default inverse regularisation, stated so the docs can name it
 LOGREG_MAX_ITER = 500
@@ -37,6 +50,7 @@ LOGREG_MAX_ITER = 500
 # cut-off change reuses the fitted baseline instead of refitting it; entries go when the stage output does
 _LOGREG_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FEATURES_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GLM_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # prep.seen (one split) → fitted baseline models
 FEATURES_MEMO_BYTES = 64 * 2**20  # serving features kept per stage-2 model up to this size (else recomputed)
 
 
@@ -50,6 +64,47 @@ def item_popularity(prep: Prepared) -> np.ndarray:
     keys = np.unique(pos[USER_POS].to_numpy(np.int64) * prep.n_items + pos[ITEM_POS].to_numpy(np.int64))
     counts = np.bincount(keys % prep.n_items, minlength=prep.n_items) if prep.n_items else np.zeros(0)
     return counts / max(prep.n_users, 1)
+
+
+def smoothed_ctr(prep: Prepared, strength: float = CTR_PRIOR) -> np.ndarray:
+    """Each item's training click-through rate, (clicks + m·global rate) / (impressions + m), float64 (n_items,)."""
+    from ranking.stages.glm import clicks
+
+    train = prep.train
+    i = train[ITEM_POS].to_numpy(np.int64)
+    y = clicks(train)
+    prior = float(y.mean()) if len(y) else 0.0
+    n = np.bincount(i, minlength=prep.n_items)
+    c = np.bincount(i, weights=y, minlength=prep.n_items)
+    return (c + strength * prior) / (n + strength)
+
+
+def freshness_decay(prep: Prepared) -> tuple[float, str]:
+    """β of the freshness heuristic and how it was fitted (see the module docstring); 0 when it cannot be fitted."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ranking.prep.split import seconds
+    from ranking.stages.glm import clicks
+
+    train = prep.train
+    u, i = train[USER_POS].to_numpy(np.int64), train[ITEM_POS].to_numpy(np.int64)
+    y = clicks(train)
+    if len(train) < 2 or y.min() == y.max():
+        return 0.0, "β = 0: the training log needs clicks and non-clicks to fit the decay"
+    aq = np.nan_to_num(prep.user_affinity[u, prep.item_topic[i]], nan=0.0) + prep.item_quality[i]
+    age = np.maximum(seconds(train[S.EVENT_TS]) - prep.item_published_s[i], 0) / 86400.0
+    X = np.column_stack([aq, age])
+    sd = X.std(axis=0)
+    if (sd < 1e-9).any():
+        return 0.0, "β = 0: affinity + quality or the age does not vary in the training log"
+    model = LogisticRegression(C=1e6, max_iter=500).fit(X / sd, y.astype(np.int64))  # ~unpenalised
+    a, b = model.coef_[0] / sd
+    if a <= 0:
+        return 0.0, "β = 0: clicks do not rise with affinity + quality in the training log, so no scale for age"
+    beta = float(max(-b / a, 0.0))
+    return beta, (f"β = {beta:.3f} per day: logistic regression of the {len(y):,} training impressions' clicks on "
+                  f"affinity + quality ({a:+.2f}) and age in days ({b:+.2f}); β = −age coefficient ÷ "
+                  "affinity + quality coefficient")
 
 
 def heuristic_scores(prep: Prepared, users: np.ndarray) -> np.ndarray:
@@ -149,15 +204,66 @@ def _serving_features(prep: Prepared, stage1: RankedLists, stage2_model) -> Iter
             pass
 
 
+def _fitted(prep: Prepared, outs: Mapping[str, object], seed: int) -> dict:
+    """The fitted parts of the baselines for this split (GLM, freshness β, smoothed CTR), kept per split: a weight
+    move (``relabel`` keeps ``prep.seen``) only re-combines the GLM's signals. Stage 2's own GLM is reused when
+    there is one: it is the same model fitted on the same training rows."""
+    stage2 = outs.get("stage2")
+    glm = getattr(getattr(stage2, "model", None), "glm_", None)
+    try:
+        hit = _GLM_MEMO.get(prep.seen)
+    except TypeError:
+        hit = None
+    if hit is not None and hit["seed"] == seed and (glm is None or hit["glm"] is glm):
+        return hit
+    if glm is None:
+        from ranking.stages.glm import SignalGLM
+
+        glm = SignalGLM(seed=seed).fit(prep)
+    beta, how = freshness_decay(prep)
+    fitted = {"seed": seed, "glm": glm, "beta": beta, "how": how, "ctr": smoothed_ctr(prep).astype(np.float32)}
+    try:
+        _GLM_MEMO[prep.seen] = fitted
+    except TypeError:
+        pass
+    return fitted
+
+
+def transparent_scorers(prep: Prepared, fitted: dict) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Score rows (users × every item) of the baselines that need no stage: name → scorer(users)."""
+    glm, beta, ctr = fitted["glm"], np.float32(fitted["beta"]), fitted["ctr"]
+    age = prep.item_age_days.astype(np.float32)
+    return {"popularity": _popularity_rows(prep),
+            "smoothed_ctr": lambda users: np.broadcast_to(ctr, (len(users), len(ctr))),
+            "heuristic": lambda users: heuristic_scores(prep, users),
+            "freshness": lambda users: heuristic_scores(prep, users) - beta * age[None, :],
+            "glm": lambda users: glm.value_rows(prep, users)}
+
+
+def informative(lists: RankedLists) -> bool:
+    """False when every user's list holds one score only: the scorer had nothing to rank by."""
+    scores = lists.scores
+    if not np.isfinite(scores).any():
+        return False
+    spread = np.nanmax(scores, axis=1) - np.nanmin(scores, axis=1)
+    return bool((np.nan_to_num(spread) > 1e-6).any())
+
+
 def baseline_lists(prep: Prepared, outs: Mapping[str, object], cand_config: CandidateConfig, width: int,
                    seed: int) -> tuple[dict[str, RankedLists], tuple[str, ...]]:
-    """Every baseline that the trained stages allow, and notes on those left out.
+    """Every baseline that the trained stages allow and the data can inform, and notes on the others and on
+    the fitted freshness decay.
 
     ``outs``: the pipeline's stage outputs (``StageOutput``); logistic regression needs stage 2.
     """
-    lists = eligible_tops(prep, cand_config, width, {"popularity": _popularity_rows(prep),
-                                                     "heuristic": lambda users: heuristic_scores(prep, users)})
-    notes: list[str] = []
+    fitted = _fitted(prep, outs, seed)
+    lists = eligible_tops(prep, cand_config, width, transparent_scorers(prep, fitted))
+    notes: list[str] = [f"Freshness heuristic: affinity + quality − β × age in days; {fitted['how']}."]
+    for name in list(lists):
+        if not informative(lists[name]):
+            del lists[name]
+            notes.append(f"{TITLES[name]} baseline not informative on this data: it gives every item the same "
+                         "score, so it is not drawn.")
     stage2 = outs.get("stage2")
     if stage2 is not None and getattr(stage2.model, "table_", None) is not None:
         table = stage2.model.table_

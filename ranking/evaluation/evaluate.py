@@ -354,6 +354,8 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
         _check_rows(prep, lst)
     refs, ref_notes = B.baseline_lists(prep, outs, cand_config, list(lists.values())[-1].width, seed) \
         if outs is not None else ({}, ())
+    stage3 = getattr((outs or {}).get("stage3"), "model", None)  # its guard says so when it passes stage 2 on
+    ref_notes = (*ref_notes, *filter(None, [getattr(stage3, "guard_note", lambda: "")()]))
     gains, ideal, rand = _pass(prep, [*lists.values(), *refs.values()], cand_config, k, seed=seed)
     oracles = [(g, ideal) if ideal is not None else None for g in gains]
     evals = {name: evaluate_stage(prep, lst, k=k, cand_config=cand_config, stage=name,

@@ -47,7 +47,8 @@ class RunEvaluation:
 
     def headline(self, stage: str) -> float:
         """The basis metric (oracle NDCG@k, else held-out NDCG@k) of one list."""
-        return float((self.baseline if stage == "random" else self.stages.get(stage, {})).get(self.basis, np.nan))
+        row = self.baseline if stage == "random" else self.stages.get(stage) or self.baselines.get(stage, {})
+        return float(row.get(self.basis, np.nan))
 
     def table(self) -> pd.DataFrame:
         """Metrics as a frame: one row per list (funnel order), one column per metric key."""

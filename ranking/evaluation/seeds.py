@@ -33,7 +33,6 @@ from ranking.evaluation.result import RunEvaluation
 Verdict = Literal["b_beats_a", "a_beats_b", "not_distinguishable"]
 ALPHA = 0.05
 CONFIDENCE = 0.95
-HEURISTIC_KEYS = ("heuristic", "affinity_quality", "affinity+quality", "affinity")  # eval's baseline name
 RULE = ("“B beats A” only if every training seed's effect has the same sign, each seed's paired Wilcoxon "
         "test over users gives p < 0.05, and the 95% interval over seeds excludes 0; "
         "otherwise the two are “not distinguishable”.")
@@ -160,6 +159,17 @@ class SeedStudy:
     seconds: dict[int, float] = field(default_factory=dict)
     evaluations: dict[int, RunEvaluation] = field(default_factory=dict)
 
+    def baseline_margin(self) -> tuple[str, float] | None:
+        """(the best baseline by its mean over seeds, the last list's mean margin over it), or None."""
+        against = [c for c in self.comparisons if c.a in BASELINE_SHORT]
+        if not against:
+            return None
+        last = against[0].b
+        means = {c.a: float(np.nanmean([self.headline[s].get(c.a, np.nan) for s in self.seeds])) for c in against}
+        best = max(means, key=lambda k: -np.inf if np.isnan(means[k]) else means[k])
+        mine = float(np.nanmean([self.headline[s].get(last, np.nan) for s in self.seeds]))
+        return best, mine - means[best]
+
     def comparison(self, a: str, b: str) -> Comparison:
         for c in self.comparisons:
             if (c.a, c.b) == (a, b):
@@ -168,23 +178,20 @@ class SeedStudy:
 
     def to_document(self) -> dict:
         """JSON-able summary (NaN stays NaN: the writer turns it into null)."""
+        margin = self.baseline_margin()
         return {"k": self.k, "basis": self.basis, "basis_title": names.title(self.basis),
+                "best_baseline": None if margin is None else {"name": margin[0], "margin": margin[1]},
                 "seeds": list(self.seeds), "rule": RULE, "comparisons": [c.to_document() for c in self.comparisons],
                 "headline": {str(s): v for s, v in self.headline.items()}, "notes": list(self.notes),
                 "seconds": {str(s): v for s, v in self.seconds.items()}}
 
 
+BASELINE_SHORT = {"popularity": "Popularity", "smoothed_ctr": "Smoothed CTR", "heuristic": "Heuristic",
+                  "freshness": "Freshness", "glm": "GLM", "logreg": "Logistic regression"}
+
+
 def _short(name: str) -> str:
-    return "Heuristic" if name == "heuristic" else names.SHORT.get(name, name)
-
-
-def heuristic_per_user(ev: RunEvaluation) -> np.ndarray | None:
-    """The affinity + quality heuristic's per-user basis metric when the evaluation carries it, else None."""
-    for key in [*(getattr(ev, "baselines", None) or {}), *ev.per_user]:
-        per_user = ev.per_user.get(key, {})
-        if any(h in str(key).lower() for h in HEURISTIC_KEYS) and ev.basis in per_user:
-            return np.asarray(per_user[ev.basis])
-    return None
+    return BASELINE_SHORT.get(name) or names.SHORT.get(name, name)
 
 
 def compare_over_seeds(a: str, b: str, per_seed: Mapping[int, tuple[np.ndarray, np.ndarray]],
@@ -196,9 +203,16 @@ def compare_over_seeds(a: str, b: str, per_seed: Mapping[int, tuple[np.ndarray, 
                       tuple(r[2] for r in rows), confidence, alpha)
 
 
+def baseline_per_user(ev: RunEvaluation, name: str) -> np.ndarray | None:
+    """A baseline's per-user basis metric when the evaluation carries it, else None."""
+    per_user = ev.per_user.get(name, {})
+    return np.asarray(per_user[ev.basis]) if ev.basis in per_user else None
+
+
 def study(evaluations: Mapping[int, RunEvaluation], confidence: float = CONFIDENCE, alpha: float = ALPHA,
           seconds: Mapping[int, float] | None = None) -> SeedStudy:
-    """Consecutive lists (stage 1 → 2 → 3 → final) and every list against the heuristic, over seeds."""
+    """Consecutive lists (stage 1 → 2 → 3 → final), then every baseline against the last list (the final feed),
+    over seeds. Baselines present in some seeds' evaluations only are left out, with a note."""
     if not evaluations:
         raise ValueError("a seed study needs at least one evaluated seed")
     seeds = tuple(evaluations)
@@ -213,17 +227,20 @@ def study(evaluations: Mapping[int, RunEvaluation], confidence: float = CONFIDEN
             a, b, {s: (ev.per_user[a][basis], ev.per_user[b][basis]) for s, ev in evaluations.items()},
             confidence, alpha))
     notes = []
-    heur = {s: heuristic_per_user(ev) for s, ev in evaluations.items()}
-    if all(h is not None for h in heur.values()):
-        for b in lists:
-            comparisons.append(compare_over_seeds(
-                "heuristic", b, {s: (heur[s], ev.per_user[b][basis]) for s, ev in evaluations.items()},
-                confidence, alpha))
-    else:
-        notes.append("The affinity + quality heuristic is not part of this evaluation, so no stage is compared "
-                     "with it.")
+    last = lists[-1] if lists else None
+    bases = [b for b in (getattr(first, "baselines", None) or {}) if b not in lists]
+    for b in bases:
+        per = {s: baseline_per_user(ev, b) for s, ev in evaluations.items()}
+        if last is None or any(v is None for v in per.values()):
+            notes.append(f"{_short(b)} is not in every seed's evaluation, so it is not compared.")
+            continue
+        comparisons.append(compare_over_seeds(
+            b, last, {s: (per[s], ev.per_user[last][basis]) for s, ev in evaluations.items()}, confidence, alpha))
+    if not bases:
+        notes.append("No baseline is part of this evaluation, so no list is compared with one.")
     if len(seeds) < 2:
         notes.append("One training seed cannot show training noise: every verdict is “not distinguishable”.")
-    headline = {s: {name: ev.headline(name) for name in [*lists, "random"]} for s, ev in evaluations.items()}
+    headline = {s: {name: ev.headline(name) for name in [*lists, *bases, "random"]}
+                for s, ev in evaluations.items()}
     return SeedStudy(first.k, basis, seeds, tuple(comparisons), headline, tuple(notes),
                      dict(seconds or {}), dict(evaluations))

@@ -21,8 +21,11 @@ def run_summary(result, out: Path) -> list[str]:
     head = ["list", *([f"oracle NDCG@{k}"] if truth else []), f"NDCG@{k}", f"recall@{k}", "recall@list", "AUC"]
     rows = []
     lists = result.lists()
-    for name, m in [*ev.stages.items(), ("random", ev.baseline)]:
-        width = lists[name].width if name in lists else k
+    from ranking.evaluation.baselines import TITLES
+
+    bases = [(f"baseline: {TITLES.get(n, n)}", m) for n, m in (getattr(ev, "baselines", None) or {}).items()]
+    for name, m in [*ev.stages.items(), ("random", ev.baseline), *bases]:
+        width = lists[name].width if name in lists else _list_width(m, k)
         keys = [*([names.at("oracle_ndcg", k)] if truth else []), names.at("ndcg", k), names.at("recall", k),
                 names.at("recall", width), "auc"]
         rows.append([name, str(width), *(_num(m.get(key)) for key in keys)])
@@ -35,10 +38,36 @@ def run_summary(result, out: Path) -> list[str]:
         lines.append(f"note: only {prep.n_eval_users} users have at least {split.min_history} interactions, so "
                      "too few users are held out for ranking metrics; a generated world "
                      "(python -m ranking synth) is big enough to measure them.")
+    if truth and getattr(ev, "baselines", None):
+        lines.append(baseline_sentence(ev))
     lines += [f"note: {n}" for n in group_notes(list(ev.notes))]
     lines.append(f"wrote {out}: rankings.csv, metrics.json, config.json, models.pkl "
                  f"({result.timing_s.get('total', 0.0):.1f} s)")
     return lines
+
+
+def baseline_sentence(ev) -> str:
+    """The last list against the best baseline, in one sentence with the numbers (one training run)."""
+    from ranking import names
+    from ranking.evaluation.baselines import TITLES
+
+    last = list(ev.stages)[-1]
+    values = {n: ev.headline(n) for n in ev.baselines}
+    values = {n: v for n, v in values.items() if v == v}
+    if not values:
+        return "No baseline could be scored on this data."
+    best = max(values, key=values.get)
+    mine, gap = ev.headline(last), ev.headline(last) - values[best]
+    where = "above" if gap > 0 else "below"
+    return (f"{names.stage_title(last)}: {names.title(ev.basis)} {mine:.3f}, {abs(gap):.3f} {where} the best baseline "
+            f"({TITLES.get(best, best)}, {values[best]:.3f}) in this one training run; whether that is more than "
+            "training noise is the seed check's verdict (python -m ranking seeds).")
+
+
+def _list_width(metrics: dict, k: int) -> int:
+    """A reference list's length: the longest cut-off its recall is reported at (recall@list), else k."""
+    cuts = [int(key.split("@")[1]) for key in metrics if key.startswith("recall@") and key.split("@")[1].isdigit()]
+    return max(cuts, default=k)
 
 
 def group_notes(notes: list[str]) -> list[str]:

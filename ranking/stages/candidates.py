@@ -1,8 +1,12 @@
 """Stage 1, candidate generation: catalog → K candidates per user from cheap sources.
 
-Where it sits: first stage of the funnel. Three sources score every (user, item) pair —
+Where it sits: first stage of the funnel. Four sources score every (user, item) pair —
 ``topic`` (the user's stated affinity for the item's topic), ``popularity`` (recency-decayed
-engagement) and ``cf`` (truncated SVD of training engagement) — eligibility filters (region,
+engagement), ``cf`` (truncated SVD of training engagement) and ``glm`` (the per-signal GLM's
+expected value Σ wᵢ·signalᵢ at serving time under the label the stage was fitted with,
+``ranking.stages.glm``: linear, so it scores the whole catalog from user, item and user × topic parts; a
+later weight move re-ranks stages 2 and 3 within these candidates, as production retrieval keeps its own
+objective) — eligibility filters (region,
 blocklist, already seen, older than ``max_age_days`` at serving time "now") apply, and one
 source's top K, or a quota blend of several, becomes the candidate list stage 2 re-ranks. Work is
 chunked by user; loops run over chunks and sources.
@@ -15,21 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.linalg import svds
 
 from ranking.config import CandidateConfig
 from ranking.data import schema as S
 from ranking.errors import ConfigError, DataError, TrainingError
 from ranking.prep.lists import PAD, RankedLists, row_order, top_k
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
+from ranking.stages.cf import _cf_scores, _factorise
 
-SOURCE_NAMES = ("topic", "popularity", "cf")
+SOURCE_NAMES = ("topic", "popularity", "cf", "glm")
 POPULARITY_SMOOTHING = 0.01  # weight of decayed exposure next to decayed positives
 CF_POSITIVE, CF_NEUTRAL, CF_HIDE = 1.0, 0.25, -1.0  # engagement matrix values (see CandidateGenerator)
 _DAY_S = 86_400.0
 _FLAT = 1e-12  # a score row with a smaller spread is constant for the user: the source has no opinion
-_DENSE_SVD_MAX = 1_000_000  # up to this many matrix cells an exact dense SVD is cheap
-_CF_BLOCK = 256  # users per float64 CF product (see _cf_scores)
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +102,12 @@ class CandidateGenerator:
         centred = self.item_factors_ - self.item_mean_
         self.item_cov_ = centred.T @ centred / max(prep.n_items, 1)
         self.n_items_ = prep.n_items
+        self.glm_ = None
+        if "glm" in (self.config.source, *(name for name, share in self.config.quotas if share > 0)):
+            from ranking.stages.glm import SignalGLM
+
+            self.glm_ = SignalGLM(seed=self.seed).fit(prep, inter)
+            self.glm_labels_ = prep.labels  # the source keeps the weights it was fitted under
         return self
 
     def source_scores(self, prep: Prepared, user_pos: np.ndarray) -> dict[str, np.ndarray]:
@@ -115,7 +123,8 @@ class CandidateGenerator:
         """
         self._check(prep)
         users = np.asarray(user_pos)
-        return np.ascontiguousarray(self._blend(self._raw(prep, users), self._stats(prep, users)))
+        raw = self._raw(prep, users)
+        return np.ascontiguousarray(self._blend(raw, self._stats(prep, users, raw)))
 
     def generate(self, prep: Prepared, user_pos: np.ndarray | None = None, chunk: int = 2048) -> Candidates:
         """Top-K eligible candidates per user, ordered by stage-1 score (ties by item position)."""
@@ -153,7 +162,7 @@ class CandidateGenerator:
             at = order[np.searchsorted(sorted_u, block[0]):np.searchsorted(sorted_u, block[-1], side="right")]
             row = np.searchsorted(block, u[at])
             raw = self._raw(prep, block)
-            stage1 = self._blend(raw, self._stats(prep, block))
+            stage1 = self._blend(raw, self._stats(prep, block, raw))
             for name in SOURCE_NAMES:
                 out[name][at] = raw[name][row, i[at]]
             value = stage1[row, i[at]]
@@ -185,10 +194,16 @@ class CandidateGenerator:
             out["popularity"] = np.broadcast_to(pop, (len(users), len(pop)))
         if "cf" in names:  # float64 product, then rounding: a row's scores do not depend on its batch
             out["cf"] = _cf_scores(self.user_factors_[users], self.item_factors_)
+        if "glm" in names:
+            glm = getattr(self, "glm_", None)
+            out["glm"] = (glm.value_rows(prep, users, self.glm_labels_) if glm is not None
+                          else np.zeros((len(users), prep.n_items), np.float32))
         return out
 
-    def _stats(self, prep: Prepared, users: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each source's per-user mean and 1/std over all items, from closed forms (float32 columns)."""
+    def _stats(self, prep: Prepared, users: np.ndarray, raw: dict | None = None
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each source's per-user mean and 1/std over all items, from closed forms (float32 columns); the glm
+        source's from its rows in ``raw``."""
         n_items = max(prep.n_items, 1)
         affinity = np.nan_to_num(prep.user_affinity[users].astype(np.float32).astype(np.float64), nan=0.0)
         counts = np.bincount(prep.item_topic, minlength=affinity.shape[1]).astype(np.float64)
@@ -198,8 +213,12 @@ class CandidateGenerator:
         popularity = (np.full(len(users), pop.mean()), np.full(len(users), pop.var()))
         f = self.user_factors_[users]
         cf = ((f * self.item_mean_).sum(axis=1), ((f[:, :, None] * self.item_cov_).sum(axis=1) * f).sum(axis=1))
+        moments = [("topic", topic), ("popularity", popularity), ("cf", cf)]
+        if raw is not None and "glm" in raw:  # no closed form: the rows are at hand
+            g = raw["glm"].astype(np.float64)
+            moments.append(("glm", (g.mean(axis=1), g.var(axis=1))))
         out = {}
-        for name, (mean, var) in (("topic", topic), ("popularity", popularity), ("cf", cf)):
+        for name, (mean, var) in moments:
             std = np.sqrt(np.maximum(var, 0.0))
             inv = np.divide(1.0, std, out=np.zeros_like(std), where=std > _FLAT)
             out[name] = (mean.astype(np.float32)[:, None], inv.astype(np.float32)[:, None])
@@ -249,7 +268,7 @@ class CandidateGenerator:
     def _chunk(self, prep: Prepared, users: np.ndarray, k: int) -> tuple[dict[str, np.ndarray], dict]:
         hybrid = self.config.source == "hybrid"
         raw = self._raw(prep, users, tuple(name for name, _ in self._weights()) if hybrid else (self.config.source,))
-        stats = self._stats(prep, users) if hybrid else {}
+        stats = self._stats(prep, users, raw) if hybrid else {}
         stage1 = self._blend(raw, stats)
         eligible, removed = prep.eligible(users, self.config)
         n, n_items = len(users), prep.n_items
@@ -296,22 +315,6 @@ class CandidateGenerator:
                  for name, weight in weights]
         codes = np.array([SOURCE_NAMES.index(name) for name, _ in weights], np.int8)
         return codes[np.argmax(np.stack(parts), axis=0)] if len(r) else np.zeros(0, np.int8)
-
-
-def _cf_scores(user_factors: np.ndarray, item_factors: np.ndarray) -> np.ndarray:
-    """float32 (users, items) of the float64 products, a block of users at a time.
-
-    One float64 users × items temporary per chunk would be faulted in afresh (and cast) each
-    time; a small reused block buffer gives the same values in a third of the time.
-    """
-    n = len(user_factors)
-    out = np.empty((n, len(item_factors)), np.float32)
-    buf = np.empty((min(_CF_BLOCK, n), len(item_factors)))
-    for lo in range(0, n, _CF_BLOCK):
-        block = user_factors[lo:lo + _CF_BLOCK]
-        np.matmul(block, item_factors.T, out=buf[:len(block)])
-        out[lo:lo + len(block)] = buf[:len(block)]
-    return out
 
 
 def _top_k_grouped(level: np.ndarray, group: np.ndarray, k: int, valid: np.ndarray) -> np.ndarray:
@@ -366,28 +369,3 @@ def _count_at_most(sorted_rows: np.ndarray, row: np.ndarray, value: np.ndarray) 
         lo = np.where(go, mid + 1, lo)
         hi = np.where(active & ~go, mid, hi)
     return lo
-
-
-def _factorise(matrix: sp.csr_matrix, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rank-k truncated SVD A ≈ U·diag(s)·Vᵀ as factors U·√s, V·√s (float64); empty rows stay zero."""
-    n_users, n_items = matrix.shape
-    rank = min(k, n_users, n_items)
-    if rank == 0 or matrix.nnz == 0:
-        width = max(rank, 1)
-        return np.zeros((n_users, width)), np.zeros((n_items, width)), np.zeros(width)
-    if n_users * n_items <= _DENSE_SVD_MAX or rank >= min(n_users, n_items) - 1:
-        u, s, vt = np.linalg.svd(matrix.toarray(), full_matrices=False)
-        u, s, vt = u[:, :rank], s[:rank], vt[:rank]
-    else:  # ARPACK from a seeded start vector: deterministic
-        v0 = np.random.default_rng(seed).uniform(-1.0, 1.0, min(n_users, n_items))
-        u, s, vt = svds(matrix.astype(np.float64), k=rank, v0=v0)
-        order = np.argsort(-s, kind="stable")
-        u, s, vt = u[:, order], s[order], vt[order]
-    s = np.where(s > 1e-10 * s.max(), s, 0.0)  # numerically null directions carry no signal
-    users, items = u * np.sqrt(s), vt.T * np.sqrt(s)
-    for factors in (users, items):  # rows outside the kept span are rounding noise: make them exactly 0
-        norm = np.linalg.norm(factors, axis=1)
-        factors[norm <= 1e-9 * max(norm.max(), 1e-300)] = 0.0
-    users[np.diff(matrix.indptr) == 0] = 0.0
-    items[np.bincount(matrix.indices, minlength=n_items) == 0] = 0.0
-    return users, items, s

@@ -41,6 +41,7 @@ from ranking.prep.lists import PAD, RankedLists, order_rows
 from ranking.prep.split import Prepared
 from ranking.stages import features as F
 from ranking.stages import value as V
+from ranking.stages.glm import SignalGLM
 from ranking.stages.table import HISTORY_SHARE, VALID_SHARE, TrainingTable, history_mask, history_prep, training_table
 
 __all__ = ["HISTORY_SHARE", "VALID_SHARE", "GBDTRanker", "TrainingTable", "history_mask", "history_prep",
@@ -81,8 +82,14 @@ class GBDTRanker:
                 if progress:
                     progress(min(rounds - 1, (j * rounds + r) // len(V.SIGNALS)), logs)
 
-            boosters = V.SignalBoosters(self._params(), self.config.early_stopping_rounds).fit(
-                table.X, table.signals, va, progress=each)
+            # the trees start from the GLM's prediction and learn corrections: where they saw no data (ages the
+            # logging policy rarely showed) the GLM's smooth effects still extrapolate
+            # stage 1's GLM source is the same model on the same rows: reuse it
+            self.glm_ = None if not self.config.boost_from_glm else (
+                getattr(stage1, "glm_", None) or SignalGLM(seed=self.seed).fit(prep))
+            table = dataclasses.replace(table, glm_margin=self._table_margin(prep, table))
+            boosters = V.SignalBoosters(self._params(), self.config.early_stopping_rounds, self._hidden(table)).fit(
+                table.X, table.signals, va, progress=each, margin=table.glm_margin)
             for m in boosters.models_:
                 m.get_booster().feature_names = safe
             self.signal_model_ = boosters
@@ -117,6 +124,33 @@ class GBDTRanker:
         self.n_train_rows_, self.n_valid_rows_ = int(tr.sum()), int(va.sum())
         return self
 
+    def _table_margin(self, prep: Prepared, table: TrainingTable) -> np.ndarray | None:
+        """The GLM's margins of the training rows: at their event time and logged slot, each row left out of
+        its own click rates (the GLM was fitted on every training row)."""
+        if getattr(self, "glm_", None) is None:
+            return None
+        slot = table.X[:, table.feature_names.index("position")]
+        return self.glm_.pair_margins(prep, table.user_pos, table.item_pos, table.at_s, position=slot,
+                                      own_click=table.signals[:, 0].astype(np.float64))
+
+    def _hidden(self, table: TrainingTable) -> tuple[int, ...]:
+        """Columns the trees do not see when they start from the GLM. The item's age is the GLM's alone: trees
+        split on the ages the logging policy showed (mostly under two days) and stay flat beyond them, so an
+        age correction learnt on fresh items would be applied unchanged to week-old ones at serving. Stage 1's
+        scores are left out too: its GLM source already is the start, and the history-fitted stage 1 that
+        scores the training rows differs from the full one that scores candidates (on fresh worlds they made
+        the trees worse than the GLM alone, see the README)."""
+        if getattr(self, "glm_", None) is None:
+            return ()
+        names = list(table.feature_names)
+        return tuple(names.index(n) for n in ("age_hours", *F.FEATURE_NAMES[-5:]) if n in names)
+
+    def _serving_margin(self, prep: Prepared, u: np.ndarray, i: np.ndarray) -> np.ndarray | None:
+        """The GLM's margins of pairs at serving time, slot 1 (None without a GLM)."""
+        if getattr(self, "glm_", None) is None:
+            return None
+        return self.glm_.pair_margins(prep, u, i, np.maximum(prep.item_published_s[i], prep.now_s))
+
     def _params(self) -> dict:
         c = self.config
         return dict(n_estimators=c.n_estimators, max_depth=c.max_depth, learning_rate=c.learning_rate,
@@ -140,10 +174,11 @@ class GBDTRanker:
                 continue
             if held.all():  # a single user: no other fold to learn from; fall back to the main model, and say so
                 self.oof_fallback_ = True
-                out[held] = self.signal_model_.predict(table.X[held])
+                out[held] = self.signal_model_.predict(table.X[held], _rows(table.glm_margin, held))
                 continue
-            part = V.SignalBoosters(self._params(), None).fit(table.X[~held], table.signals[~held], rounds=rounds)
-            out[held] = part.predict(table.X[held])
+            part = V.SignalBoosters(self._params(), None, self._hidden(table)).fit(
+                table.X[~held], table.signals[~held], rounds=rounds, margin=_rows(table.glm_margin, ~held))
+            out[held] = part.predict(table.X[held], _rows(table.glm_margin, held))
         return out
 
     @property
@@ -185,10 +220,10 @@ class GBDTRanker:
 
     # -- serving --------------------------------------------------------------------------
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        """The label model's score (n,), or in signals mode the signal matrix (n, 5)."""
+    def _predict(self, X: np.ndarray, margin: np.ndarray | None = None) -> np.ndarray:
+        """The label model's score (n,), or in signals mode the signal matrix (n, 5) (``margin``: the GLM's)."""
         if self.signals_mode:
-            return self.signal_model_.predict(X)
+            return self.signal_model_.predict(X, margin)
         return _output(self.model_, X, self._ranking)
 
     def _width(self) -> tuple[int, ...]:
@@ -207,8 +242,9 @@ class GBDTRanker:
         u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
         out = np.empty((len(u), *self._width()), np.float32)
         for lo in range(0, len(u), CHUNK_PAIRS):
-            out[lo:lo + CHUNK_PAIRS] = self._predict(self.pair_features(prep, u[lo:lo + CHUNK_PAIRS],
-                                                                        i[lo:lo + CHUNK_PAIRS]))
+            uu, ii = u[lo:lo + CHUNK_PAIRS], i[lo:lo + CHUNK_PAIRS]
+            out[lo:lo + CHUNK_PAIRS] = self._predict(self.pair_features(prep, uu, ii),
+                                                     self._serving_margin(prep, uu, ii))
         return out
 
     def score_pairs(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
@@ -238,10 +274,10 @@ class GBDTRanker:
         out = np.full((*cands.items.shape, *self._width()), np.nan, np.float32)
         for lo in range(0, len(row_users), CHUNK_USERS):
             part = RankedLists(cands.items[lo:lo + CHUNK_USERS], cands.scores[lo:lo + CHUNK_USERS])
-            X, _, _, mask = self.features_for(prep, part, row_users[lo:lo + CHUNK_USERS])
+            X, u, i, mask = self.features_for(prep, part, row_users[lo:lo + CHUNK_USERS])
             if len(X):
                 block = out[lo:lo + CHUNK_USERS]
-                block[mask] = self._predict(X)
+                block[mask] = self._predict(X, self._serving_margin(prep, u.astype(np.int64), i.astype(np.int64)))
         return out
 
     def rank(self, prep: Prepared, cands: RankedLists, users: np.ndarray | None = None) -> RankedLists:
@@ -255,9 +291,11 @@ class GBDTRanker:
         if not len(row):
             raise ValueError(f"user position {user_pos} has no row in these candidate lists")
         one = RankedLists(cands.items[row[:1]], cands.scores[row[:1]])
-        X, _, items, _ = self.features_for(prep, one, row_users[row[:1]])
+        X, users, items, _ = self.features_for(prep, one, row_users[row[:1]])
         booster = self.model_.get_booster()
-        dm = xgb.DMatrix(X, feature_names=booster.feature_names, missing=np.nan)  # XGBoost's own (safe) names
+        start = self._serving_margin(prep, users.astype(np.int64), items.astype(np.int64))
+        dm = xgb.DMatrix(X, feature_names=booster.feature_names, missing=np.nan,  # XGBoost's own (safe) names
+                         base_margin=None if start is None else start[:, 0])  # the click head's GLM start
         rounds = (0, self.best_iteration_ + 1)
         contrib = booster.predict(dm, pred_contribs=True, iteration_range=rounds)
         margin = booster.predict(dm, output_margin=True, iteration_range=rounds)
@@ -280,6 +318,10 @@ def xgb_feature_names(names) -> list[str]:
         seen.add(safe)
         out.append(safe)
     return out
+
+
+def _rows(margin: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if margin is None else margin[rows]
 
 
 def _output(model: xgb.XGBModel, X: np.ndarray, ranking: bool) -> np.ndarray:

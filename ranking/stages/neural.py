@@ -21,11 +21,11 @@ import numpy as np
 
 from ranking.config import NeuralConfig
 from ranking.errors import TrainingError
-from ranking.evaluation.metrics import auc
 from ranking.stages import training as T
 from ranking.stages.scaling import apply_scaler, check_table, column, fit_scaler, matrix, positions
 
 EMBEDDING_L2 = 1e-4  # L2 on looked-up embedding rows (Keras divides by batch): frequency-aware decay
+GUARD_MIN_GAIN = 0.001  # stage 3 must lower stage 2's validation loss by this share, else it passes stage 2 through
 PATIENCE = 3  # epochs without a better val_loss before early stopping
 CHUNK = 262_144  # rows per forward pass at predict: one call up to this size, bounded memory above
 THREADS = int(os.environ.get("LAB_TF_THREADS", "1"))
@@ -123,6 +123,11 @@ class NeuralReranker:
             self.model_, self.history_ = self._train(inputs, y.astype(np.float32), valid, progress)
         val_loss = self.history_.get("val_loss")
         self.best_epoch_ = int(np.argmin(val_loss)) + 1 if val_loss else len(self.history_["loss"])
+        # the guard: a residual network that does not predict the validation users' signals better than its
+        # input (stage 2's out-of-fold predictions) passes its input through instead of adding noise
+        self.best_val_loss_ = float(min(val_loss)) if val_loss else float("nan")
+        self.passthrough_ = bool(self.residual_ and val_loss and not
+                                 self.best_val_loss_ < self.input_val_loss_ * (1 - GUARD_MIN_GAIN))
         return self
 
     def _train(self, inputs: dict[str, np.ndarray], y: np.ndarray, valid: np.ndarray,
@@ -157,6 +162,13 @@ class NeuralReranker:
             return loss
 
         train_rows, valid_rows = np.flatnonzero(~valid), np.flatnonzero(valid)
+        self.residual_ = bool(self.signals_ and self.stage2_width_ == len(HEADS))
+        self.input_val_loss_ = float("nan")
+        if self.residual_ and len(valid_rows):  # the zero-correction start: stage 2's own predictions
+            start = inputs["stage2_base"][valid_rows].astype(np.float64)
+            start = np.column_stack([1 / (1 + np.exp(-start[:, j])) if act == "sigmoid" else np.exp(start[:, j])
+                                     for j, (_, act, _) in enumerate(HEADS)])
+            self.input_val_loss_ = T.np_loss(kinds, y[valid_rows], start)
         unknown = {"user": self.n_users_, "item": self.n_items_} if cfg.id_embeddings else {}
         scored = np.concatenate([T.sample(train_rows, AUC_ROWS, self.seed), valid_rows])  # one forward pass
         n_fit = len(scored) - len(valid_rows)
@@ -188,6 +200,14 @@ class NeuralReranker:
             model.set_weights(best_weights)  # the serving function reads the same variables
         return model, history
 
+    def guard_note(self) -> str:
+        """One sentence when the guard passes stage 2's predictions through, else ''."""
+        if not self.__dict__.get("passthrough_"):
+            return ""
+        return (f"Stage 3 passes stage 2's predictions through: its network did not lower stage 2's loss on the "
+                f"validation users ({self.input_val_loss_:.4f} → best {self.best_val_loss_:.4f}), so it would "
+                "only add noise; stage 3's list is stage 2's order.")
+
     # ------------------------------------------------------------------ scoring
     def predict(self, X: np.ndarray, *, user_pos: np.ndarray, item_pos: np.ndarray,
                 stage2_score: np.ndarray | None = None) -> np.ndarray:
@@ -201,6 +221,8 @@ class NeuralReranker:
         if self.uses_stage2_ and stage2_score is None:
             raise ValueError("this model was fitted with the stage-2 score; pass stage2_score")
         s2 = column(stage2_score, n) if self.uses_stage2_ else None
+        if self.__dict__.get("passthrough_") and s2 is not None:
+            return s2.astype(np.float32).copy()  # the guard (see fit): stage 2's predictions, unchanged
         inputs = self._inputs(X, positions(user_pos, n, "user_pos"), positions(item_pos, n, "item_pos"), s2)
         out = np.empty((n, len(HEADS)) if self.signals_ else n, np.float32)
         for start in range(0, n, CHUNK):
@@ -315,6 +337,17 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: int, n_users
         out = layers.Dense(1, activation="sigmoid", name="p_positive",
                            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 30))(h)
     return keras.Model(inputs=inputs, outputs=out, name="neural_reranker")
+
+
+def auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """ROC AUC of the training log (the progress chart's); NaN with one class. The evaluation's own kernel is
+    ``ranking.evaluation.metrics.auc``: stages never import evaluation (packages depend one way)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y_true) > 0
+    if y.all() or not y.any():
+        return float("nan")
+    return float(roc_auc_score(y, np.asarray(y_score, np.float64)))
 
 
 def _base(s2: np.ndarray) -> np.ndarray:

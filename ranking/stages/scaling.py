@@ -27,6 +27,9 @@ def fit_scaler(m: np.ndarray) -> dict[str, np.ndarray]:
     stats["mean"] = z.mean(axis=0, dtype=np.float64).astype(np.float32)
     sd = z.std(axis=0, dtype=np.float64)
     stats["scale"] = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)
+    if len(z):  # serving inputs stay within the training rows' range: a ReLU net extrapolates linearly and
+        zs = (z - stats["mean"]) / stats["scale"]  # far (item ages past what the logging policy showed)
+        stats["lo"], stats["hi"] = zs.min(axis=0).astype(np.float32), zs.max(axis=0).astype(np.float32)
     return stats
 
 
@@ -45,6 +48,8 @@ def apply_scaler(m: np.ndarray, stats: dict[str, np.ndarray]) -> np.ndarray:
     z = impute(m, stats)
     z -= stats["mean"]
     z /= stats["scale"]
+    if "lo" in stats:
+        np.clip(z, stats["lo"], stats["hi"], out=z)
     return np.clip(z, -CLIP, CLIP, out=z)
 
 

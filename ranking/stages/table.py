@@ -40,6 +40,7 @@ class TrainingTable:
     oof_score: np.ndarray  # float32 out-of-fold stage-2 score (NaN until fit computes it)
     signals: np.ndarray | None = None  # float32 (n, 5) logged signals (``value.targets``)
     oof_signals: np.ndarray | None = None  # float32 (n, 5) out-of-fold stage-2 signal predictions
+    glm_margin: np.ndarray | None = None  # float64 (n, 5) the GLM's margins stage 2 boosts from (signals mode)
 
     def __len__(self) -> int:
         return len(self.y)

@@ -34,9 +34,13 @@ SIGNALS: tuple[tuple[str, str, str], ...] = (
     (S.E_COMMENT, S.COMMENT, "count"), (S.P_HIDE, S.HIDE, "probability"),
 )
 NAMES = tuple(name for name, _, _ in SIGNALS)
-OBJECTIVES = {"probability": "binary:logistic", "seconds": "reg:squarederror", "count": "count:poisson"}
+# dwell seconds are non-negative with many zeros: a log link (Poisson) like the GLM's, so the trees can boost
+# from the GLM's margin (``ranking.stages.glm``)
+OBJECTIVES = {"probability": "binary:logistic", "seconds": "count:poisson", "count": "count:poisson"}
 EVAL_NAMES = ("train", "valid")  # the eval sets' names in progress logs and ``evals_result_``
-EVAL_METRICS = {"probability": ["auc", "logloss"], "seconds": ["rmse"], "count": ["poisson-nloglik"]}
+# early stopping watches the last metric: the objective's own loss
+EVAL_METRICS = {"probability": ["auc", "logloss"], "seconds": ["rmse", "poisson-nloglik"],
+                "count": ["poisson-nloglik"]}
 
 
 def targets(frame: pd.DataFrame) -> np.ndarray:
@@ -58,9 +62,11 @@ def stack(signals: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([signals[name] for name in NAMES], axis=-1).astype(np.float32)
 
 
-def value(prep: Prepared, signals: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """float32 Σ wᵢ·signalᵢ under ``prep.labels`` for signals of ``items`` (same shape; NaN where PAD)."""
-    labels = prep.labels or L.LabelConfig()
+def value(prep: Prepared, signals: np.ndarray, items: np.ndarray, labels: L.LabelConfig | None = None
+          ) -> np.ndarray:
+    """float32 Σ wᵢ·signalᵢ under ``labels`` (default ``prep.labels``) for signals of ``items`` (same shape; NaN
+    where PAD)."""
+    labels = labels or prep.labels or L.LabelConfig()
     norm = L.expected_dwell_per_item(prep.interactions, prep.dataset.content, labels)
     items = np.asarray(items)
     if not np.isscalar(norm):
@@ -72,21 +78,36 @@ def value(prep: Prepared, signals: np.ndarray, items: np.ndarray) -> np.ndarray:
 class SignalBoosters:
     """One XGBoost model per signal on the same features; ``predict`` gives the (n, 5) signal matrix."""
 
-    def __init__(self, params: dict, early_stopping: int | None):
+    def __init__(self, params: dict, early_stopping: int | None, hidden: tuple[int, ...] = ()):
         self.params = params
         self.early_stopping = early_stopping
+        self.hidden = tuple(hidden)  # feature columns the trees never see (left to the starting margin)
+
+    def _view(self, X: np.ndarray) -> np.ndarray:
+        if not self.__dict__.get("hidden"):
+            return X
+        X = np.array(X, dtype=np.float32, copy=True)
+        X[:, list(self.hidden)] = np.nan
+        return X
 
     def fit(self, X: np.ndarray, Y: np.ndarray, valid: np.ndarray | None = None,
-            progress: Callable[[int, int, dict], None] | None = None, rounds: list[int] | None = None
-            ) -> SignalBoosters:
-        """Train each signal's booster (early stopping on ``valid`` rows, or fixed ``rounds`` per signal)."""
+            progress: Callable[[int, int, dict], None] | None = None, rounds: list[int] | None = None,
+            margin: np.ndarray | None = None) -> SignalBoosters:
+        """Train each signal's booster (early stopping on ``valid`` rows, or fixed ``rounds`` per signal).
+
+        ``margin`` (n, 5): a starting prediction per row on each objective's link scale (logit, log), e.g. the
+        GLM's; the trees then learn only corrections to it (XGBoost's ``base_margin``)."""
         self.models_: list[xgb.XGBRegressor] = []
         self.evals_result_: list[dict] = []
         fit = np.ones(len(X), bool) if valid is None else ~valid
+        X = self._view(X)
         # the same X and y objects as the training set: XGBoost then reuses its matrix for the train eval
         Xf, Yf = X[fit], Y[fit]
         has_valid = valid is not None and valid.any()
         Xv = X[valid] if has_valid else None
+        self.boosted_from_margin_ = margin is not None
+        Mf = None if margin is None else margin[fit]
+        Mv = None if margin is None or not has_valid else margin[valid]
         for j, (_, _, kind) in enumerate(SIGNALS):
             y = Yf[:, j]
             base = float(np.clip(y.mean(), 1e-3, 1 - 1e-3)) if kind == "probability" else max(float(y.mean()), 1e-3)
@@ -99,20 +120,29 @@ class SignalBoosters:
             callbacks = None if progress is None else [RoundProgress(lambda r, logs, _j=j: progress(_j, r, logs))]
             model = xgb.XGBRegressor(callbacks=callbacks, **params)
             evals = [(Xf, y)] + ([(Xv, Y[valid, j])] if has_valid else [])
-            model.fit(Xf, y, eval_set=evals if rounds is None else None, verbose=False)
+            extra = {}
+            if Mf is not None:
+                extra["base_margin"] = Mf[:, j]
+                if rounds is None:
+                    extra["base_margin_eval_set"] = [Mf[:, j]] + ([Mv[:, j]] if has_valid else [])
+            model.fit(Xf, y, eval_set=evals if rounds is None else None, verbose=False, **extra)
             model.callbacks = None  # the caller's progress function may not pickle
             self.models_.append(model)
             self.evals_result_.append(model.evals_result() if rounds is None else {})
         self.best_rounds_ = [int(getattr(m, "best_iteration", m.n_estimators - 1)) + 1 for m in self.models_]
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """float32 (n, 5) predicted signals (probabilities, seconds, counts: all ≥ 0)."""
+    def predict(self, X: np.ndarray, margin: np.ndarray | None = None) -> np.ndarray:
+        """float32 (n, 5) predicted signals (probabilities, seconds, counts: all ≥ 0); ``margin`` as in ``fit``
+        (required when the boosters were fitted from one)."""
         out = np.empty((len(X), len(SIGNALS)), np.float32)
         if not len(X):
             return out
+        if getattr(self, "boosted_from_margin_", False) and margin is None:
+            raise ValueError("these boosters were trained from a starting margin: pass margin=")
+        X = self._view(X)
         for j, model in enumerate(self.models_):
-            out[:, j] = model.predict(X)
+            out[:, j] = model.predict(X, base_margin=None if margin is None else margin[:, j])
         return np.maximum(out, 0.0, out=out)
 
     def importance(self, booster_names: list[str], names: list[str]) -> pd.Series:

@@ -18,8 +18,9 @@ from ranking.evaluation.baselines import TITLES
 from ranking.viz.style import BASE_FONT, PALETTE, STAGE_COLORS, STAGE_ORDER, _empty, _stage_label, _style
 
 BASELINE_TITLES = {**TITLES, "random": "Random order"}
-BASELINE_STYLE = {"popularity": ("#D55E00", "dash"), "heuristic": ("#0072B2", "dashdot"),
-                  "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
+BASELINE_STYLE = {"popularity": ("#D55E00", "dash"), "smoothed_ctr": ("#E69F00", "dot"),
+                  "heuristic": ("#0072B2", "dashdot"), "freshness": ("#009E73", "longdashdot"),
+                  "glm": ("#CC79A7", "solid"), "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
 ESTIMATOR_TITLES = {"oracle": "Truth (oracle NDCG)", "heldout_ndcg": "Held-out NDCG", "ips": "IPS",
                     "snips": "SNIPS", "dr": "Doubly robust"}
 
@@ -127,3 +128,36 @@ def beyond_accuracy(metrics: Mapping[str, Mapping[str, float]], k: int) -> go.Fi
     fig = _style(fig, title, None, None, 3 * (30 * len(rows) + 130))
     fig.update_layout(margin={"t": 110})
     return fig
+
+
+DATA_CURVE_LISTS = ("stage2", "stage3", "final", "glm", "freshness", "heuristic", "logreg", "smoothed_ctr")
+
+
+def data_curve(curve) -> go.Figure:
+    """How much data does each stage need? Per list (``ranking.curve.LearningCurve``): the mean over training
+    seeds of the basis metric against the share of the training log, with a band from the lowest to the highest
+    seed. Learned stages are solid, baselines dashed in their usual styles."""
+    title = "How much data does each stage need?"
+    shown = [n for n in DATA_CURVE_LISTS if n in curve.lists()]
+    if not shown or not curve.shares:
+        return _empty(title, 520)
+    label = names.title(curve.basis)
+    x = [100.0 * s for s in curve.shares]
+    fig = go.Figure()
+    for name in shown:
+        mean, lo, hi = curve.band(name)
+        if name in STAGE_COLORS:
+            color, dash, who = STAGE_COLORS[name], "solid", names.stage_title(name)
+        else:
+            (color, dash), who = BASELINE_STYLE.get(name, ("#333333", "dash")), BASELINE_TITLES.get(name, name)
+        if len(curve.seeds) > 1:
+            fig.add_trace(go.Scatter(x=[*x, *x[::-1]], y=[*hi, *lo[::-1]], fill="toself", fillcolor=color,
+                                     opacity=0.15, line={"width": 0}, hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=who,
+                                 line={"color": color, "dash": dash, "width": 4 if name == "final" else 3},
+                                 marker={"size": 9},
+                                 hovertemplate=f"<b>{who}</b><br>%{{x:.0f}}% of the log: {label} = %{{y:.3f}}"
+                                               "<extra></extra>"))
+    fig.update_xaxes(type="log", tickvals=x, ticktext=[f"{v:g} %" for v in x])
+    return _style(fig, title, "share of the training log used (log scale)", f"{label} (0–1, higher is better)",
+                  560, legend=True)
