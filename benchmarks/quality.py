@@ -1,14 +1,13 @@
-"""Do the learned stages earn their place? Oracle NDCG@10 per world × training seed × list, baselines included.
+"""Do the learned stages earn their place? The seed study against every baseline, on worlds made for the run.
 
-`python -m benchmarks --quality [--quick] [--json]` trains every stage on three generated worlds
-(small, sample-sized, 20k users; ``--quick`` skips the 20k world) with three training seeds each,
-on one label + split per world, and prints one row per (world, seed): the baselines (popularity,
-affinity + quality heuristic, logistic regression on stage 2's features, where the evaluation
-computes them) and the four lists, all judged by the world's truth under the default weights.
-It also times what a weight slider costs: re-ranking every user's stage-2, stage-3 and final
-lists for new weights (``pipeline.reweight``) and the full ``pipeline.finish`` (re-rank +
-post-processing + evaluation) on the sample world, and "train all" on the sample world.
-Public APIs only.
+`python -m benchmarks --quality [--quick] [--json] [--world-seed N]` generates five worlds (three at the sample
+size 600 × 300 × 24k, one 2000 × 500 × 80k, one 20k × 2k × 400k; ``--quick``: the three sample-sized ones),
+their world seeds N, N+1, … (default 9101: pass a seed never used before to test on unseen worlds), labels and
+splits each once and runs the seed study (``ranking.study.seed_study``, training seeds 42, 43, 44). Per world it
+prints every list's and baseline's oracle NDCG@10 (mean over seeds), the verdict of each baseline → final and of
+stage 2 → stage 3, the final feed's mean margin over the best baseline, and what a shares-only re-weighting
+(w_share 5, the rest 0, no retraining) does to the final feed's shares-only oracle NDCG@10. It also times "train
+all" and a weight move on the first sample-sized world. Public APIs only.
 """
 
 from __future__ import annotations
@@ -19,53 +18,70 @@ import time
 
 import numpy as np
 
-from ranking import pipeline
-from ranking.config import LabelConfig, PipelineConfig
+from ranking import pipeline, study
+from ranking.config import PipelineConfig
 from ranking.data import synth
+from ranking.evaluation import evaluate as E
+from ranking.evaluation.baselines import BASELINES
+from ranking.evaluation.seeds import BASELINE_SHORT
 from ranking.names import at
 from ranking.stages.postprocess import postprocess
 
-WORLDS = {
-    "small 300×120": {"n_users": 300, "n_items": 120, "n_interactions": 6000, "seed": 0},
-    "sample 600×300": {"n_users": 600, "n_items": 300, "n_interactions": 24000, "seed": 0},
-    "20k×2k": {"n_users": 20000, "n_items": 2000, "n_interactions": 400000, "seed": 0},
-}
+SIZES = (("sample", 600, 300, 24000), ("sample", 600, 300, 24000), ("sample", 600, 300, 24000),
+         ("2000×500", 2000, 500, 80000), ("20k×2k", 20000, 2000, 400000))
+WORLD_SEED = 9101
 SEEDS = (42, 43, 44)
-BASELINE_NAMES = ("popularity", "heuristic", "logreg")
 LISTS = ("stage1", "stage2", "stage3", "final")
-SHARES_ONLY = LabelConfig(w_click=0.0, w_dwell=0.0, w_share=1.0, w_comment=0.0, w_hide=0.0)
+SHARES_ONLY = {"w_click": 0.0, "w_dwell": 0.0, "w_share": 5.0, "w_comment": 0.0, "w_hide": 0.0}
 
 
-def _oracle(evaluation, name: str) -> float:
-    key = at("oracle_ndcg", evaluation.k)
-    baselines = getattr(evaluation, "baselines", {}) or {}
-    row = evaluation.stages.get(name) or baselines.get(name) or {}
-    return float(row.get(key, np.nan))
+def shares_only(prep, config: PipelineConfig, outputs) -> tuple[float, float]:
+    """The final feed's shares-only oracle NDCG@k before (lists made for the run's weights) and after re-ranking
+    for shares-only weights without retraining (``pipeline.finish`` on the relabelled data)."""
+    labels = dataclasses.replace(config.labels, **SHARES_ONLY)
+    cfg = dataclasses.replace(config, labels=labels)
+    moved = pipeline.prepare_data(prep.dataset, cfg, same_split=prep)
+    old = pipeline.finish(prep, config, outputs)
+    key = at("oracle_ndcg", config.eval.k)
+    before = E.evaluate_stage(moved, old.post.lists, k=config.eval.k, cand_config=config.stage1, stage="final")
+    after = pipeline.finish(moved, cfg, outputs).evaluation
+    return float(before.metrics[key]), float(after.stages["final"][key])
 
 
-def world_rows(name: str, spec: dict, seeds=SEEDS, config: PipelineConfig | None = None) -> tuple[list, dict]:
-    """One row per training seed: oracle NDCG@10 of every baseline and list, and the training seconds."""
+def world_row(label: str, spec: synth.WorldSpec, config: PipelineConfig | None = None) -> dict:
+    """One world: the seed study's means and verdicts, the best-baseline margin and the shares-only check."""
     config = config or PipelineConfig()
-    dataset = synth.generate(synth.WorldSpec(**spec)).to_dataset()
+    dataset = synth.generate(spec).to_dataset()
     prep = pipeline.prepare_data(dataset, config)
-    rows, last = [], None
-    for seed in seeds:
-        c = dataclasses.replace(config, seed=seed)
+    trained: dict = {}
+
+    def train(p, cfg, progress):
         t0 = time.perf_counter()
-        outputs = pipeline.train(prep, c)
-        train_s = time.perf_counter() - t0
-        result = pipeline.finish(prep, c, outputs)
-        ev = result.evaluation
-        rows.append({"world": name, "seed": seed, "train_s": train_s,
-                     **{n: _oracle(ev, n) for n in (*BASELINE_NAMES, *LISTS)}})
-        last = (prep, c, outputs)
-    return rows, {"last": last}
+        out = pipeline.train(p, cfg, progress=progress)
+        trained[cfg.seed] = (out, time.perf_counter() - t0)
+        return out
+
+    result = study.seed_study(prep, config, SEEDS, train=train)
+    means = {n: float(np.nanmean([result.headline[s].get(n, np.nan) for s in SEEDS]))
+             for n in (*LISTS, *BASELINES, "random") if any(n in result.headline[s] for s in SEEDS)}
+    verdicts = {c.a: c.verdict_text() for c in result.comparisons if c.a in BASELINE_SHORT}
+    margin = result.baseline_margin()
+    before, after = shares_only(prep, dataclasses.replace(config, seed=SEEDS[0]), trained[SEEDS[0]][0])
+    return {"world": f"{label} {spec.n_users}×{spec.n_items}×{spec.n_interactions} (world seed {spec.seed})",
+            "means": means, "verdicts": verdicts,
+            "stage2_to_stage3": result.comparison("stage2", "stage3").verdict_text(),
+            "best_baseline": None if margin is None else margin[0],
+            "margin": None if margin is None else margin[1],
+            "notes": [n for n in result.evaluations[SEEDS[0]].notes if n.startswith(("Stage 3 passes", "Fresh"))],
+            "shares_only_before": before, "shares_only_after": after,
+            "train_s": [trained[s][1] for s in SEEDS], "prep": prep, "outputs": trained[SEEDS[0]][0]}
 
 
-def reweight_timing(prep, config, outputs, repeats: int = 5) -> dict:
+def reweight_timing(prep, config: PipelineConfig, outputs, repeats: int = 5) -> dict:
     """Milliseconds to re-rank for new weights: every user's stage-2, stage-3 and final lists, and the whole
     ``finish`` (those lists + every metric, baselines included: what a page shows after a slider move)."""
-    moved = dataclasses.replace(prep, labels=SHARES_ONLY)
+    moved = pipeline.prepare_data(prep.dataset, dataclasses.replace(
+        config, labels=dataclasses.replace(config.labels, **SHARES_ONLY)), same_split=prep)
     lists_ms, finish_ms = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -78,38 +94,49 @@ def reweight_timing(prep, config, outputs, repeats: int = 5) -> dict:
     return {"reweight_lists_ms": float(np.median(lists_ms)), "reweight_finish_ms": float(np.median(finish_ms))}
 
 
-def measure(quick: bool = False) -> dict:
+def measure(quick: bool = False, world_seed: int = WORLD_SEED) -> dict:
     rows, timing = [], {}
-    for name, spec in WORLDS.items():
-        if quick and spec["n_users"] > 1000:
+    for j, (label, users, items, inter) in enumerate(SIZES):
+        if quick and users > 1000:
             continue
-        got, extra = world_rows(name, spec)
-        rows += got
-        if name.startswith("sample"):
-            timing = {"train_all_s_median": float(np.median([r["train_s"] for r in got])),
-                      **reweight_timing(*extra["last"])}
-    return {"rows": rows, "sample_world": timing}
+        spec = synth.WorldSpec(n_users=users, n_items=items, n_interactions=inter, seed=world_seed + j)
+        row = world_row(label, spec)
+        prep, outputs = row.pop("prep"), row.pop("outputs")
+        if not timing:
+            timing = {"train_all_s_median": float(np.median(row["train_s"])),
+                      **reweight_timing(prep, dataclasses.replace(PipelineConfig(), seed=SEEDS[0]), outputs)}
+        rows.append(row)
+    return {"rows": rows, "sample_world": timing, "seeds": list(SEEDS)}
 
 
 def format_table(result: dict) -> str:
-    cols = (*BASELINE_NAMES, *LISTS)
-    head = ["world", "seed", *cols, "final − heuristic", "train s"]
-    lines = [" | ".join(head), " | ".join("---" for _ in head)]
+    cols = [*LISTS, *BASELINES]
+    short = {"stage1": "stage 1", "stage2": "stage 2", "stage3": "stage 3", "final": "final", **BASELINE_SHORT}
+    head = ["world", *(short[c] for c in cols), "final − best baseline", "stage 2 → 3", "shares-only final"]
+    lines = [f"Oracle NDCG@10, mean over training seeds {', '.join(map(str, result['seeds']))}:",
+             " | ".join(head), " | ".join("---" for _ in head)]
     for r in result["rows"]:
-        cells = [r["world"], str(r["seed"]), *(f"{r[c]:.3f}" if r[c] == r[c] else "—" for c in cols),
-                 f"{r['final'] - r['heuristic']:+.3f}" if r["heuristic"] == r["heuristic"] else "—",
-                 f"{r['train_s']:.1f}"]
-        lines.append(" | ".join(cells))
+        m = r["means"]
+        margin = "—" if r["margin"] is None else f"{r['margin']:+.3f} ({BASELINE_SHORT[r['best_baseline']]})"
+        lines.append(" | ".join([r["world"], *(f"{m[c]:.3f}" if m.get(c) == m.get(c) and c in m else "—"
+                                                for c in cols), margin, r["stage2_to_stage3"],
+                                 f"{r['shares_only_before']:.3f} → {r['shares_only_after']:.3f}"]))
+    lines.append("")
+    lines.append("Verdicts of the seed study, each baseline → final:")
+    for r in result["rows"]:
+        lines.append(f"- {r['world']}: " + "; ".join(f"{BASELINE_SHORT[b]}: {v}" for b, v in r["verdicts"].items()))
+        lines += [f"  {n}" for n in r["notes"]]
     t = result.get("sample_world") or {}
     if t:
         lines.append("")
-        lines.append(f"sample world: train all (median of 3 seeds) {t['train_all_s_median']:.1f} s; new weights → "
-                     f"every user's stage-2, stage-3 and final lists re-ranked in {t['reweight_lists_ms']:.0f} ms, "
-                     f"with every metric re-evaluated {t['reweight_finish_ms']:.0f} ms")
+        lines.append(f"first sample-sized world: train all (median of {len(result['seeds'])} seeds) "
+                     f"{t['train_all_s_median']:.1f} s; new weights → every user's stage-2, stage-3 and final lists "
+                     f"re-ranked in {t['reweight_lists_ms']:.0f} ms, with every metric re-evaluated "
+                     f"{t['reweight_finish_ms']:.0f} ms")
     return "\n".join(lines)
 
 
-def main(quick: bool = False, as_json: bool = False) -> int:
-    result = measure(quick)
+def main(quick: bool = False, as_json: bool = False, world_seed: int = WORLD_SEED) -> int:
+    result = measure(quick, world_seed)
     print(json.dumps(result, indent=1) if as_json else format_table(result))
     return 0

@@ -65,6 +65,21 @@ class LabelConfig:
             if not np.isfinite(float(getattr(self, name))):
                 raise ConfigError(f"{name} must be a finite number")
 
+    def combine(self, click, dwell_ratio, share, comment, hide) -> np.ndarray:
+        """The compound score w_click·click + w_dwell·dwell_ratio + w_share·share + w_comment·comment − w_hide·hide,
+        float64, in the formula's order: the one place it is written. Logged signals make the label
+        (``ranking.prep.labels``), expected ones the truth's gain and the value model (``ranking.data.truth``).
+        ``dwell_ratio`` is dwell / expected dwell; ``comment`` is already the count or its indicator."""
+        out = self.w_click * np.asarray(click, np.float64)
+        term = np.asarray(dwell_ratio, np.float64) * self.w_dwell  # in place from here: the slider runs this
+        out += term
+        for weight, values in ((self.w_share, share), (self.w_comment, comment)):
+            np.multiply(np.asarray(values, np.float64), weight, out=term)
+            out += term
+        np.multiply(np.asarray(hide, np.float64), self.w_hide, out=term)
+        out -= term
+        return out
+
     def formula_text(self) -> str:
         """The formula in plain text, e.g. ``1·click + 0·dwell/10 + … > 0.5``."""
         dwell = f"{float(self.expected_dwell):g}" if not isinstance(self.expected_dwell, str) else self.expected_dwell

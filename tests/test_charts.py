@@ -68,6 +68,14 @@ def _sweep() -> pd.DataFrame:
     return frame
 
 
+def _data_curve(empty: bool = False):
+    from ranking.curve import LearningCurve
+
+    shares = (0.1, 1.0)
+    row = {} if empty else {"final": 0.6, "glm": 0.55}
+    return LearningCurve("oracle_ndcg@10", shares, (1, 2), {s: {1: dict(row), 2: dict(row)} for s in shares})
+
+
 SAMPLES = {  # name → (figure, expected number of traces)
     "score_histogram": (lambda: C.score_histogram(np.array([2.62, 3.75, 1.255, -1.0, 0.16]),
                                                   np.array([1, 1, 0, 0, 0]), 2.0), 2),
@@ -96,6 +104,7 @@ SAMPLES = {  # name → (figure, expected number of traces)
     "estimator_agreement": (lambda: C.estimator_agreement(
         {"oracle": {"stage1": 0.3, "stage2": 0.5}, "ips": {"stage1": 0.2, "stage2": 0.1}}, {"ips": -1.0}), 2),
     "beyond_accuracy": (lambda: C.beyond_accuracy({"stage2": {"novelty@10": 7.0}, "popularity": {}}, 10), 5),
+    "data_curve": (lambda: C.data_curve(_data_curve()), 4),  # a band and a line for each of two lists
 }
 
 EMPTY_INPUTS = {
@@ -118,6 +127,7 @@ EMPTY_INPUTS = {
     "improved_degraded": lambda: C.improved_degraded(
         pd.DataFrame(columns=["transition", "improved", "unchanged", "degraded"])),
     "baselines_vs_stages": lambda: C.baselines_vs_stages({}, {}, "ndcg@10"),
+    "data_curve": lambda: C.data_curve(_data_curve(empty=True)),
     "estimator_agreement": lambda: C.estimator_agreement({}, {}),
     "beyond_accuracy": lambda: C.beyond_accuracy({}, 10),
 }
@@ -482,3 +492,19 @@ def test_tradeoff_curve_labels_axes_and_current_point():
     lo, hi = fig.layout.xaxis.range
     assert lo < 0.4
     assert hi > 0.7
+
+
+def test_data_curve_draws_each_list_with_its_seed_band_on_a_percent_axis():
+    from ranking.curve import LearningCurve
+
+    shares = (0.1, 0.5, 1.0)
+    values = {s: {seed: {"final": 0.5 + 0.1 * j + 0.01 * seed, "glm": 0.6} for seed in (0, 2)}
+              for j, s in enumerate(shares)}
+    fig = C.data_curve(LearningCurve("oracle_ndcg@10", shares, (0, 2), values))
+    lines = {t.name: t for t in fig.data if t.mode == "lines+markers"}
+    assert set(lines) == {"Final list", "Per-signal GLM"}
+    assert list(lines["Final list"].y) == pytest.approx([0.51, 0.61, 0.71])  # mean of the two seeds
+    band = fig.data[0]
+    assert list(band.y) == pytest.approx([0.52, 0.62, 0.72, 0.70, 0.60, 0.50])  # highest seed out, lowest back
+    assert list(fig.layout.xaxis.ticktext) == ["10 %", "50 %", "100 %"]
+    assert "share of the training log" in fig.layout.xaxis.title.text

@@ -50,12 +50,8 @@ def gain_from_signals(signals: dict[str, np.ndarray], config: LabelConfig,
     if config.comment_mode == "indicator":
         comment = comment / np.float32(1.0 + SECOND_COMMENT)
     divisor = np.asarray(dwell_divisor(config, dwell_norm), dtype=np.float64)
-    out = config.w_click * signals[S.P_CLICK].astype(np.float64)
-    out += config.w_dwell * (signals[S.E_DWELL] / divisor)
-    out += config.w_share * signals[S.P_SHARE]
-    out += config.w_comment * comment
-    out -= config.w_hide * signals[S.P_HIDE]
-    return out.astype(np.float32)
+    return config.combine(signals[S.P_CLICK], signals[S.E_DWELL] / divisor, signals[S.P_SHARE], comment,
+                          signals[S.P_HIDE]).astype(np.float32)
 
 
 def non_negative(gain: np.ndarray) -> np.ndarray:

@@ -262,8 +262,8 @@ def baseline_lists(prep: Prepared, outs: Mapping[str, object], cand_config: Cand
     for name in list(lists):
         if not informative(lists[name]):
             del lists[name]
-            notes.append(f"{TITLES[name]} baseline not informative on this data: it gives every item the same "
-                         "score, so it is not drawn.")
+            notes.append(f"{TITLES[name]} baseline not informative on this data: it gives every eligible item "
+                         "the same score, so it is not drawn.")
     stage2 = outs.get("stage2")
     if stage2 is not None and getattr(stage2.model, "table_", None) is not None:
         table = stage2.model.table_

@@ -78,18 +78,7 @@ def score(interactions: pd.DataFrame, config: LabelConfig = LabelConfig(),
     comment = col[S.COMMENT] if config.comment_mode == "count" else (col[S.COMMENT] > 0).astype(np.float64)
     mode = config.expected_dwell
     expected = float(mode) if not isinstance(mode, str) else expected_dwell_values(interactions, config, topics)
-    # The label slider recomputes this for every interaction on each move: accumulate in place,
-    # term by term in the formula's order (so every value is bit-for-bit the plain expression's).
-    out = config.w_click * col[S.CLICK]
-    term = col[S.DWELL] / expected
-    term *= config.w_dwell
-    out += term
-    for weight, values in ((config.w_share, col[S.SHARE]), (config.w_comment, comment)):
-        np.multiply(values, weight, out=term)
-        out += term
-    np.multiply(col[S.HIDE], config.w_hide, out=term)
-    out -= term
-    return out
+    return config.combine(col[S.CLICK], col[S.DWELL] / expected, col[S.SHARE], comment, col[S.HIDE])
 
 
 def label(scores: np.ndarray, config: LabelConfig = LabelConfig()) -> np.ndarray:
