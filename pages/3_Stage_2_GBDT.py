@@ -40,7 +40,12 @@ if ctx is not None:
     st.caption(("**Predict, then combine**: five tree models, one per signal — P(click), expected dwell, "
                 "P(share), expected comments, P(hide) — and each candidate's score is Σ weight × prediction with "
                 "the label weights, so moving a weight re-ranks at once. The slot an impression was shown in is "
-                "a feature, and every candidate is scored as if shown at the top (position bias removed)."
+                "a feature, and every candidate is scored as if shown at the top (position bias removed). "
+                + ("**The trees start from the per-signal GLM** (the Evaluation page's strongest transparent "
+                   "baseline) and learn only corrections to it; the item's age and the stage-1 scores are left "
+                   "to the GLM, whose straight-line age effect still holds past the ages the old feed showed, "
+                   "so stage 2 cannot fall far below the GLM — and beats it only where the trees find more."
+                   if cfg.stage2.boost_from_glm else "")
                 if cfg.target == "signals" else f"Objective **{cfg.stage2.objective}**: " + (
         "LambdaMART — each user's candidates form one query and the trees optimise NDCG of the order."
         if cfg.stage2.objective.startswith("rank") else

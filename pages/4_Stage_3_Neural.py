@@ -35,6 +35,8 @@ if ctx is not None:
                 "each user's re-ranked list.")
         st.stop()
     prep, s3 = view.prep, view.stage3
+    if note := getattr(s3.model, "guard_note", lambda: "")():
+        st.warning(note, icon=":material/shield:")
     ev = view.evaluation.stages
     basis = view.evaluation.basis
     c = st.columns(4)

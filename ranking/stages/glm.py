@@ -35,6 +35,7 @@ from ranking.prep.split import ITEM_POS, USER_POS, Prepared, seconds
 
 PRIOR_STRENGTH = 5.0
 MAX_SLOT = 20  # slots past this share the last one-hot
+VALUE_CELLS = 2_000_000  # users × items per block of value_rows (five float32 signals each: ~40 MB)
 MAX_FIT_ROWS = 400_000  # larger logs are fitted on a seeded sample of this many rows (the fit is linear in rows)
 LINKS = ("logit", "log", "logit", "log", "logit")  # per signal, in ranking.stages.value.SIGNALS order
 NUMERIC = ("topic_match", "affinity_missing", "quality", "age_days", "user_click_rate", "user_topic_click_rate")
@@ -183,8 +184,13 @@ class SignalGLM:
         ``prep.labels``)."""
         from ranking.stages.value import value
 
-        rows = self.rows(prep, users)
-        return value(prep, rows, np.broadcast_to(np.arange(prep.n_items), rows.shape[:2]), labels)
+        users = np.asarray(users, np.int64)
+        out = np.empty((len(users), prep.n_items), np.float32)
+        step = max(1, VALUE_CELLS // max(prep.n_items, 1))  # bounded (users, items, 5) blocks
+        for lo in range(0, len(users), step):
+            rows = self.rows(prep, users[lo:lo + step])
+            out[lo:lo + step] = value(prep, rows, np.broadcast_to(np.arange(prep.n_items), rows.shape[:2]), labels)
+        return out
 
     def rows(self, prep: Prepared, users: np.ndarray) -> np.ndarray:
         """float32 (len(users), n_items, 5) serving signals of every item, from the model's user, item and

@@ -116,6 +116,7 @@ class NeuralReranker:
         self.scaler_ = fit_scaler(X[train])
         self.stage2_scaler_ = None if s2 is None else fit_scaler(s2[train])
         self.stage2_width_ = 0 if s2 is None else s2.shape[1]
+        self.residual_ = bool(self.signals_ and self.stage2_width_ == len(HEADS))
         self.user_seen_ = np.bincount(users[train], minlength=self.n_users_) > 0
         self.item_seen_ = np.bincount(items[train], minlength=self.n_items_) > 0
         inputs = self._inputs(X, users, items, s2)
@@ -162,7 +163,6 @@ class NeuralReranker:
             return loss
 
         train_rows, valid_rows = np.flatnonzero(~valid), np.flatnonzero(valid)
-        self.residual_ = bool(self.signals_ and self.stage2_width_ == len(HEADS))
         self.input_val_loss_ = float("nan")
         if self.residual_ and len(valid_rows):  # the zero-correction start: stage 2's own predictions
             start = inputs["stage2_base"][valid_rows].astype(np.float64)
@@ -251,9 +251,13 @@ class NeuralReranker:
                 s2: np.ndarray | None) -> dict[str, np.ndarray]:
         inputs = {"features": apply_scaler(X, self.scaler_)}
         if s2 is not None:
-            inputs["stage2_score"] = apply_scaler(s2, self.stage2_scaler_)
             if self.__dict__.get("signals_") and s2.shape[1] == len(HEADS):
+                # residual heads: stage 2's predictions are the start, not an input of the trunk. Its training
+                # rows carry out-of-fold predictions, candidates the full model's (sharper) ones: a trunk that
+                # learnt a function of the first over-corrected the second (fresh worlds, see the README)
                 inputs["stage2_base"] = _base(s2)
+            else:
+                inputs["stage2_score"] = apply_scaler(s2, self.stage2_scaler_)
         if self.config.id_embeddings:
             inputs["user"] = _known(users, self.user_seen_)
             inputs["item"] = _known(items, self.item_seen_)
@@ -297,7 +301,8 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: int, n_users
     layers = keras.layers
     inputs = {"features": keras.Input((width,), name="features")}
     parts = [inputs["features"]]
-    if stage2:
+    residual = signals and stage2 == len(HEADS)
+    if stage2 and not residual:
         inputs["stage2_score"] = keras.Input((int(stage2),), name="stage2_score")
         parts.append(inputs["stage2_score"])
     if cfg.id_embeddings:
@@ -320,7 +325,7 @@ def _build_model(keras: Any, cfg: NeuralConfig, width: int, stage2: int, n_users
         h = layers.Dense(units, activation="relu", name=f"hidden_{k}",
                          kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + k))(h)
         h = layers.Dropout(cfg.dropout, name=f"dropout_{k}", seed=seed + 20 + k)(h)
-    if signals and stage2 == len(HEADS):
+    if residual:
         # residual heads: each starts at stage 2's prediction (zero-initialised correction) and learns
         # what the embeddings and the trunk add, on the link scale: logit for probabilities, log otherwise
         inputs["stage2_base"] = keras.Input((len(HEADS),), name="stage2_base")
