@@ -95,7 +95,7 @@ def summary_lines(result: SeedStudy) -> list[str]:
     table = ["  ".join(cell.ljust(w) if i in (0, len(head) - 1) else cell.rjust(w)
                        for i, (cell, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
     lists = list(next(iter(result.headline.values()), {}))
-    per_seed = ["  " + f"seed {s}: " + ", ".join(f"{names.SHORT.get(n, n)} {_n(v, '.4f')}" for n, v in row.items())
+    per_seed = ["  " + f"seed {s}: " + ", ".join(f"{SS.short(n)} {_n(v, '.4f')}" for n, v in row.items())
                 + f" ({result.seconds.get(s, float('nan')):.0f} s)" for s, row in result.headline.items()]
     return [f"{basis} per list and training seed ({len(lists)} lists, split and held-out users fixed):", *per_seed,
             f"Effect = mean per-user change in {basis} (B − A), per seed (paired Wilcoxon p over users):",

@@ -68,3 +68,23 @@ def test_seed_check_shows_one_dot_per_seed_and_a_verdict_per_step():
     _clean(at)
     titles = [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in at.get("plotly_chart")]
     assert not any(t.startswith("Does each step help") for t in titles)
+
+
+def test_learning_curve_draws_every_share_and_says_the_lesson_in_a_sentence():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
+    at.query_params.update(TINY)
+    at.run()
+    at.button(key="train_all").click().run()
+    at.switch_page("pages/6_Evaluation.py").run()
+    _clean(at)
+    assert at.button(key="learning_curve").label == "Draw the learning curve"
+    at.button(key="learning_curve").click().run()
+    _clean(at)
+    spec = _chart(at, "How much data does each stage need?")
+    lines = {t["name"]: t for t in spec["data"] if t.get("mode") == "lines+markers"}
+    assert {"Final list", "Per-signal GLM", "Freshness heuristic"} <= set(lines)
+    assert all(len(t["x"]) == 4 for t in lines.values())  # 10, 25, 50 and 100 % of the log
+    assert spec["layout"]["xaxis"]["ticktext"] == ["10 %", "25 %", "50 %", "100 %"]
+    said = " ".join(m.value for m in at.markdown)
+    assert "best transparent baseline" in said
+    assert at.button(key="learning_curve").label == "Draw it again"

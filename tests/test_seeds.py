@@ -184,3 +184,10 @@ def test_chart_keeps_the_projector_style_and_says_when_there_is_nothing_to_show(
     assert fig.layout.yaxis.title.text == "comparison (A → B)"
     empty = seed_effects(S.study({1: _evaluation({"stage1": x})}))
     assert [a.text for a in empty.layout.annotations] == [EMPTY_MESSAGE]
+
+
+def test_identical_lists_are_not_distinguishable_and_the_reason_says_why():
+    e, p = [0.0, 0.0, 0.0], [float("nan")] * 3
+    verdict, reason = S.verdict(e, p, S.t_interval(e))
+    assert verdict == "not_distinguishable"
+    assert reason == "the two lists score the same with every seed"

@@ -75,6 +75,8 @@ def verdict(effects: Sequence[float], p_values: Sequence[float], interval: tuple
         return "not_distinguishable", "one training seed cannot show training noise"
     if np.isnan(e).any() or math.isnan(lo):
         return "not_distinguishable", f"with some seed fewer than {MIN_USERS} users have the metric in both lists"
+    if (np.abs(e) <= TIE_TOL).all():
+        return "not_distinguishable", "the two lists score the same with every seed"
     if not ((e > 0).all() or (e < 0).all()):
         return "not_distinguishable", "the sign of the effect changes with the training seed"
     if not (lo > 0 or hi < 0):
@@ -124,14 +126,14 @@ class Comparison:
 
     def title(self) -> str:
         """'Stage 2 → Stage 3' for people."""
-        return f"{_short(self.a)} → {_short(self.b)}"
+        return f"{short(self.a)} → {short(self.b)}"
 
     def verdict_text(self) -> str:
         """The verdict in words: 'Stage 3 beats Stage 2', 'not distinguishable (…)'."""
         if self.verdict == "b_beats_a":
-            return f"{_short(self.b)} beats {_short(self.a)}"
+            return f"{short(self.b)} beats {short(self.a)}"
         if self.verdict == "a_beats_b":
-            return f"{_short(self.a)} beats {_short(self.b)}"
+            return f"{short(self.a)} beats {short(self.b)}"
         return f"not distinguishable ({self.reason})"
 
     def to_document(self) -> dict:
@@ -190,7 +192,8 @@ BASELINE_SHORT = {"popularity": "Popularity", "smoothed_ctr": "Smoothed CTR", "h
                   "freshness": "Freshness", "glm": "GLM", "logreg": "Logistic regression"}
 
 
-def _short(name: str) -> str:
+def short(name: str) -> str:
+    """A list's or baseline's short name for people ('Stage 2', 'GLM')."""
     return BASELINE_SHORT.get(name) or names.SHORT.get(name, name)
 
 
@@ -232,7 +235,7 @@ def study(evaluations: Mapping[int, RunEvaluation], confidence: float = CONFIDEN
     for b in bases:
         per = {s: baseline_per_user(ev, b) for s, ev in evaluations.items()}
         if last is None or any(v is None for v in per.values()):
-            notes.append(f"{_short(b)} is not in every seed's evaluation, so it is not compared.")
+            notes.append(f"{short(b)} is not in every seed's evaluation, so it is not compared.")
             continue
         comparisons.append(compare_over_seeds(
             b, last, {s: (per[s], ev.per_user[last][basis]) for s, ev in evaluations.items()}, confidence, alpha))
