@@ -53,10 +53,9 @@ def clicks(frame: pd.DataFrame) -> np.ndarray:
 class SignalGLM:
     """Five GLMs (one per engagement signal) over the transparent features above; ``fit(prep)`` → self."""
 
-    def __init__(self, seed: int = 0, strength: float = PRIOR_STRENGTH, fixed_effects: bool = False):
+    def __init__(self, seed: int = 0, strength: float = PRIOR_STRENGTH):
         self.seed = seed
         self.strength = strength
-        self.fixed_effects = fixed_effects
 
     # -- features ----------------------------------------------------------------------------------
     def _affinity(self, prep: Prepared, u: np.ndarray, topic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,12 +89,9 @@ class SignalGLM:
         ut = self._rate(self.ut_c_[u, topic] - drop_c, self.ut_n_[u, topic] - drop_n)
         return np.column_stack([aff, missing, prep.item_quality[i].astype(np.float64), age_days, user, ut])
 
-    def _design(self, prep: Prepared, num: np.ndarray, u: np.ndarray, i: np.ndarray,
-                slot: np.ndarray | None) -> sp.csr_matrix:
+    def _design(self, prep: Prepared, num: np.ndarray, i: np.ndarray, slot: np.ndarray | None) -> sp.csr_matrix:
         n = len(i)
         z = (num - self.mean_) / self.scale_
-        if self.fixed_effects:  # a user's own effect replaces its rates: within a user, a left-out rate anti-leaks
-            z[:, 4:] = 0.0
         rows = np.arange(n)
         topic = sp.csr_matrix((np.ones(n), (rows, prep.item_topic[i].astype(np.int64))), shape=(n, len(prep.topics)))
         pub = sp.csr_matrix((np.ones(n), (rows, prep.item_publisher[i].astype(np.int64))),
@@ -107,9 +103,6 @@ class SignalGLM:
             keep = s >= 0
             blocks.append(sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], s[keep])),
                                         shape=(n, self.n_slots_ - 1)))
-        if self.fixed_effects:
-            blocks.append(sp.csr_matrix((np.ones(n), (rows, u)), shape=(n, prep.n_users)))
-            blocks.append(sp.csr_matrix((np.ones(n), (rows, i)), shape=(n, prep.n_items)))
         return sp.hstack(blocks, format="csr")
 
     # -- fitting ----------------------------------------------------------------------------------
@@ -132,7 +125,7 @@ class SignalGLM:
         self.scale_ = np.where(sd > 1e-9, sd, 1.0)
         slot = train[S.POSITION].to_numpy(np.float64) if S.POSITION in train else None
         self.n_slots_ = 0 if slot is None or np.isnan(slot).all() else int(min(np.nanmax(slot), MAX_SLOT))
-        X = self._design(prep, num, u, i, slot)
+        X = self._design(prep, num, i, slot)
         Y = targets(train)
         self.coef_ = np.zeros((len(LINKS), X.shape[1]))
         self.intercept_ = np.zeros(len(LINKS))
@@ -162,7 +155,7 @@ class SignalGLM:
         u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
         age = np.maximum(np.asarray(at_s, np.int64) - prep.item_published_s[i], 0) / 86400.0
         X = self._design(prep, self._numeric(prep, u, i, np.broadcast_to(age, u.shape).astype(np.float64),
-                                             own_click), u, i, position)
+                                             own_click), i, position)
         return np.asarray(X @ self.coef_.T) + self.intercept_
 
     def pair_signals(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray, at_s: np.ndarray | int,
@@ -213,16 +206,9 @@ class SignalGLM:
         aff = np.where(missing, 0.0, aff)
         user_rate = self._rate(self.user_c_[u], self.user_n_[u])  # (n_u,)
         ut_rate = self._rate(self.ut_c_[u], self.ut_n_[u])  # (n_u, n_t)
-        if self.fixed_effects:
-            n_s = max(self.n_slots_ - 1, 0)
-            lo = k + n_t + n_p + n_s
-            item = item + self.coef_[:, lo + prep.n_users:]
-            user_fe = self.coef_[:, lo:lo + prep.n_users][:, u]
         out = np.empty((len(u), prep.n_items, len(signals)), np.float32)
         for at, j in enumerate(signals):
             per_topic = w[j, 0] * aff + w[j, 1] * missing + w[j, 5] * ut_rate + (w[j, 4] * user_rate)[:, None]
-            if self.fixed_effects:
-                per_topic = per_topic + user_fe[j][:, None]
             margin = per_topic[:, topic] + item[j][None, :]
             out[..., at] = inverse_link(margin, j) if link else margin
         return out
