@@ -24,9 +24,12 @@ if ctx is not None:
                  ctx)
     n3 = cfg.stage3
     layers = " → ".join(str(h) for h in n3.hidden)
+    residual = cfg.target == "signals" and n3.use_stage2_score
     inputs = ["features"] + (["user & item embeddings"] if n3.id_embeddings else []) + (
-        ["stage-2 score"] if n3.use_stage2_score else [])
-    st.caption(f"Network: [{' + '.join(inputs)}] → Dense {layers} (ReLU, dropout {n3.dropout:g}) → sigmoid. "
+        ["stage-2 score"] if n3.use_stage2_score and not residual else [])
+    heads = ("five correction heads, each added to stage 2's prediction of its signal (logit or log scale)"
+             if residual else "one output per signal" if cfg.target == "signals" else "sigmoid")
+    st.caption(f"Network: [{' + '.join(inputs)}] → Dense {layers} (ReLU, dropout {n3.dropout:g}) → {heads}. "
                f"Adam, learning rate {n3.learning_rate:g}, batch {n3.batch_size}, up to {n3.epochs} epochs.")
 
     view = ctx.view()

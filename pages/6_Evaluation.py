@@ -85,7 +85,7 @@ if ctx is not None:
         P.chart(viz.baselines_vs_stages({s: ev.value(s, key.split("@")[0]) for s in ev.stages},
                                         ev.reference_values(key), key), key=f"baselines_{key}")
     if ev.has_oracle and ev.baselines:
-        st.markdown(f"**{baseline_sentence(ev)}**")
+        st.markdown(f"**{baseline_sentence(ev, 'the seed check’s verdict (Stage to stage tab)')}**")
     for note in [n for n in ev.notes if n.startswith(("Freshness heuristic:", "Stage 3 passes"))]:
         st.caption(note)
     curve_section(ctx)

@@ -506,5 +506,7 @@ def test_data_curve_draws_each_list_with_its_seed_band_on_a_percent_axis():
     assert list(lines["Final list"].y) == pytest.approx([0.51, 0.61, 0.71])  # mean of the two seeds
     band = fig.data[0]
     assert list(band.y) == pytest.approx([0.52, 0.62, 0.72, 0.70, 0.60, 0.50])  # highest seed out, lowest back
+    assert len(fig.data) == 4  # a band and a line each for the final feed and the GLM
+    assert fig.layout.legend.orientation == "v"  # beside the plot: it cannot cover the title
     assert list(fig.layout.xaxis.ticktext) == ["10 %", "50 %", "100 %"]
     assert "share of the training log" in fig.layout.xaxis.title.text

@@ -46,7 +46,7 @@ def run_summary(result, out: Path) -> list[str]:
     return lines
 
 
-def baseline_sentence(ev) -> str:
+def baseline_sentence(ev, verdict_from: str = "the seed check's verdict (python -m ranking seeds)") -> str:
     """The last list against the best baseline, in one sentence with the numbers (one training run)."""
     from ranking import names
     from ranking.evaluation.baselines import TITLES
@@ -61,7 +61,7 @@ def baseline_sentence(ev) -> str:
     where = "above" if gap > 0 else "below"
     return (f"{names.stage_title(last)}: {names.title(ev.basis)} {mine:.3f}, {abs(gap):.3f} {where} the best baseline "
             f"({TITLES.get(best, best)}, {values[best]:.3f}) in this one training run; whether that is more than "
-            "training noise is the seed check's verdict (python -m ranking seeds).")
+            f"training noise is {verdict_from}.")
 
 
 def _list_width(metrics: dict, k: int) -> int:

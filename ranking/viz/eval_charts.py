@@ -20,7 +20,7 @@ from ranking.viz.style import BASE_FONT, PALETTE, STAGE_COLORS, STAGE_ORDER, _em
 BASELINE_TITLES = {**TITLES, "random": "Random order"}
 BASELINE_STYLE = {"popularity": ("#D55E00", "dash"), "smoothed_ctr": ("#E69F00", "dot"),
                   "heuristic": ("#0072B2", "dashdot"), "freshness": ("#009E73", "longdashdot"),
-                  "glm": ("#CC79A7", "solid"), "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
+                  "glm": ("#6A3D9A", "dash"), "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
 ESTIMATOR_TITLES = {"oracle": "Truth (oracle NDCG)", "heldout_ndcg": "Held-out NDCG", "ips": "IPS",
                     "snips": "SNIPS", "dr": "Doubly robust"}
 
@@ -58,7 +58,15 @@ def baselines_vs_stages(stages: Mapping[str, float], references: Mapping[str, fl
     top = max([*ys, *refs.values(), 1e-9])
     fig.update_yaxes(range=[0, top * 1.15])
     fig.update_xaxes(range=[-0.5, len(order) - 0.5], tickvals=list(range(len(order))), ticktext=ticks)
-    return _style(fig, title, "list", f"{label} (0–1, higher is better)", 560, legend=True)
+    fig = _style(fig, title, "list", f"{label} (0–1, higher is better)", 560, legend=True)
+    return _legend_beside(fig)
+
+
+def _legend_beside(fig: go.Figure) -> go.Figure:
+    """A long legend to the right of the plot: above it, four rows of entries ran into the title."""
+    fig.update_layout(legend={"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02},
+                      margin={"t": 80, "r": 300})
+    return fig
 
 
 def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[str, float]) -> go.Figure:
@@ -91,7 +99,8 @@ def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[
     fig.add_annotation(text="τ = Kendall's τ of the stage order against the truth's (+1 = same order, −1 = reversed)",
                        x=0, y=-0.22, xref="paper", yref="paper", showarrow=False, xanchor="left",
                        font={"size": BASE_FONT - 2, "color": "#333333"})
-    fig = _style(fig, title, "list (funnel order)", "value, rescaled per estimate (stage rank)", 560, legend=True)
+    fig = _legend_beside(_style(fig, title, "list (funnel order)", "value, rescaled per estimate (stage rank)", 560,
+                                legend=True))
     fig.update_layout(margin={"b": 110})
     return fig
 
@@ -131,6 +140,7 @@ def beyond_accuracy(metrics: Mapping[str, Mapping[str, float]], k: int) -> go.Fi
 
 
 DATA_CURVE_LISTS = ("stage2", "stage3", "final", "glm", "freshness", "heuristic", "logreg", "smoothed_ctr")
+DATA_CURVE_BANDS = ("final", "glm")  # the comparison that matters; more bands hide each other
 
 
 def data_curve(curve) -> go.Figure:
@@ -150,7 +160,7 @@ def data_curve(curve) -> go.Figure:
             color, dash, who = STAGE_COLORS[name], "solid", names.stage_title(name)
         else:
             (color, dash), who = BASELINE_STYLE.get(name, ("#333333", "dash")), BASELINE_TITLES.get(name, name)
-        if len(curve.seeds) > 1:
+        if len(curve.seeds) > 1 and name in DATA_CURVE_BANDS:
             fig.add_trace(go.Scatter(x=[*x, *x[::-1]], y=[*hi, *lo[::-1]], fill="toself", fillcolor=color,
                                      opacity=0.15, line={"width": 0}, hoverinfo="skip", showlegend=False))
         fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", name=who,
@@ -159,5 +169,6 @@ def data_curve(curve) -> go.Figure:
                                  hovertemplate=f"<b>{who}</b><br>%{{x:.0f}}% of the log: {label} = %{{y:.3f}}"
                                                "<extra></extra>"))
     fig.update_xaxes(type="log", tickvals=x, ticktext=[f"{v:g} %" for v in x])
-    return _style(fig, title, "share of the training log used (log scale)", f"{label} (0–1, higher is better)",
-                  560, legend=True)
+    fig = _style(fig, title, "share of the training log used (log scale)", f"{label} (0–1, higher is better)",
+                 560, legend=True)
+    return _legend_beside(fig)
