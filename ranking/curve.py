@@ -88,16 +88,19 @@ class LearningCurve:
         return next((n for n in reversed(names.LISTS) if n in self.lists()), None)
 
     def crossover(self) -> float | None:
-        """The smallest share at which the last learned list's mean reaches the best transparent baseline's."""
+        """The smallest share from which on (at it and every larger share) the last learned list's mean is at
+        least the best transparent baseline's; None when no such share exists."""
         last = self.learned()
         if last is None:
             return None
         mine = self.band(last)[0]
-        for j, share in enumerate(self.shares):
-            best = self.best_transparent(share)
-            if best is not None and np.isfinite(mine[j]) and mine[j] >= best[1]:
-                return share
-        return None
+        found = None
+        for j in reversed(range(len(self.shares))):
+            best = self.best_transparent(self.shares[j])
+            if best is None or not np.isfinite(mine[j]) or mine[j] < best[1]:
+                break
+            found = self.shares[j]
+        return found
 
     def sentence(self) -> str:
         """The lesson in one sentence, with the numbers."""
@@ -114,11 +117,16 @@ class LearningCurve:
         cross = self.crossover()
         tail = (f"with {full:.0%} of the log {who} has {mine_full:.3f} and the best transparent baseline "
                 f"({TITLES[best_full[0]]}) {best_full[1]:.3f}, mean over {len(self.seeds)} training seeds")
+        _, lo, hi = self.band(last)
+        spread = float(hi[-1] - lo[-1])
+        if abs(mine_full - best_full[1]) <= spread:  # the seeds' own spread covers the gap: no winner shown
+            return (f"{who} and the best transparent baseline are within the spread of training seeds: {tail} "
+                    f"({who} ranges {lo[-1]:.3f}–{hi[-1]:.3f} over the seeds); the seed check decides.")
         if cross is None:
-            return f"{who} does not reach the best transparent baseline at any share tried: {tail}."
+            return f"{who} does not stay at or above the best transparent baseline from any share on: {tail}."
         first = self.best_transparent(cross)
         at = self.shares.index(cross)
-        return (f"{who} reaches the best transparent baseline from {cross:.0%} of the training log on "
+        return (f"{who} is at or above the best transparent baseline from {cross:.0%} of the training log on "
                 f"({self.band(last)[0][at]:.3f} vs {TITLES[first[0]]} {first[1]:.3f}); {tail}.")
 
     def to_document(self) -> dict:

@@ -52,8 +52,14 @@ def test_crossover_is_the_first_share_where_the_learned_list_reaches_the_best_tr
     assert "from 50% of the training log on" in c.sentence()
     never = _curve(final=[0.50, 0.60, 0.62], glm=[0.60, 0.65, 0.66])
     assert never.crossover() is None
-    assert "does not reach the best transparent baseline" in never.sentence()
+    assert "does not stay at or above the best transparent baseline" in never.sentence()
     assert json.dumps(never.to_document(), allow_nan=True)
+    # above at 50 % but below again at 100 %: no crossover "from 50 % on"
+    back = _curve(final=[0.50, 0.70, 0.62], glm=[0.60, 0.65, 0.66])
+    assert back.crossover() is None
+    # a gap smaller than the final feed's spread over seeds is no winner
+    tie = _curve(final=[0.50, 0.60, 0.655], glm=[0.60, 0.65, 0.66])
+    assert "within the spread of training seeds" in tie.sentence()
 
 
 def test_cli_curve_prints_every_list_per_share_and_writes_curve_json(tmp_path):
