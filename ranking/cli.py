@@ -128,20 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, help="overrides the config's seed (0 … 2**31 - 1)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    p = sub.add_parser("seeds", parents=[common], help="retrain every stage with several seeds on one split: "
-                       "does each stage beat the one before it by more than training noise?")
-    p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
-    p.add_argument("--seeds", type=_count, default=3, help="training seeds: the config's seed and the next ones (3)")
-    p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
-    p.add_argument("--out", type=Path, help="folder for seeds.json and the first seed's metrics.json")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p = sub.add_parser("curve", parents=[common], help="how much data does each stage need? oracle NDCG of every "
-                       "stage and baseline against the share of the training log used (10, 25, 50, 100 %%)")
-    p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
-    p.add_argument("--seeds", type=_count, default=3, help="training seeds per share (default 3)")
-    p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
-    p.add_argument("--out", type=Path, help="folder for curve.json")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _retraining(sub.add_parser("seeds", parents=[common], help="retrain every stage with several seeds on one "
+                               "split: does each stage beat the one before it by more than training noise?"),
+                "training seeds: the config's seed and the next ones (3)",
+                "folder for seeds.json and the first seed's metrics.json")
+    _retraining(sub.add_parser("curve", parents=[common], help="how much data does each stage need? oracle NDCG of "
+                               "every stage and baseline against the share of the training log used (10, 25, 50, "
+                               "100 %%)"), "training seeds per share (default 3)", "folder for curve.json")
     p = sub.add_parser("rerank", parents=[common], help="re-rank a saved run for other label weights, without "
                        "training (stages that predict each signal; see the config's target)")
     p.add_argument("--run", required=True, type=Path, help="a folder written by `run`")
@@ -151,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("click", "dwell", "share", "comment", "hide"):
         p.add_argument(f"--w-{name}", type=float, help=f"new {name} weight (default: the run's)")
     return parser
+
+
+def _retraining(p: argparse.ArgumentParser, seeds_help: str, out_help: str) -> None:
+    """The options of the commands that retrain every stage several times (seeds, curve)."""
+    p.add_argument("--data", required=True, type=Path, help="folder with the three CSV files")
+    p.add_argument("--seeds", type=_count, default=3, help=seeds_help)
+    p.add_argument("--config", type=Path, help="JSON file with (part of) the pipeline config")
+    p.add_argument("--out", type=Path, help=out_help)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

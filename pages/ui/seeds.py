@@ -95,18 +95,6 @@ def curve_section(ctx: C.Ctx) -> None:
         st.rerun()
 
 
-@st.fragment(run_every=1.0)
-def _curve_progress() -> None:
-    job = st.session_state.get(CURVE_JOB)
-    if job is None or job.done:
-        st.rerun()
-    job.seen()
-    left, right = st.columns([5, 1])
-    left.progress(job.fraction, text=f"Learning curve: {job.message} · {job.elapsed:.0f} s")
-    right.button("Cancel", key="cancel_curve", icon=":material/stop_circle:", on_click=job.cancel,
-                 disabled=job.cancel_requested)
-
-
 def _start(ctx: C.Ctx) -> None:
     try:
         prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
@@ -119,15 +107,24 @@ def _start(ctx: C.Ctx) -> None:
 
 
 @st.fragment(run_every=1.0)
-def _progress() -> None:
-    job = st.session_state.get(JOB)
+def _job_progress(state_key: str, what: str, cancel_key: str) -> None:
+    """A background job's progress bar and Cancel button, refreshed every second until it is done."""
+    job = st.session_state.get(state_key)
     if job is None or job.done:
         st.rerun()
     job.seen()
     left, right = st.columns([5, 1])
-    left.progress(job.fraction, text=f"Seed check: {job.message} · {job.elapsed:.0f} s")
-    right.button("Cancel", key="cancel_seed_study", icon=":material/stop_circle:", on_click=job.cancel,
+    left.progress(job.fraction, text=f"{what}: {job.message} · {job.elapsed:.0f} s")
+    right.button("Cancel", key=cancel_key, icon=":material/stop_circle:", on_click=job.cancel,
                  disabled=job.cancel_requested)
+
+
+def _progress() -> None:
+    _job_progress(JOB, "Seed check", "cancel_seed_study")
+
+
+def _curve_progress() -> None:
+    _job_progress(CURVE_JOB, "Learning curve", "cancel_curve")
 
 
 def _show(study: SeedStudy, seconds: float) -> None:
