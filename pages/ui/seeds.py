@@ -32,12 +32,17 @@ def _key(ctx: C.Ctx) -> tuple:
     return (ctx.data_key, ctx.cfg, DEFAULT_SEEDS)
 
 
+def _mine(state_key: str, ctx: C.Ctx):
+    """This session's background job under ``state_key`` when it was asked for the current settings and data,
+    else None (a job for other settings is not shown as current)."""
+    job = st.session_state.get(state_key)
+    return job if job is not None and job.key == _key(ctx) else None
+
+
 def current_study(ctx: C.Ctx) -> SeedStudy | None:
     """The finished study for the current settings and data, if this session ran one."""
-    job = st.session_state.get(JOB)
-    if job is None or not job.done or job.key != _key(ctx):
-        return None
-    return job.result
+    job = _mine(JOB, ctx)
+    return job.result if job is not None and job.done else None
 
 
 def seed_section(ctx: C.Ctx) -> None:
@@ -47,17 +52,17 @@ def seed_section(ctx: C.Ctx) -> None:
                 f"can change a stage's gain — even its sign. This check keeps the data and the split, retrains "
                 f"every stage with {DEFAULT_SEEDS} training seeds and compares the lists seed by seed.")
     st.caption(f"**Verdict rule:** {SS.RULE}")
-    job = st.session_state.get(JOB)
-    if job is not None and job.key == _key(ctx) and not job.done:
+    job = _mine(JOB, ctx)
+    if job is not None and not job.done:
         _progress()
         return
-    if job is not None and job.done and job.key == _key(ctx):
+    if job is not None:
         if job.error:
             st.error(f"The seed check stopped: {job.error}")
         elif job.result is not None:
             _show(job.result, job.seconds)
     label = f"Check across {DEFAULT_SEEDS} training seeds"
-    if st.button(label if job is None or job.key != _key(ctx) else "Run the seed check again",
+    if st.button(label if job is None else "Run the seed check again",
                  key="seed_study", icon=":material/casino:", disabled=ctx.lab.running,
                  help="Trains every stage once more per extra seed (about a minute on the sample world)."):
         _start(ctx)
@@ -71,11 +76,11 @@ def curve_section(ctx: C.Ctx) -> None:
                 f"sample of its rows, {DEFAULT_SEEDS} training seeds each) and scored on the same held-out users "
                 "and eligible items. Where the lines cross is the lesson: learned stages need data that "
                 "transparent models do not.")
-    job = st.session_state.get(CURVE_JOB)
-    if job is not None and job.key == _key(ctx) and not job.done:
+    job = _mine(CURVE_JOB, ctx)
+    if job is not None and not job.done:
         _curve_progress()
         return
-    if job is not None and job.done and job.key == _key(ctx):
+    if job is not None:
         if job.error:
             st.error(f"The learning curve stopped: {job.error}")
         elif job.result is not None:
@@ -83,7 +88,7 @@ def curve_section(ctx: C.Ctx) -> None:
             st.markdown(f"**{job.result.sentence()}**")
             st.caption(f"Bands: lowest to highest training seed; {job.seconds:.0f} s. Items a user saw in rows "
                        "left out still count as seen, so every share ranks the same eligible items.")
-    label = "Draw the learning curve" if job is None or job.key != _key(ctx) else "Draw it again"
+    label = "Draw the learning curve" if job is None else "Draw it again"
     if st.button(label, key="learning_curve", icon=":material/show_chart:", disabled=ctx.lab.running,
                  help=f"Trains every stage {4 * DEFAULT_SEEDS} times (a minute or two on the sample world)."):
         try:

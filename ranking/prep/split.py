@@ -108,6 +108,11 @@ class Prepared:
         item is older than the limit at serving time (an old upload) keeps its items, and the notes say so."""
         return config.max_age_days > 0 and bool((self.item_age_days <= config.max_age_days).any())
 
+    def serving_s(self, item_pos: np.ndarray) -> np.ndarray:
+        """When items are scored: serving time ``now_s``, or its publication for an item published later
+        (brand new), int64 seconds since the epoch."""
+        return np.maximum(self.item_published_s[np.asarray(item_pos, np.int64)], self.now_s)
+
     @property
     def item_age_days(self) -> np.ndarray:
         """Each item's age in days at serving time ``now_s`` (0 for items published later)."""

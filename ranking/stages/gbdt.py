@@ -149,7 +149,7 @@ class GBDTRanker:
         """The GLM's margins of pairs at serving time, slot 1 (None without a GLM)."""
         if getattr(self, "glm_", None) is None:
             return None
-        return self.glm_.pair_margins(prep, u, i, np.maximum(prep.item_published_s[i], prep.now_s))
+        return self.glm_.serving_margins(prep, u, i)
 
     def _params(self) -> dict:
         c = self.config
@@ -234,8 +234,7 @@ class GBDTRanker:
         if not hasattr(self, "model_"):
             raise TrainingError("the stage-2 ranker is not fitted yet: call fit(prep, stage1) first")
         u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
-        at = np.maximum(prep.item_published_s[i], prep.now_s)  # an item published after "now" is brand new
-        return F.build(prep, self.stats_, self.stage1_.score_pairs(prep, u, i), u, i, at)[0]
+        return F.build(prep, self.stats_, self.stage1_.score_pairs(prep, u, i), u, i, prep.serving_s(i))[0]
 
     def pair_outputs(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
         """float32 raw outputs of pairs: the label score (n,), or in signals mode the signals (n, 5)."""

@@ -163,14 +163,13 @@ class SignalGLM:
         """float32 (n, 5) predicted signals of pairs (probabilities, seconds, counts)."""
         return inverse_link(self.pair_margins(prep, user_pos, item_pos, at_s, position))
 
-    def serving_signals(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
-        """Signals of pairs at serving time ``prep.now_s``, slot 1 (an item published later is brand new)."""
-        i = np.asarray(item_pos, np.int64)
-        return self.pair_signals(prep, user_pos, i, np.maximum(prep.item_published_s[i], prep.now_s))
+    def serving_margins(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
+        """Linear predictors of pairs at serving time (``Prepared.serving_s``), slot 1."""
+        return self.pair_margins(prep, user_pos, item_pos, prep.serving_s(item_pos))
 
-    def margin_rows(self, prep: Prepared, users: np.ndarray, signal: int) -> np.ndarray:
-        """float32 (len(users), n_items) linear predictor of one signal at serving (see ``rows``)."""
-        return self._rows(prep, users, (signal,), link=False)[..., 0]
+    def serving_signals(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
+        """Signals of pairs at serving time (``Prepared.serving_s``), slot 1."""
+        return inverse_link(self.serving_margins(prep, user_pos, item_pos))
 
     def value_rows(self, prep: Prepared, users: np.ndarray, labels=None) -> np.ndarray:
         """float32 (len(users), n_items) value Σ wᵢ·signalᵢ of every item under ``labels`` (default
@@ -188,9 +187,6 @@ class SignalGLM:
     def rows(self, prep: Prepared, users: np.ndarray) -> np.ndarray:
         """float32 (len(users), n_items, 5) serving signals of every item, from the model's user, item and
         user × topic parts (no pair matrix)."""
-        return self._rows(prep, users, tuple(range(len(LINKS))), link=True)
-
-    def _rows(self, prep: Prepared, users: np.ndarray, signals: tuple[int, ...], link: bool) -> np.ndarray:
         u = np.asarray(users, np.int64)
         n_t, n_p = len(prep.topics), len(prep.publishers)
         k = len(NUMERIC)
@@ -198,19 +194,17 @@ class SignalGLM:
         offset = self.intercept_ - self.coef_[:, :k] @ (self.mean_ / self.scale_)
         w_topic, w_pub = self.coef_[:, k:k + n_t], self.coef_[:, k + n_t:k + n_t + n_p]
         topic = prep.item_topic.astype(np.int64)
-        age = np.maximum(prep.now_s - prep.item_published_s, 0) / 86400.0
-        item = (offset[:, None] + w[:, 2:3] * prep.item_quality[None, :] + w[:, 3:4] * age[None, :]
+        item = (offset[:, None] + w[:, 2:3] * prep.item_quality[None, :] + w[:, 3:4] * prep.item_age_days[None, :]
                 + w_topic[:, topic] + w_pub[:, prep.item_publisher.astype(np.int64)])  # (5, n_items)
         aff = prep.user_affinity[u].astype(np.float64)
         missing = np.isnan(aff)
         aff = np.where(missing, 0.0, aff)
         user_rate = self._rate(self.user_c_[u], self.user_n_[u])  # (n_u,)
         ut_rate = self._rate(self.ut_c_[u], self.ut_n_[u])  # (n_u, n_t)
-        out = np.empty((len(u), prep.n_items, len(signals)), np.float32)
-        for at, j in enumerate(signals):
+        out = np.empty((len(u), prep.n_items, len(LINKS)), np.float32)
+        for j in range(len(LINKS)):
             per_topic = w[j, 0] * aff + w[j, 1] * missing + w[j, 5] * ut_rate + (w[j, 4] * user_rate)[:, None]
-            margin = per_topic[:, topic] + item[j][None, :]
-            out[..., at] = inverse_link(margin, j) if link else margin
+            out[..., j] = inverse_link(per_topic[:, topic] + item[j][None, :], j)
         return out
 
 
