@@ -70,8 +70,8 @@ if ctx is not None:
 
     trained_on = ctx.lab.stages.get("stage1")
     ref_options = {"Notebook defaults": L.LabelConfig()}
-    if trained_on is not None and isinstance(trained_on.key[0][2], L.LabelConfig):  # label mode only
-        ref_options["Labels the stages were trained on"] = trained_on.key[0][2]
+    if trained_on is not None and trained_on.key.labels is not None:  # label mode only
+        ref_options["Labels the stages were trained on"] = trained_on.key.labels
     ref_name = st.radio("Compare with", list(ref_options), horizontal=True, key="label_ref")
     ref_cfg = ref_options[ref_name]
     ref_labels = L.label(scored(ref_cfg, "reference_scores"), ref_cfg)

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.session import runs
+from ranking.data import store
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"data": "world", "g_users": "300", "g_items": "120", "g_inter": "6000", "s3_epochs": "3"}
@@ -39,7 +40,7 @@ def test_a_run_link_restores_trained_stages_without_retraining(tmp_path):
     assert not at.exception
     run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
     assert runs.valid_id(run_id)
-    assert (tmp_path / "runs" / run_id / "snapshot.pkl").is_file()
+    assert (tmp_path / "runs" / run_id / store.SNAPSHOT).is_file()
     first = [m.value for m in at.metric]
 
     again = app(run=run_id)  # a fresh session: a refresh or an opened lesson link

@@ -14,6 +14,7 @@ from pages.session.datasets import DataChoice, resolve
 from pages.session.state import LabState, Trained, stage_keys
 from ranking import pipeline
 from ranking.config import GBDTConfig, LabelConfig, NeuralConfig, PipelineConfig, PostConfig
+from ranking.data import store
 from ranking.prep.lists import RankedLists
 from ranking.stages.contract import StageOutput
 
@@ -194,7 +195,7 @@ def test_pruning_keeps_the_recently_used_within_count_and_bytes(tmp_path, monkey
     for age, run_id in enumerate(ids):  # A is the most recently used, F the least
         folder = tmp_path / run_id
         folder.mkdir()
-        (folder / "snapshot.pkl").write_bytes(b"x" * 1000)
+        (folder / store.SNAPSHOT).write_bytes(b"x" * 1000)
         t = 1_000_000 - age * 100
         os.utime(folder, (t, t))
     runs._SHOWN.clear()

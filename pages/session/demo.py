@@ -32,6 +32,7 @@ DATA_KEY = "sample"
 _LOCK = threading.Lock()
 _JOB: jobs.Job | None = None
 _STARTED_AT: float | None = None  # time.monotonic() of the first call: the server's first page load
+_PROBLEM: str | None = None  # why the start-up training could not start, for the page
 
 
 def enabled() -> bool:
@@ -56,13 +57,35 @@ def start(cfg: PipelineConfig | None = None) -> jobs.Job | None:
         try:
             job = jobs.start(owner, list(STAGES), dataset, key, cfg or PipelineConfig(), DataChoice())
         except Exception as exc:  # a broken sample must not stop the server: the lab opens untrained
-            LOG.warning("could not train the sample world at start: %s", exc)
+            LOG.exception("could not train the sample world at start")
+            global _PROBLEM
+            _PROBLEM = f"The sample world could not be trained at start ({type(exc).__name__}: {exc}); train it " \
+                       "with the buttons."
             return None
         # no page "shows" this job, yet the orphan reaper must not cancel it
         job.last_seen = float("inf")
         _JOB = job
         LOG.info("training the sample world in the background (job %s)", job.id)
         return job
+
+
+def problem() -> str | None:
+    """What went wrong with the start-up training, for the page: it could not start, it failed, or its run
+    was not saved (links to it would not work); None when nothing did."""
+    if _PROBLEM is not None:
+        return _PROBLEM
+    j = _JOB
+    if j is None or not j.done:
+        return None
+    if j.error:
+        return f"The sample world's start-up training failed ({j.error}); train it with the buttons."
+    return j.save_problem
+
+
+def shared(lab: LabState) -> bool:
+    """True while this session shows the start-up training's stages (nothing of its own trained since)."""
+    j = _JOB
+    return j is not None and bool(j.result) and lab.stages == j.result
 
 
 def job() -> jobs.Job | None:

@@ -184,13 +184,14 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
         try:
             job.saved_run = runs.save(result, data_key, choice, upload)
             mark("saved")
-        except OSError as exc:  # a full or read-only disk must not cost the demo
-            job.save_problem = f"could not save this run for links: {exc}"
+        except runs.SaveFailed as exc:  # a full or read-only disk must not cost the demo (logged by runs.save)
+            job.save_problem = str(exc)[0].upper() + str(exc)[1:] + "."
     except Cancelled:
         job.error = job.cancel_reason or "cancelled"
     except RankingError as exc:
         job.error = str(exc)
-    except Exception as exc:  # a demo must never show a traceback; the message is kept for the page
+    except Exception as exc:  # a demo must never show a traceback; the message is kept for the page, the log has it
+        LOG.exception("job %s (%s) failed", job.id, "+".join(job.stages))
         job.error = f"training failed unexpectedly: {type(exc).__name__}: {exc}"
     finally:
         job.seconds = time.monotonic() - job.started

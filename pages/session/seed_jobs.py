@@ -9,6 +9,7 @@ for its own seed are reused, so three seeds cost two trainings.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ from ranking.prep.split import Prepared
 from ranking.stages.contract import StageOutput
 
 from . import jobs
+
+LOG = logging.getLogger("lab.seed_jobs")
 
 # Only the Evaluation page shows a study, so a study unseen for a minute may just be a teacher on another
 # page; ten minutes unseen means its tab is gone, and its queued or running seeds should free the workers.
@@ -118,7 +121,8 @@ def _run(job: SeedJob, prep: Prepared, cfg: PipelineConfig, reuse: dict) -> None
         job.error = job.message if job.message.startswith("cancelled") else "cancelled"
     except RankingError as exc:
         job.error = str(exc)
-    except Exception as exc:  # a demo must never show a traceback; the message is kept for the page
+    except Exception as exc:  # a demo must never show a traceback; the message is kept for the page, the log has it
+        LOG.exception("%s job failed", "seed study" if reuse is not None else "learning curve")
         job.error = f"the {'seed study' if reuse is not None else 'learning curve'} failed unexpectedly: " \
                     f"{type(exc).__name__}: {exc}"
     finally:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ranking import pipeline
-from ranking.config import PipelineConfig
+from ranking.config import CandidateConfig, GBDTConfig, LabelConfig, NeuralConfig, PipelineConfig, SplitConfig
 from ranking.data.dataset import Dataset
 from ranking.names import STAGES
 from ranking.pipeline import PipelineResult, StageOutput
@@ -23,24 +23,48 @@ from ranking.prep.split import Prepared
 Status = Literal["missing", "fresh", "stale"]
 
 
-def stage_keys(cfg: PipelineConfig, data_key: str) -> dict[str, tuple]:
+@dataclass(frozen=True)
+class StageKey:
+    """What a trained stage depends on: the dataset, seed, split and target, the label settings when
+    the stages learn the label (None when they learn each signal), and the settings of the stage and
+    of every stage upstream of it (None below it). Two keys are equal when nothing it depends on differs."""
+
+    stage: str
+    data_key: str
+    seed: int
+    labels: LabelConfig | None
+    split: SplitConfig
+    target: str
+    stage1: CandidateConfig | None = None
+    stage2: GBDTConfig | None = None
+    stage3: NeuralConfig | None = None
+
+    def stage_settings(self) -> dict:
+        """The settings of each stage the key covers (``stage1`` … up to its own)."""
+        return {s: getattr(self, s) for s in ("stage1", "stage2", "stage3") if getattr(self, s) is not None}
+
+
+def stage_keys(cfg: PipelineConfig, data_key: str) -> dict[str, StageKey]:
     """What each stage depends on: its own settings plus everything upstream.
 
     The label settings count only when the stages learn the label (``target="label"``): a value
     model learns each signal, and the weights re-rank its output live (``pipeline.finish``).
     """
-    prep = (data_key, cfg.seed, cfg.labels if cfg.target == "label" else None, cfg.split, cfg.target)
-    s1 = (prep, cfg.stage1)
-    s2 = (s1, cfg.stage2)
-    s3 = (s2, cfg.stage3)
-    return {"prepare": prep, "stage1": s1, "stage2": s2, "stage3": s3}
+    common = {"data_key": data_key, "seed": cfg.seed, "labels": cfg.labels if cfg.target == "label" else None,
+              "split": cfg.split, "target": cfg.target}
+    out = {"prepare": StageKey("prepare", **common)}
+    upstream: dict = {}
+    for stage in STAGES:
+        upstream[stage] = getattr(cfg, stage)
+        out[stage] = StageKey(stage, **common, **upstream)
+    return out
 
 
 @dataclass
 class Trained:
     """A trained stage's output and the key of the settings it was trained with."""
 
-    key: tuple
+    key: StageKey
     output: StageOutput
 
     @property

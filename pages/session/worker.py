@@ -77,6 +77,8 @@ def _serve(conn) -> None:  # runs in the worker process
         except Exception as exc:  # the server shows the message; the worker stays usable
             from ranking.errors import RankingError
 
+            if not isinstance(exc, RankingError):
+                LOG.exception("training %s failed in worker %s", "+".join(stages), os.getpid())
             text = str(exc) if isinstance(exc, RankingError) else \
                 f"training failed unexpectedly: {type(exc).__name__}: {exc}"
             conn.send(("error", text))

@@ -78,12 +78,9 @@ def trained_config(lab: LabState, cfg: PipelineConfig) -> PipelineConfig | None:
     deepest = [s for s in STAGES if s in lab.stages]
     if not deepest:
         return None
-    key = lab.stages[deepest[-1]].key
-    parts = {}
-    for stage in reversed(STAGES[: STAGES.index(deepest[-1]) + 1]):  # keys nest: (((prep, s1), s2), s3)
-        key, parts[stage] = key
-    _data_key, seed, labels, split, target = key  # labels is None when the stages learnt signals, not the label
-    return dataclasses.replace(cfg, seed=seed, labels=labels or cfg.labels, split=split, target=target, **parts)
+    key = lab.stages[deepest[-1]].key  # its labels are None when the stages learnt signals, not the label
+    return dataclasses.replace(cfg, seed=key.seed, labels=key.labels or cfg.labels, split=key.split,
+                               target=key.target, **key.stage_settings())
 
 
 def retrain_changes(lab: LabState, cfg: PipelineConfig) -> tuple[PipelineConfig | None, list]:
@@ -125,9 +122,4 @@ def banner(ctx: Any, start: Any) -> PipelineConfig | None:
 
 def _data_key(lab: LabState) -> str | None:
     first = next(iter(lab.stages.values()), None)
-    if first is None:
-        return None
-    key = first.key
-    while isinstance(key, tuple) and isinstance(key[0], tuple):
-        key = key[0]
-    return key[0]
+    return None if first is None else first.key.data_key

@@ -273,9 +273,12 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
     state = lab()
     job = state.job
     if job is None:
-        waiting = demo.pending(state, "sample") if data_choice().source == "sample" else None
+        on_sample = data_choice().source == "sample"
+        waiting = demo.pending(state, "sample") if on_sample else None
         if waiting is not None:
             startup.panel(waiting)
+        elif on_sample and (problem := demo.problem()) and (not state.stages or demo.shared(state)):
+            st.caption(problem)
         return
     job.seen()
     if job.done:

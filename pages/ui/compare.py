@@ -11,8 +11,9 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.session import runs
-from pages.session.state import LabState, Trained
+from pages.session.state import LabState
 from ranking import names, pipeline, viz
+from ranking.errors import RankingError
 from ranking.evaluation import ab, explain
 from ranking.names import STAGES
 from ranking.pipeline import PipelineResult
@@ -33,16 +34,22 @@ def pinned_id() -> str | None:
 def _load(ctx, run_id: str) -> tuple[PipelineResult | None, str | None]:
     """A's result evaluated like B (current post/eval settings), or (None, why not)."""
     try:
-        payload, _meta, _upload = runs.load(run_id)
-    except (ValueError, OSError) as exc:
-        return None, f"The pinned run is no longer available ({exc}); pin again."
-    if payload.get("data_key") != ctx.data_key:
+        saved = runs.load(run_id)
+    except (ValueError, OSError, RankingError) as exc:
+        return None, f"The pinned run cannot be opened ({_sentence(exc)}); pin a run again."
+    if saved.data_key != ctx.data_key:
         return None, "The pinned run was trained on another dataset: pin a run of this dataset to compare."
-    stages = {name: Trained(key, out) for name, (key, out) in payload["stages"].items()}
+    stages = saved.stages
     cfg = changes.trained_config(LabState(stages=stages), ctx.cfg)
     outputs = {s: stages[s].output for s in STAGES if s in stages}
     prep = pipeline.prepare_data(ctx.dataset, cfg)
     return pipeline.finish(prep, cfg, outputs), None
+
+
+def _sentence(exc: Exception) -> str:
+    """The reason of a library error without its "1 problem(s) in the input data" heading."""
+    problems = getattr(exc, "problems", None)
+    return "; ".join(problems) if problems else str(exc)
 
 
 def pinned(ctx) -> tuple[PipelineResult | None, str | None]:

@@ -1,29 +1,32 @@
-"""Saved runs on disk: rankings.csv, metrics.json, config.json and the pickled stage outputs.
+"""Saved runs on disk: rankings.csv, metrics.json, config.json and the stage outputs (stages.npz).
 
 Where it sits: the file side of ``ranking.pipeline.save_run`` / ``load_run`` (which own what a run
 *is*); this module owns only the layout of a run folder and the app's session snapshots. Tables
-and JSON go through ``ranking.data.io`` (one format, one atomic writer). Only load pickles from
-folders this program wrote (the app keeps them under an unguessable id; see pages/session/runs.py).
+and JSON go through ``ranking.data.io`` (one format, one atomic writer). Trained state goes
+through ``ranking.data.archive``: JSON plus arrays plus XGBoost's own model format, never a
+pickle, so a run folder someone else wrote cannot run code when it is opened. Folders of older
+versions (``models.pkl``, ``snapshot.pkl``) are refused with a sentence, never unpickled.
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import pandas as pd
 
-from ranking.data import formats
+from ranking.data import archive, formats
+from ranking.data.archive import ArchiveError
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError
 
 RANKINGS = "rankings.csv"
 METRICS = "metrics.json"
 CONFIG = "config.json"
-MODELS = "models.pkl"
-SNAPSHOT = "snapshot.pkl"
+MODELS = "stages.npz"
+SNAPSHOT = "snapshot.npz"
 META = "meta.json"
-FORMAT = 2  # 2: stage outputs of ranking.stages.contract, in the library laid out by role
+FORMAT = 3  # 3: stage outputs of ranking.stages.contract in a ranking.data.archive (2: pickled, refused)
+_PICKLED = ("models.pkl", "snapshot.pkl")  # what versions before format 3 wrote
 
 
 SEEDS = "seeds.json"
@@ -56,7 +59,7 @@ def write_curve(folder: str | Path, curve: dict) -> Path:
 
 def write_run(folder: str | Path, *, rankings: pd.DataFrame, metrics: dict, config: dict, outputs: dict,
               dataset: Dataset, timing_s: dict, data_dir: str | Path | None = None) -> Path:
-    """Write a run folder: the CSV and JSON files people read, and the pickled stage outputs."""
+    """Write a run folder: the CSV and JSON files people read, and the stage outputs' archive."""
     folder = Path(folder)
     formats.write_csv(folder / RANKINGS, rankings)
     formats.write_json(folder / METRICS, metrics)
@@ -65,37 +68,67 @@ def write_run(folder: str | Path, *, rankings: pd.DataFrame, metrics: dict, conf
     payload = {"format": FORMAT, "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint,
                                              "folder": where},
                "outputs": dict(outputs), "timing_s": dict(timing_s)}
-    formats.write_bytes(folder / MODELS, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    formats.write_bytes(folder / MODELS, archive.dumps(payload))
     return folder
+
+
+def _older(folder: Path, name: str) -> DataError:
+    if any((folder / old).is_file() for old in _PICKLED):
+        return DataError(f"{name} was saved by an older version of the lab as a pickle, which is not opened "
+                         "because a pickle can run code; train again")
+    return DataError(f"{name} has no saved stages; train again")
+
+
+def _read_archive(path: Path, name: str) -> object:
+    try:
+        return archive.loads(path.read_bytes())
+    except OSError as exc:
+        raise DataError(f"{name} cannot be read ({type(exc).__name__}); train again") from None
+    except ArchiveError as exc:
+        raise DataError(f"{name} is not a run this version of the lab can open: {exc}; train again") from None
 
 
 def read_run(folder: str | Path) -> tuple[dict, dict]:
     """(config dict, payload) of a run folder written by ``write_run``; DataError if it is unusable."""
     folder = Path(folder)
+    if not (folder / MODELS).is_file():
+        raise _older(folder, str(folder))
     try:
         raw = formats.read_json(folder / CONFIG)
-        with open(folder / MODELS, "rb") as fh:
-            payload = pickle.load(fh)  # our own run folder (see the module docstring)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ModuleNotFoundError) as exc:
-        raise DataError(f"{folder}: not a readable run folder ({type(exc).__name__}); train again") from None
+    except (OSError, ValueError, DataError) as exc:
+        raise DataError(f"{folder}: its {CONFIG} is not readable ({type(exc).__name__}); train again") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{folder}: its {CONFIG} is not a settings object; train again")
+    payload = _read_archive(folder / MODELS, str(folder))
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else "unknown"
         raise DataError(f"{folder}: run format {found} is not {FORMAT}; train again")
+    if not isinstance(payload.get("outputs"), dict) or not isinstance(payload.get("dataset"), dict):
+        raise DataError(f"{folder}: the saved stages are incomplete; train again")
     return raw, payload
 
 
 def save_snapshot(folder: str | Path, payload: object, meta: dict) -> Path:
-    """Pickle an app session's trained state with a small JSON description beside it (atomic)."""
+    """Archive an app session's trained state with a small JSON description beside it (atomic)."""
     folder = Path(folder)
-    formats.write_bytes(folder / SNAPSHOT, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    formats.write_bytes(folder / SNAPSHOT, archive.dumps({"format": FORMAT, "payload": payload}))
     formats.write_json(folder / META, meta)
     return folder
 
 
-def load_snapshot(folder: str | Path) -> tuple[object, dict]:
-    """The payload and description written by ``save_snapshot``."""
+def load_snapshot(folder: str | Path, name: str = "the saved run") -> tuple[object, dict]:
+    """The payload and description written by ``save_snapshot``; DataError (one sentence, naming the
+    run as ``name``, never the server's path) when either is missing, foreign, older or damaged."""
     folder = Path(folder)
-    meta = formats.read_json(folder / META)
-    with open(folder / SNAPSHOT, "rb") as fh:
-        payload = pickle.load(fh)  # only folders this program wrote, named by a validated id
-    return payload, meta
+    if not (folder / SNAPSHOT).is_file():
+        raise _older(folder, name)
+    try:
+        meta = formats.read_json(folder / META)
+    except (OSError, ValueError, DataError) as exc:
+        raise DataError(f"{name}'s description is not readable ({type(exc).__name__}); train again") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{name}'s description is not a settings object; train again")
+    doc = _read_archive(folder / SNAPSHOT, name)
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise DataError(f"{name} was saved in another format; train again")
+    return doc.get("payload"), meta

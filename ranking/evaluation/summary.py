@@ -41,7 +41,7 @@ def run_summary(result, out: Path) -> list[str]:
     if truth and getattr(ev, "baselines", None):
         lines.append(baseline_sentence(ev))
     lines += [f"note: {n}" for n in group_notes(list(ev.notes))]
-    lines.append(f"wrote {out}: rankings.csv, metrics.json, config.json, models.pkl "
+    lines.append(f"wrote {out}: rankings.csv, metrics.json, config.json, stages.npz "
                  f"({result.timing_s.get('total', 0.0):.1f} s)")
     return lines
 
