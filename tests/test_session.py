@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +246,25 @@ def test_sessions_opening_at_once_load_a_dataset_once(monkeypatch):
         t.join()
     assert len(calls) == 1
     assert all(ds is got[0] for ds in got)
+
+
+def test_a_failed_save_removes_its_folder_logs_the_cause_and_says_links_will_not_work(trained, tmp_path,
+                                                                                      monkeypatch, caplog):
+    lab, _, _dataset, key = trained
+    monkeypatch.setenv("LAB_RUNS_DIR", str(tmp_path / "full"))
+
+    def full_disk(path, data):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data[: len(data) // 2])  # half written, then the disk is full
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(store.formats, "write_bytes", full_disk)
+    with pytest.raises(runs.SaveFailed) as caught:
+        runs.save(lab.stages, key, WORLD)
+    message = str(caught.value)
+    assert "no space left on device" in message
+    assert "links to it will not bring it back" in message
+    assert str(tmp_path) not in message  # no server path on the page
+    assert list((tmp_path / "full").iterdir()) == []  # the half-written folder is gone
+    assert "could not save run" in caplog.text
+    assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)
