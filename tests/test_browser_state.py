@@ -75,6 +75,29 @@ def test_a_training_can_be_cancelled_from_its_page(server, browser):
         expect(page.get_by_role("button", name=re.compile("Train all stages"))).to_be_enabled()
 
 
+def test_another_tab_opening_a_training_address_only_watches_and_the_lesson_link_has_no_job(server, browser):
+    """Issue 25: a job belongs to the session that started it."""
+    with session(browser, server + "/?seed=13") as a:
+        a.get_by_role("button", name=re.compile("Train all stages")).click()
+        a.get_by_role("button", name=re.compile("Cancel")).wait_for()
+        address = a.url
+        assert params(a).get("job"), address
+        a.get_by_role("button", name=re.compile("Copy lesson link")).click()
+        link = a.get_by_test_id("stPopoverBody").get_by_test_id("stCode")
+        link.wait_for()
+        assert "seed=13" in link.inner_text()
+        assert "job=" not in link.inner_text()
+        a.keyboard.press("Escape")
+        with session(browser, address) as b:
+            expect(b.get_by_text("This training belongs to the tab that started it")).to_be_visible()
+            expect(b.get_by_role("button", name=re.compile("Cancel"))).to_have_count(0)
+            done = a.get_by_test_id("stAlertContentSuccess").filter(has_text="Trained ")
+            done.wait_for(timeout=300_000)  # the starting tab receives its result
+            expect(a.get_by_test_id("stSidebar")).to_contain_text("Stage 3 · neural: trained")
+            expect(b.get_by_text("This training belongs to the tab that started it")).to_have_count(0)
+            expect(b.get_by_test_id("stSidebar")).to_contain_text("Stage 1 · candidates: not trained")
+
+
 def test_the_two_mind_files_upload_through_the_widget_and_train(server, browser, tmp_path):
     """Issue 13: behaviors.tsv + news.tsv through the upload widget: the import report, clicks-only labels,
     and training on it (a MIND log of 60 users who each favour one category)."""

@@ -205,3 +205,17 @@ def test_the_server_never_imports_keras_to_show_a_trained_neural_stage(trained_s
     final, keras, tf = out.stdout.split()
     assert (keras, tf) == ("False", "False")
     assert float(final) == round(trained_small.evaluation.headline("final"), 6)  # same held-out scores reused
+
+
+def test_a_job_link_after_a_server_restart_says_the_training_was_interrupted_and_offers_retrain():
+    at = app(job="no-such-job-restarted")
+    at.run()
+    assert not at.exception
+    box = " ".join(m.value for m in at.markdown)
+    assert "no longer on the server" in box
+    assert "interrupted" in box
+    assert "job" not in at.query_params  # dropped from the address bar
+    at.button(key="interrupted_retrain").click().run()
+    assert not at.exception
+    assert any("Stage 3 · neural: trained" in b for b in badges(at)), badges(at)
+    assert "no longer on the server" not in " ".join(m.value for m in at.markdown)

@@ -268,3 +268,52 @@ def test_a_failed_save_removes_its_folder_logs_the_cause_and_says_links_will_not
     assert list((tmp_path / "full").iterdir()) == []  # the half-written folder is gone
     assert "could not save run" in caplog.text
     assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)
+
+
+# ---------------------------------------------------------------- a job belongs to its session
+
+def test_a_job_belongs_to_the_session_that_started_it():
+    owner, other, third = LabState(), LabState(), LabState()
+    job = jobs.Job(stages=["stage1"], owner=owner.session_id)
+    owner.job = job
+    connected = {owner.session_id}
+    active = connected.__contains__
+    # another connected session opening the job's link only watches
+    assert jobs.attach(other, job, active) == "watching"
+    assert other.job is None
+    assert other.watching is job
+    # it can neither cancel it nor receive its result
+    assert not jobs.cancel_own(third, job)
+    assert not job.cancel_requested
+    job.result, job.saved_run, job.done = {"stage1": Trained(None, _fake("stage1"))}, "R" * 22, True
+    other.job = job  # even handed the job object, a non-owner does not collect it
+    assert jobs.collect(other) is None
+    assert other.stages == {}
+    other.job = None
+    assert jobs.collect(owner) is job  # the starting session gets its result
+    assert set(owner.stages) == {"stage1"}
+    assert owner.run_id == "R" * 22
+
+
+def test_a_refreshed_tab_takes_its_job_over_once_the_old_session_is_gone():
+    before, after, stranger = LabState(), LabState(), LabState()
+    job = jobs.Job(stages=["stage1"], owner=before.session_id)
+    before.job = job
+    connected = {before.session_id, after.session_id, stranger.session_id}
+    assert jobs.attach(after, job, connected.__contains__) == "watching"  # the old tab is still connected
+    connected.discard(before.session_id)  # F5: the old tab's session disconnects
+    assert jobs.attach(after, job, connected.__contains__) == "took over"
+    assert after.job is job
+    assert after.watching is None
+    assert job.owner == after.session_id
+    assert jobs.attach(stranger, job, connected.__contains__) == "watching"
+    assert jobs.cancel_own(after, job)
+    assert job.cancel_requested
+
+
+def test_a_finished_job_of_another_session_shows_nothing():
+    owner, other = LabState(), LabState()
+    job = jobs.Job(stages=["stage1"], owner=owner.session_id, done=True)
+    assert jobs.attach(other, job, lambda sid: True) == "finished"
+    assert other.job is None
+    assert other.watching is None

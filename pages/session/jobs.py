@@ -2,10 +2,14 @@
 
 A job trains stages through ``ranking.pipeline.train`` in a worker process (``worker.Pool``; in tests
 with ``LAB_SYNC_TRAINING=1``, in the caller's thread). It keeps its own result — the trained stages
-and the saved run — so whichever session shows it next collects it (``collect``): the tab that
-started it, or the same tab after F5, which finds the job by the ``job=`` id in its URL. One job per
-session at a time. A job no page has shown for ``LAB_JOB_ORPHAN_S`` seconds (default 60) is
-cancelled, and the log says so; every job can be cancelled from its page.
+and the saved run — until its owner collects it (``collect``).
+
+A job belongs to the browser session that started it (``Job.owner``): only that session can cancel
+it or receive its result. The address bar carries ``job=<id>`` while it runs, so F5 (a new session
+whose old one has disconnected) takes the job over (``attach``); lesson links never carry it. A
+session that opens another, still connected session's ``job=`` only watches its progress. One job
+per session at a time. A job no page has shown for ``LAB_JOB_ORPHAN_S`` seconds (default 60) is
+cancelled, and the log says so.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class Job:
     collected: bool = False
     announced: bool = False
     thread: threading.Thread | None = None
+    owner: str | None = None  # LabState.session_id of the session that started it (None: the start-up demo)
 
     @property
     def running(self) -> bool:
@@ -104,7 +109,7 @@ def start(lab: LabState, stages: list[str], dataset: Dataset, data_key: str, cfg
     with lab.lock:
         if lab.running:
             return None
-        job = Job(stages=list(stages), data_key=data_key)
+        job = Job(stages=list(stages), data_key=data_key, owner=lab.session_id)
         lab.job = job
     try:
         prep = lab.prepared(dataset, cfg, data_key)
@@ -131,6 +136,37 @@ def find(job_id: object) -> Job | None:
     return JOBS.get(job_id) if isinstance(job_id, str) else None
 
 
+def attach(lab: LabState, job: Job, active: Callable[[str], bool]) -> str:
+    """A session opened ``job``'s link: "own" (its own job), "took over" (the owner's session is gone:
+    F5, or the tab closed and its address reopened; the job is now this session's), "watching"
+    (another connected session's job: progress only, no cancel, no result), or "finished" (someone
+    else's job that has ended: nothing to show). ``active(session_id)`` tells whether a session is connected."""
+    with lab.lock, _JOBS_LOCK:
+        if job.owner == lab.session_id:
+            lab.job, lab.watching = job, None
+            return "own"
+        if job.owner is not None and not job.collected and not active(job.owner):
+            if lab.running:
+                return "watching"
+            LOG.info("job %s taken over by a new session (its owner disconnected)", job.id)
+            job.owner = lab.session_id
+            lab.job, lab.watching = job, None
+            return "took over"
+        if job.done:
+            lab.watching = None
+            return "finished"
+        lab.watching = job
+        return "watching"
+
+
+def cancel_own(lab: LabState, job: Job, reason: str = "cancelled from its page") -> bool:
+    """Cancel ``job`` if it is this session's; False (nothing done) for anyone else's."""
+    if job.owner != lab.session_id:
+        return False
+    cancel(job, reason)
+    return True
+
+
 def cancel(job: Job, reason: str = "cancelled") -> None:
     """Ask a job to stop: a waiting job never starts, a running one's worker process is terminated."""
     if job.running:
@@ -142,7 +178,7 @@ def cancel(job: Job, reason: str = "cancelled") -> None:
 def collect(lab: LabState) -> Job | None:
     """Put a finished job's trained stages and saved run into this session (once); returns that job."""
     job = lab.job
-    if job is None or not job.done or job.collected:
+    if job is None or not job.done or job.collected or job.owner not in (None, lab.session_id):
         return None
     job.collected = True
     if job.error is None and job.result:

@@ -8,6 +8,7 @@ trained. Changing a downstream setting never makes an upstream stage stale.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +84,10 @@ class LabState:
     pinned: dict | None = None
     run_id: str | None = None
     run_checked: bool = False
-    job: Any = None  # pages.session.jobs.Job while (or after) a training runs
+    job: Any = None  # pages.session.jobs.Job while (or after) a training of this session runs
+    session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))  # the browser session owning jobs
+    watching: Any = None  # another session's running job, shown read-only (opened through its link)
+    interrupted: str | None = None  # a job= link whose training no longer exists on this server
     lock: threading.Lock = field(default_factory=threading.Lock)
     _prep: tuple[tuple, Prepared] | None = None
     _view: tuple[tuple, PipelineResult] | None = None

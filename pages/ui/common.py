@@ -35,8 +35,26 @@ BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
 def lab() -> LabState:
     """This browser session's lab (created on first use)."""
     if "_lab" not in st.session_state:
-        st.session_state["_lab"] = LabState()
+        st.session_state["_lab"] = LabState(**({"session_id": sid} if (sid := _session_id()) else {}))
     return st.session_state["_lab"]
+
+
+def _session_id() -> str | None:
+    """Streamlit's id of this browser session (None outside a script run)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else ctx.session_id
+
+
+def session_active(session_id: str) -> bool:
+    """Is this browser session still connected? (Under AppTest there is no server: every session counts
+    as connected, so nobody takes over another's job.)"""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return True
+    return runtime.get_instance().is_active_session(session_id)
 
 
 def data_choice() -> DataChoice:
@@ -114,6 +132,8 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
                 "kept only with a trained run's link): the lab shows the bundled sample world until you "
                 "upload the files again on the home page.")
     sync_url(ctx)
+    if st.session_state.pop("_retrain_now", False):
+        _start(ctx, state.plan(STAGES[-1], ctx.cfg, ctx.data_key))
     ctx.shown = changes.banner(ctx, _start)
     with st.sidebar:
         st.caption(f"**Data:** {md_escape(dataset.name)} — {dataset.n_users:,} users · {dataset.n_items:,} items · "
@@ -165,16 +185,22 @@ def _adopt_links() -> None:
                     st.session_state[key] = value
             st.toast("Restored the trained stages and their dataset from the link — no retraining needed.",
                      icon=":material/history:")
-    job = jobs.find(st.query_params.get("job"))
-    if job is not None and state.job is None:
-        state.job = job
+    wanted_job = st.query_params.get("job")
+    if wanted_job and state.job is None:
+        job = jobs.find(wanted_job)
+        if job is None:
+            state.interrupted = ("The training this link was following is no longer on the server (the server "
+                                 "restarted, or it ended long ago), so it was interrupted.")
+            return
+        role = jobs.attach(state, job, session_active)
         job.seen()
-        if job.running:
+        if role in ("own", "took over") and job.running:
             st.toast("Still training: reattached to the job this page started.", icon=":material/sync:")
 
 
-def url_params(ctx: Ctx) -> dict[str, str]:
-    """The current view as URL parameters: settings that differ from the defaults, dataset, user, run."""
+def url_params(ctx: Ctx, link: bool = False) -> dict[str, str]:
+    """The current view as URL parameters: settings that differ from the defaults, dataset, user, run; and,
+    in the address bar but never in a lesson link (``link``), this session's running training (``job=``)."""
     params: dict[str, str] = {}
     for s in W.SETTINGS:
         v = W.value(s.key)
@@ -195,8 +221,8 @@ def url_params(ctx: Ctx) -> dict[str, str]:
         params["tour"] = str(tour.current())
     if compare.pinned_id():
         params["pin"] = compare.pinned_id()
-    if ctx.lab.running:
-        params["job"] = ctx.lab.job.id  # F5 during training reattaches to it
+    if ctx.lab.running and not link:
+        params["job"] = ctx.lab.job.id  # F5 during training reattaches to it (jobs.attach)
     return params
 
 
@@ -272,6 +298,12 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
     """Live progress of this session's training, with elapsed time and Cancel; collects it when it ends."""
     state = lab()
     job = state.job
+    if job is None and state.interrupted:
+        _interrupted(state)
+        return
+    if job is None and state.watching is not None:
+        _watch(state)
+        return
     if job is None:
         on_sample = data_choice().source == "sample"
         waiting = demo.pending(state, "sample") if on_sample else None
@@ -302,10 +334,41 @@ def job_panel(curve_chart: Callable[[dict], object] | None = None) -> None:
             left, right = st.columns([5, 1])
             left.progress(j.fraction, text=f"{j.message} · {j.elapsed:.0f} s · "
                                            f"{estimate.describe(j.data_key, j.stages, j.elapsed, j.fraction)}")
-            right.button("Cancel", key="cancel_job", icon=":material/stop_circle:", on_click=jobs.cancel,
-                         args=(j, "cancelled from its page"), disabled=j.cancel_requested)
+            right.button("Cancel", key="cancel_job", icon=":material/stop_circle:", on_click=jobs.cancel_own,
+                         args=(lab(), j), disabled=j.cancel_requested)
             if curve_chart is not None and j.curves:
                 present.chart(curve_chart(dict(j.curves)), key="live_curve")
+
+    _poll()
+
+
+def _interrupted(state: LabState) -> None:
+    """A ``job=`` link whose training this server does not know: say so, offer to train again."""
+    with st.container(border=True, key="interrupted"):
+        st.markdown(f":material/sync_problem: {state.interrupted}")
+        st.button("Retrain", key="interrupted_retrain", type="primary", icon=":material/play_arrow:",
+                  help="Train every stage again with the settings in this link.", on_click=_retrain_interrupted,
+                  args=(state,))
+
+
+def _retrain_interrupted(state: LabState) -> None:
+    state.interrupted = None
+    st.session_state["_retrain_now"] = True  # started by ``page`` once the dataset and settings are known
+
+
+def _watch(state: LabState) -> None:
+    """Another tab's training, opened through its address: progress only (no Cancel, no result). If that
+    tab disconnects meanwhile (it was this browser's own tab, refreshed), the job becomes this session's."""
+
+    @st.fragment(run_every=1.0)
+    def _poll() -> None:
+        j = state.watching
+        if j is None or j.done or jobs.attach(state, j, session_active) != "watching":
+            state.watching = None if state.job is None else state.watching
+            st.rerun()
+        st.progress(j.fraction, text=f"Another tab's training: {j.message} · {j.elapsed:.0f} s")
+        st.caption("This training belongs to the tab that started it: it gets the result and only it can "
+                   "cancel. Train here to get results of your own.")
 
     _poll()
 
@@ -324,8 +387,8 @@ def training_blocker(ctx: Ctx) -> str | None:
 
 
 def lesson_link(ctx: Ctx) -> None:
-    """The current view as a link: settings that differ from the defaults, dataset, user, run."""
-    params = url_params(ctx)
+    """The current view as a link: settings that differ from the defaults, dataset, user, run (never a job)."""
+    params = url_params(ctx, link=True)
     try:
         base = st.context.url or ""
     except Exception:  # outside a browser session (tests)
