@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -317,3 +318,68 @@ def test_a_finished_job_of_another_session_shows_nothing():
     assert jobs.attach(other, job, lambda sid: True) == "finished"
     assert other.job is None
     assert other.watching is None
+
+
+# ---------------------------------------------------------------- a class shares its trainings
+
+@pytest.fixture
+def gated_training(monkeypatch, tmp_path):
+    """Asynchronous jobs whose training waits for ``release``; ``calls`` lists every training that ran."""
+    monkeypatch.delenv("LAB_SYNC_TRAINING", raising=False)
+    monkeypatch.setenv("LAB_RUNS_DIR", str(tmp_path / "runs"))
+    calls: list[list[str]] = []
+    release = threading.Event()
+
+    def train(prep, cfg, stages, trained, progress, cancelled, mark=lambda what: None):
+        calls.append(list(stages))
+        progress(stages[0], 0.5, "halfway", {"valid-auc": 0.7})
+        while not release.wait(0.05):
+            if cancelled():
+                raise jobs.Cancelled
+        return {s: _fake(s) for s in stages}, None
+
+    monkeypatch.setattr(jobs, "train_stages", train)
+    return calls, release
+
+
+def test_identical_requests_train_once_and_every_session_receives_the_result(gated_training):
+    calls, release = gated_training
+    dataset, key = resolve(WORLD)
+    labs = [LabState() for _ in range(5)]
+    class_jobs = [jobs.start(lab, ["stage1", "stage2", "stage3"], dataset, key, FAST, WORLD) for lab in labs]
+    other = LabState()  # another seed is another request
+    other_job = jobs.start(other, ["stage1", "stage2", "stage3"], dataset, key, dataclasses.replace(FAST, seed=9),
+                           WORLD)
+    assert [j.follows for j in class_jobs[1:]] == [class_jobs[0]] * 4
+    assert other_job.follows is None
+    release.set()
+    for job in [*class_jobs, other_job]:
+        assert job.finished.wait(60)
+    assert len(calls) == 2  # one training for the class, one for the other seed
+    for lab, job in zip(labs, class_jobs, strict=True):
+        assert job.error is None
+        assert jobs.collect(lab) is job
+        assert lab.stages["stage3"].output is labs[0].stages["stage3"].output  # the very same trained stages
+        assert lab.run_id == labs[0].run_id
+        assert [lab.status(s, FAST, key) for s in ("stage1", "stage2", "stage3")] == ["fresh"] * 3
+    assert jobs.collect(other) is other_job
+    assert other.run_id != labs[0].run_id
+
+
+def test_a_follower_trains_on_its_own_when_the_first_session_cancels(gated_training):
+    calls, release = gated_training
+    dataset, key = resolve(WORLD)
+    first, second = LabState(), LabState()
+    lead = jobs.start(first, ["stage1"], dataset, key, FAST, WORLD)
+    follow = jobs.start(second, ["stage1"], dataset, key, FAST, WORLD)
+    assert follow.follows is lead
+    assert not jobs.cancel_own(second, lead)  # nobody else cancels the leader
+    assert jobs.cancel_own(first, lead)
+    assert lead.finished.wait(60)
+    assert lead.error == "cancelled from its page"
+    release.set()
+    assert follow.finished.wait(60)
+    assert follow.error is None
+    assert len(calls) == 2  # the follower trained on its own after the leader stopped
+    assert jobs.collect(second) is follow
+    assert set(second.stages) == {"stage1"}

@@ -8,8 +8,15 @@ A job belongs to the browser session that started it (``Job.owner``): only that 
 it or receive its result. The address bar carries ``job=<id>`` while it runs, so F5 (a new session
 whose old one has disconnected) takes the job over (``attach``); lesson links never carry it. A
 session that opens another, still connected session's ``job=`` only watches its progress. One job
-per session at a time. A job no page has shown for ``LAB_JOB_ORPHAN_S`` seconds (default 60) is
-cancelled, and the log says so.
+per session at a time.
+
+A class shares its trainings: a request identical to one already training (the same data, stages,
+settings, seed and upstream stages) does not train again. Its job *follows* the first (the leader):
+it shows the leader's progress and receives the same trained stages and saved run when it ends. A
+follower's Cancel stops only its own wait; if the leader is cancelled, its followers train on their own.
+
+A job no page has shown for ``LAB_JOB_ORPHAN_S`` seconds (default 60) is cancelled (a leader counts as
+shown while one of its followers is), and the log says so.
 """
 
 from __future__ import annotations
@@ -81,6 +88,9 @@ class Job:
     announced: bool = False
     thread: threading.Thread | None = None
     owner: str | None = None  # LabState.session_id of the session that started it (None: the start-up demo)
+    follows: Job | None = None  # the identical job this one waits for (a class sharing its trainings)
+    followers: list[Job] = field(default_factory=list)
+    finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def running(self) -> bool:
@@ -119,16 +129,78 @@ def start(lab: LabState, stages: list[str], dataset: Dataset, data_key: str, cfg
     upstream = dict(lab.stages)
     upload = lab.upload if (choice and choice.source == "upload") else None
     args = (job, prep, cfg, data_key, choice or DataChoice(), upstream, upload)
-    with _JOBS_LOCK:
-        JOBS[job.id] = job
     if sync_mode():
+        with _JOBS_LOCK:
+            JOBS[job.id] = job
         _run(*args)
         collect(lab)
-    else:
-        _ensure_reaper()
-        job.thread = threading.Thread(target=_run, args=args, daemon=True, name=f"lab-job-{job.id}")
-        job.thread.start()
+        return job
+    key = _share_key(job.stages, cfg, data_key, upstream)
+    with _JOBS_LOCK:
+        JOBS[job.id] = job
+        leader = _SHARED.get(key)
+        if leader is None or leader.done or leader.cancel_requested:
+            leader, _SHARED[key] = None, job
+        else:
+            job.follows = leader
+            leader.followers.append(job)
+    _ensure_reaper()
+    target, targs = (_lead, (key, *args)) if leader is None else (_follow, args)
+    job.thread = threading.Thread(target=target, args=targs, daemon=True, name=f"lab-job-{job.id}")
+    job.thread.start()
     return job
+
+
+_SHARED: dict[tuple, Job] = {}  # the job training each distinct request now (under _JOBS_LOCK)
+
+
+def _share_key(stages: list[str], cfg: PipelineConfig, data_key: str, upstream: dict[str, Trained]) -> tuple:
+    """What makes two training requests identical: the data, the stages, every setting they depend on (and
+    the label weights, which stage 1's value source is fitted under), and the very upstream outputs."""
+    ups = tuple((name, id(t.output)) for name, t in upstream.items() if _is_upstream(name, stages))
+    return (data_key, tuple(stages), stage_keys(cfg, data_key)[stages[-1]], cfg.labels, ups)
+
+
+def _lead(key: tuple, *args) -> None:
+    try:
+        _run(*args)
+    finally:
+        with _JOBS_LOCK:
+            if _SHARED.get(key) is args[0]:
+                del _SHARED[key]
+
+
+def _follow(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice, upstream: dict[str, Trained],
+            upload: Dataset | None) -> None:
+    """Wait for the identical job ``job.follows`` and take its result (see the module docstring)."""
+    leader = job.follows
+    LOG.info("job %s follows job %s (an identical request)", job.id, leader.id)
+    while not leader.finished.wait(0.25):  # mirror the leader's progress for this session's page
+        job.fraction, job.curves = leader.fraction, leader.curves
+        job.message = f"{leader.message} (one training for everyone who asked for the same)"
+        if job.cancel_requested:
+            job.error = job.cancel_reason or "cancelled"
+            _finish(job)
+            return
+    if leader.error is not None and leader.cancel_requested and not job.cancel_requested:
+        job.follows = None  # the leader was cancelled by its own session: train on our own
+        _run(job, prep, cfg, data_key, choice, upstream, upload)
+        return
+    keys = stage_keys(cfg, data_key)
+    if leader.error is None:
+        job.result = {name: t for name, t in upstream.items() if _is_upstream(name, job.stages)}
+        job.result.update({name: Trained(keys[name], leader.result[name].output) for name in job.stages})
+        job.saved_run, job.save_problem = leader.saved_run, leader.save_problem
+    else:
+        job.error = job.cancel_reason if job.cancel_requested else leader.error
+    _finish(job)
+
+
+def _finish(job: Job) -> None:
+    job.seconds = time.monotonic() - job.started
+    job.fraction = 1.0
+    job.done = True
+    job.finished.set()
 
 
 def find(job_id: object) -> Job | None:
@@ -235,8 +307,7 @@ def _run(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoice,
         if job.error is None:  # the estimate is for a click with a warm, free worker: waiting for one is left out
             waited = marks["sent"] - marks["pickled"] if "sent" in marks and "pickled" in marks else 0.0
             estimate.record(data_key, job.stages, job.seconds - waited)
-        job.fraction = 1.0
-        job.done = True
+        _finish(job)
 
 
 def _is_upstream(name: str, stages: list[str]) -> bool:
@@ -287,10 +358,11 @@ def reap(now: float | None = None) -> list[Job]:
     stopped = []
     with _JOBS_LOCK:
         for job_id, job in list(JOBS.items()):
-            if job.running and not job.cancel_requested and now - job.last_seen > limit:
+            seen = max([job.last_seen, *(f.last_seen for f in job.followers if f.running)])
+            if job.running and not job.cancel_requested and now - seen > limit:
                 cancel(job, f"cancelled: no page showed this training for {limit:.0f} s (its tab was closed)")
                 LOG.warning("job %s (%s) cancelled: unseen for %.0f s", job_id, ", ".join(job.stages),
-                            now - job.last_seen)
+                            now - seen)
                 stopped.append(job)
             elif job.done and now - job.started - job.seconds > KEEP_FINISHED_S:
                 del JOBS[job_id]
