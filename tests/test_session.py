@@ -383,3 +383,43 @@ def test_a_follower_trains_on_its_own_when_the_first_session_cancels(gated_train
     assert len(calls) == 2  # the follower trained on its own after the leader stopped
     assert jobs.collect(second) is follow
     assert set(second.stages) == {"stage1"}
+
+
+def test_concurrent_identical_requests_compute_once_and_a_failure_is_not_kept():
+    from pages.session.shared import SingleFlight
+
+    memo, gate, calls = SingleFlight(2), threading.Event(), []
+
+    def compute():
+        calls.append(1)
+        gate.wait(30)
+        return object()
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(memo.get("k", compute))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(30)
+    assert len(calls) == 1
+    assert len(got) == 8
+    assert all(g is got[0] for g in got)
+
+    def broken():
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        memo.get("bad", broken)
+    assert memo.get("bad", lambda: 5) == 5  # the failure was not kept
+    memo.get("x", object)
+    memo.get("y", object)  # beyond 2 keys the least recently used goes
+    assert memo.get("k", lambda: "recomputed") == "recomputed"
+
+
+def test_sessions_holding_the_same_trained_stages_share_one_evaluation(trained):
+    lab, _job, dataset, key = trained
+    others = [LabState(stages=dict(lab.stages)) for _ in range(3)]  # e.g. followers of one shared training
+    views = [o.view(dataset, key, FAST) for o in others]
+    assert all(v is views[0] for v in views)
+    assert LabState(stages=dict(lab.stages)).view(dataset, key, dataclasses.replace(FAST, seed=5)) is None

@@ -21,6 +21,8 @@ from ranking.names import STAGES
 from ranking.pipeline import PipelineResult, StageOutput
 from ranking.prep.split import Prepared
 
+from . import shared
+
 Status = Literal["missing", "fresh", "stale"]
 
 
@@ -129,7 +131,10 @@ class LabState:
         key = (stage_keys(cfg, data_key)["prepare"], cfg.labels)  # dataset, seed, split (and label) settings
         if self._prep is None or self._prep[0] != key:
             same_split = self._prep[1] if self._prep is not None and self._prep[0][0] == key[0] else None
-            self._prep = (key, pipeline.prepare_data(dataset, cfg, same_split))  # a weight move only relabels
+            # shared by every session asking for the same (a class): computed once (``shared``)
+            prep = shared.PREPARED.get((key, id(dataset) if data_key.startswith("upload:") else None),
+                                       lambda: pipeline.prepare_data(dataset, cfg, same_split))
+            self._prep = (key, prep)  # a weight move only relabels
         return self._prep[1]
 
     def view(self, dataset: Dataset, data_key: str, cfg: PipelineConfig) -> PipelineResult | None:
@@ -139,7 +144,10 @@ class LabState:
             return None
         key = (stage_keys(cfg, data_key)[list(outputs)[-1]], cfg.labels, cfg.post, cfg.eval)
         if self._view is None or self._view[0] != key:
-            self._view = (key, pipeline.finish(self.prepared(dataset, cfg, data_key), cfg, outputs))
+            prep = self.prepared(dataset, cfg, data_key)
+            # the same trained outputs (a shared training) on the same prepared data: evaluated once for all
+            whole = (key, prep, tuple(outputs.values()), cfg)
+            self._view = (key, shared.VIEWS.get(whole, lambda: pipeline.finish(prep, cfg, outputs)))
         return self._view[1]
 
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
