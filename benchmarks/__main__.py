@@ -18,7 +18,11 @@ parser.add_argument("--quality", action="store_true",
                     help="the seed study against every baseline on 5 generated worlds (--quick: the 3 sample-sized)")
 parser.add_argument("--world-seed", type=int, default=None,
                     help="--quality: the first world's seed (pass one never used before to test on unseen worlds)")
+parser.add_argument("--classroom", action="store_true",
+                    help="only the classroom rows: classes of 10 and 20 learners training at once on one server")
 args = parser.parse_args()
+if args.classroom:
+    sys.exit(bench.classroom_only(as_json=args.json))
 if args.quality:
     from benchmarks import quality
 

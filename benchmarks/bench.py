@@ -44,7 +44,8 @@ LATENCY_USERS, WARMUP_USERS = 100, 5
 NAIVE_USERS = 10  # users timed on the naive per-user path (about a second each: one Keras call per row)
 NAIVE_BUDGET_S = 5.0  # the naive stage-1 loop runs users until this much time has passed, then extrapolates
 RELABEL_N, RELABEL_MOVES, HIST_BINS = 1_000_000, 20, 40
-CLASS_SIZE = 10  # learners in the classroom row (issue 14: a class on a 2-core server)
+CLASS_SIZE = 20  # learners in the classroom row (issue 25: a class of 20 on a 2-core server; targets below)
+SMALL_CLASS = 10  # and a class of 10 beside it (issue 14's class), measured the same way
 PHASES = ("generate", "label", "stage1", "stage2", "stage3", "finish")  # finish = post-processing + evaluation
 GB = 1024**3
 
@@ -444,9 +445,11 @@ def measure(sizes=SIZES, repeats: int = 3, config: PipelineConfig | None = None,
         result["app_start"] = app_start(repeats)
         _say("trained demo and train all (worker pool)")
         result["app_trained"] = app_trained()
-        _say(f"a class of {CLASS_SIZE} trains all stages at once (server + websocket learners)")
         from benchmarks import classroom
 
+        _say(f"a class of {SMALL_CLASS} trains all stages at once (server + websocket learners)")
+        result["classroom_small"] = classroom.measure(SMALL_CLASS)
+        _say(f"a class of {CLASS_SIZE} trains all stages at once (server + websocket learners)")
         result["classroom"] = classroom.measure(CLASS_SIZE)
     result["targets"] = targets(result)
     result["wall_s"] = time.perf_counter() - t
@@ -475,7 +478,7 @@ def targets(result: dict) -> list[dict]:
          "<=", 3, "s"),
         (f"a class of {CLASS_SIZE} trains all at once: trainings finished", ("classroom", "finished"), ">=",
          CLASS_SIZE, ""),
-        ("· the class's slowest training, click → trained", ("classroom", "train_max_s"), "<=", 60, "s"),
+        ("· the class's slowest training, click → trained", ("classroom", "train_max_s"), "<=", 30, "s"),
         ("· page interactions meanwhile, p95", ("classroom", "interaction_p95_s"), "<=", 2, "s"),
         ("stage 1 for all users vs the naive loop at 1k × 1k", ("sizes", "1k", "naive", "stage1_speedup"),
          ">=", 1000, "×"),
@@ -585,13 +588,15 @@ def format_table(result: dict) -> str:
                      f"click → trained and saved, median of 3 seeds: {_fmt(tr['train_all_s'], 's')} "
                      f"({', '.join(_fmt(c['s'], 's') for c in tr['clicks'])}); TensorFlow in the server "
                      f"process: {'yes' if tr['tensorflow_in_server'] else 'no'}.")
-    cl = result.get("classroom")
-    if cl and "skipped" not in cl:
+    for cl in (result.get("classroom_small"), result.get("classroom")):
+        if not cl or "skipped" in cl:
+            continue
         lines.append(f"Classroom ({cl['sessions']} learners over the websocket, all clicking \"Train all stages\" "
                      f"on the sample world at once, then switching pages and moving a slider with {cl['think_s']:g} s "
                      f"of reading between): {cl['finished']} of {cl['sessions']} trainings finished, click → "
                      f"trained p50 {_fmt(cl['train_p50_s'], 's')}, p95 {_fmt(cl['train_p95_s'], 's')}, max "
-                     f"{_fmt(cl['train_max_s'], 's')} (in a worker p50 {_fmt(cl['in_worker_p50_s'], 's')}); "
+                     f"{_fmt(cl['train_max_s'], 's')} (in a worker p50 {_fmt(cl['in_worker_p50_s'], 's')}; "
+                     f"{cl.get('server_jobs', '?')} training(s) ran, identical requests share one); "
                      f"{cl['interactions']} page interactions p50 {_fmt(cl['interaction_p50_s'], 's')}, p95 "
                      f"{_fmt(cl['interaction_p95_s'], 's')}; server RSS peak {_fmt(cl['server_rss_peak_mb'], 'MB')}, "
                      f"workers {_fmt(cl['workers_rss_mb'], 'MB')}; load average "
@@ -613,6 +618,20 @@ def format_table(result: dict) -> str:
         lines.append(f"{status}  {tg['name']}: {shown} (target {tg['target']})"
                      + (" — not measured in this run" if status == "SKIP" else ""))
     return "\n".join(lines)
+
+
+def classroom_only(as_json: bool = False) -> int:
+    """Only the classroom rows (``--classroom``): a class of 10 and one of 20, with their targets."""
+    from benchmarks import classroom
+
+    result = {"sizes": {}, "repeats": 1, "machine": machine(), "tensorflow_import_s": None}
+    _say(f"a class of {SMALL_CLASS} trains all stages at once (server + websocket learners)")
+    result["classroom_small"] = classroom.measure(SMALL_CLASS)
+    _say(f"a class of {CLASS_SIZE} trains all stages at once (server + websocket learners)")
+    result["classroom"] = classroom.measure(CLASS_SIZE)
+    result["targets"] = targets(result)
+    print(data.json_text(result) if as_json else format_table(result))
+    return 0
 
 
 def main(quick: bool = False, as_json: bool = False, repeats: int = 3) -> int:
