@@ -25,7 +25,7 @@ from ranking.data.dataset import Dataset
 from ranking.errors import DataError, TrainingError
 from ranking.evaluation import evaluate as E
 from ranking.evaluation.result import RunEvaluation
-from ranking.names import LISTS, STAGES, StageName
+from ranking.names import LISTS, SHORT, STAGES, StageName
 from ranking.prep.lists import RankedLists
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared, prepare, relabel
 from ranking.stages import value as V
@@ -146,7 +146,9 @@ def train(prep: Prepared, config: PipelineConfig, stages: Iterable[StageName] = 
                 progress(_name, fraction, message, logs)
 
         stage = STAGE_CLASSES[name](config).fit(prep, upstream, step)
+        step(1.0, f"{SHORT[name]}: ranking every user's candidates", {})
         output = stage.rank(prep, upstream)
+        step(1.0, f"{SHORT[name]}: scoring the held-out interactions", {})
         output.heldout = _heldout_scores(prep, name, output, upstream)
         outputs[name] = output
     return outputs
@@ -186,8 +188,9 @@ def _score_pairs(prep: Prepared, name: str, output: StageOutput, upstream: Stage
 
 
 def finish(prep: Prepared, config: PipelineConfig, outputs: Mapping[str, StageOutput],
-           timing_s: Mapping[str, float] | None = None) -> PipelineResult:
+           timing_s: Mapping[str, float] | None = None, progress: Progress | None = None) -> PipelineResult:
     """Post-process stage 3's lists (when it exists) and evaluate every list; no training."""
+    say = progress or (lambda stage, fraction, message, logs: None)
     outs = {name: outputs[name] for name in STAGES if name in outputs}
     if "stage1" not in outs:
         raise TrainingError("stage 1 must be trained before anything can be evaluated")
@@ -196,9 +199,11 @@ def finish(prep: Prepared, config: PipelineConfig, outputs: Mapping[str, StageOu
     outs = reweight(prep, outs)  # signal stages order by the current weights (no model call)
     timing["reweight"] = time.perf_counter() - t
     t = time.perf_counter()
+    say("evaluate", 0.05, "post-processing the final feed", {})
     post = postprocess(prep, outs["stage3"].lists, config.post) if "stage3" in outs else None
     timing["post"] = time.perf_counter() - t
     t = time.perf_counter()
+    say("evaluate", 0.1, "evaluating every list and baseline", {})
     evaluation = _evaluate(prep, config, outs, post)
     timing["evaluate"] = time.perf_counter() - t
     return PipelineResult(config, prep, outs, post, evaluation, timing)
@@ -214,8 +219,8 @@ def run(dataset: Dataset, config: PipelineConfig | None = None, progress: Progre
     timing = {"prepare": time.perf_counter() - t}
     outputs = train(prep, config, STAGES, progress=say)
     timing.update({name: o.seconds for name, o in outputs.items()})
-    say("evaluate", 0.0, "post-processing and evaluating every list", {})
-    result = finish(prep, config, outputs, timing)
+    say("evaluate", 0.0, "re-ranking for the label weights", {})
+    result = finish(prep, config, outputs, timing, progress=say)
     result.timing_s["total"] = float(sum(result.timing_s.values()))
     say("done", 1.0, "done", {})
     return result

@@ -570,7 +570,9 @@ def test_run_prints_a_short_readable_summary(run1, run2):
         assert any(line.startswith(stage + " ") for line in lines), stage
     assert lines[-1].startswith(f"wrote {out}")
     progress = [line for line in res.stderr.splitlines() if line.startswith("[")]
-    assert 4 <= len(progress) <= 15  # one line per stage, not one per XGBoost round
+    assert 4 <= len(progress) <= 30  # one line per phase of each step, not one per XGBoost round
+    for phase in ("ranking every user's candidates", "evaluating every list", "writing rankings.csv"):
+        assert any(phase in line for line in progress), phase  # no long step is silent
     assert "Traceback" not in res.stderr
     assert run2[0].splitlines()[1:-1] == lines[1:-1]  # same numbers in the other process (timing aside)
 
@@ -786,3 +788,42 @@ def test_a_write_that_fails_late_names_the_users_path_and_leaves_no_temp_file(tm
     assert f"error: cannot write {tmp_path / 'w'}: No space left on device" in err
     assert ".tmp" not in err
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_progress_is_never_silent_in_a_log_and_draws_a_bar_with_an_estimate_on_a_terminal(monkeypatch):
+    import io
+
+    from ranking import cli
+
+    clock = _Clock()
+    monkeypatch.setattr(cli.time, "monotonic", clock)
+    log = io.StringIO()
+    p = cli._Progress(stream=log, tty=False)
+    p("stage2", 0.0, "Stage 2: XGBoost round 1 of at most 300", {})
+    for r in range(2, 40):  # 38 rounds within a quarter, 1 s apart: one heartbeat line after 10 s
+        clock.t += 1.0
+        p("stage2", r / 300, f"Stage 2: XGBoost round {r} of at most 300", {})
+    p("stage2", 1.0, "Stage 2: ranking every user's candidates", {})  # a new phase at the same fraction
+    lines = log.getvalue().splitlines()
+    assert lines[0].startswith("[  0%] stage2: Stage 2: XGBoost round 1 of at most 300")
+    assert sum("round" in line for line in lines) == 1 + 3  # the first, then one per 10 s (at 10, 20, 30 s)
+    assert lines[-1] == "[100%] stage2: Stage 2: ranking every user's candidates (38 s)"
+
+    term = io.StringIO()
+    p = cli._Progress(stream=term, tty=True)
+    p("stage3", 0.0, "Stage 3: epoch 1 of 10", {})
+    clock.t += 20.0
+    p("stage3", 0.5, "Stage 3: epoch 5 of 10", {})  # half in 20 s: about 20 s left
+    p("done", 1.0, "done", {})
+    drawn = term.getvalue().split("\r\x1b[K")[-1]
+    assert "█" * 12 + "·" * 12 in drawn
+    assert "50% Stage 3: epoch 5 of 10 · 20 s · 150 %/min · ~20 s left" in drawn
+    assert drawn.endswith("\n")
