@@ -62,8 +62,11 @@ def assign(n_users: int, seed: int) -> np.ndarray:
 
 def ab_test(dataset: Dataset, policy_a, policy_b, days: int = 7, seed: int = 0,
             labels: LabelConfig | None = None, names: tuple[str, str] | None = None,
-            offline: dict[str, float] | None = None) -> ABResult:
-    """Serve ``policy_a`` and ``policy_b`` to seeded halves of the world's users for ``days`` days."""
+            offline: dict[str, tuple[float, float]] | None = None) -> ABResult:
+    """Serve ``policy_a`` and ``policy_b`` to seeded halves of the world's users for ``days`` days.
+
+    ``offline``: more {measure: (A, B)} to show beside the online result (a trained run's own metrics are
+    added from ``ListPolicy.offline``)."""
     labels = labels or LabelConfig()
     names = names or (getattr(policy_a, "name", "A"), getattr(policy_b, "name", "B"))
     world = LiveWorld(dataset, seed)
@@ -80,7 +83,9 @@ def ab_test(dataset: Dataset, policy_a, policy_b, days: int = 7, seed: int = 0,
     log = concat(parts)
     table = ab_table(log, arm, labels, names)
     gain = truth0.gain(np.arange(world.n_users), labels)
-    off = offline_forecast(first, gain, eligible0, names, offline)
+    runs = {k: (v, getattr(policy_b, "offline", {}).get(k, np.nan))
+            for k, v in getattr(policy_a, "offline", {}).items()}
+    off = offline_forecast(first, gain, eligible0, names, {**runs, **(offline or {})})
     return ABResult(names, days, seed, arm, log, table, off, world)
 
 

@@ -40,11 +40,16 @@ class ListPolicy:
     name: str
     lists: RankedLists
     dataset: Dataset
+    offline: dict[str, float] = field(default_factory=dict)  # the run's own offline metrics of this list
 
     @classmethod
     def from_result(cls, result, name: str = "pipeline", which: str = "final") -> ListPolicy:
-        """The ``which`` list ("final", "stage3", …) of a ``PipelineResult``."""
-        return cls(name, result.lists()[which], result.prep.dataset)
+        """The ``which`` list ("final", "stage3", …) of a ``PipelineResult``, with its offline metrics."""
+        ev = result.evaluation
+        offline = {f"held-out NDCG@{ev.k} (the run's evaluation)": ev.value(which, "ndcg")}
+        if ev.has_oracle:
+            offline[f"oracle NDCG@{ev.k} under the run's own label"] = ev.headline(which)
+        return cls(name, result.lists()[which], result.prep.dataset, offline)
 
     def slates(self, world: LiveWorld) -> np.ndarray:
         users = self.dataset.users[S.USER_ID].to_numpy(np.int64) - 1
