@@ -379,4 +379,4 @@ _COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mi
 def _online(command: str, args: argparse.Namespace) -> int:
     from ranking.online import cli as online_cli
 
-    return getattr(online_cli, command)(args)
+    return getattr(online_cli, command)(args, {"load": _load, "read_config": _read_config, "progress": _Progress})

@@ -83,8 +83,8 @@ def ab_test(dataset: Dataset, policy_a, policy_b, days: int = 7, seed: int = 0,
     log = concat(parts)
     table = ab_table(log, arm, labels, names)
     gain = truth0.gain(np.arange(world.n_users), labels)
-    runs = {k: (v, getattr(policy_b, "offline", {}).get(k, np.nan))
-            for k, v in getattr(policy_a, "offline", {}).items()}
+    off_a, off_b = getattr(policy_a, "offline", {}), getattr(policy_b, "offline", {})
+    runs = {k: (off_a.get(k, np.nan), off_b.get(k, np.nan)) for k in dict.fromkeys([*off_a, *off_b])}
     off = offline_forecast(first, gain, eligible0, names, {**runs, **(offline or {})})
     return ABResult(names, days, seed, arm, log, table, off, world)
 

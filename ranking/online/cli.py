@@ -1,6 +1,8 @@
 """The ``abtest`` and ``loop`` commands of ``python -m ranking`` (registered by ``ranking.cli``).
 
-Imports stay light until a command runs: ``ranking.cli`` builds its parser from ``add_parsers``.
+Imports stay light until a command runs: ``ranking.cli`` builds its parser from ``add_parsers`` and hands each
+command its helpers (``tools``: ``load`` a data folder, ``read_config`` a JSON file, ``progress`` on stderr),
+so this module never imports ``ranking.cli`` back.
 """
 
 from __future__ import annotations
@@ -49,11 +51,10 @@ def add_parsers(sub, common: argparse.ArgumentParser, seed_type) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def _config(args):
-    from ranking.cli import _read_config
+def _config(args, read_config):
     from ranking.config import PipelineConfig
 
-    raw = _read_config(args.config) if args.config else {}
+    raw = read_config(args.config) if args.config else {}
     return PipelineConfig.from_dict({**raw, "seed": raw.get("seed", args.seed)})
 
 
@@ -79,8 +80,7 @@ def _positive(name: str, value: int) -> None:
         raise ConfigError(f"--{name} must be a whole number ≥ 1, got {value}")
 
 
-def abtest(args) -> int:
-    from ranking.cli import _load
+def abtest(args, tools: dict) -> int:
     from ranking.errors import ConfigError
     from ranking.online import ab_test, impressions_needed, interleave_test
     from ranking.online.live import LiveWorld
@@ -91,8 +91,8 @@ def abtest(args) -> int:
     _positive("days", args.days)
     if args.repeats < 0:
         raise ConfigError(f"--repeats must be ≥ 0, got {args.repeats}")
-    config = _config(args)
-    dataset = _load(args.data)
+    config = _config(args, tools["read_config"])
+    dataset = tools["load"](args.data)
     LiveWorld(dataset)  # no world behind the data: say so before any training
     a, b = (_policy(kind, value, dataset, config) for kind, value in args.arms)
     if a.name == b.name:
@@ -111,22 +111,21 @@ def abtest(args) -> int:
     return 0
 
 
-def loop(args) -> int:
-    from ranking.cli import _load, _Progress
+def loop(args, tools: dict) -> int:
     from ranking.online.live import LiveWorld
     from ranking.online.loop import feedback_loop
     from ranking.online.report import loop_lines
 
     _positive("rounds", args.rounds)
     _positive("days", args.days)
-    config = _config(args)
-    dataset = _load(args.data)
+    config = _config(args, tools["read_config"])
+    dataset = tools["load"](args.data)
     LiveWorld(dataset)
     for name in args.policy or ["pipeline"]:
         policy = name if name == "pipeline" else _policy("policy", name, dataset, config)
         t, c = time.perf_counter(), time.process_time()
         res = feedback_loop(dataset, policy, args.rounds, args.days, args.seed, config,
-                            progress=None if args.quiet else _Progress())
+                            progress=None if args.quiet else tools["progress"]())
         print("\n".join(loop_lines(res)))
         print(f"({time.perf_counter() - t:.1f} s wall, {time.process_time() - c:.1f} s CPU)\n", flush=True)
     sys.stdout.flush()
