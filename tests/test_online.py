@@ -188,3 +188,14 @@ def test_a_popularity_loop_concentrates_exposure_on_a_default_world():
     g = table["exposure Gini"].to_numpy()
     assert (g[1:] > g[0]).all(), g  # every deployed round is more concentrated than the logging policy's
     assert table["feed similarity (Jaccard)"].iloc[1:].min() > table["feed similarity (Jaccard)"].iloc[0]
+
+
+def test_a_random_feed_logs_its_propensities_and_a_ranking_logs_one(tiny):
+    world = LiveWorld(tiny, seed=2)
+    n_eligible = world.eligible().sum(1)
+    policy = RandomPolicy(seed=1)
+    log = world.run_days(1, policy.slates, propensity=policy.propensity)
+    # slot p is drawn uniformly from the items not already in slots 1..p−1
+    np.testing.assert_allclose(log["propensity"], 1.0 / (n_eligible[log["user"]] - log["position"] + 1))
+    log = world.run_days(1, OraclePolicy().slates)
+    assert (log["propensity"] == 1.0).all()

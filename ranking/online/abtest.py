@@ -26,6 +26,7 @@ from ranking.data import schema as S
 from ranking.data.dataset import Dataset
 from ranking.online.live import LiveWorld, concat
 from ranking.online.measures import SIGNAL_NAMES, impression_value, ndcg_at
+from ranking.online.policies import propensities
 
 Z95 = 1.959963984540054
 METRICS = (S.CLICK, S.DWELL, S.SHARE, S.COMMENT, S.HIDE, "value")
@@ -78,7 +79,10 @@ def ab_test(dataset: Dataset, policy_a, policy_b, days: int = 7, seed: int = 0,
         first = (sa, sb) if first is None else first
         users, start = world.visits()
         slates = np.where(arm[users, None], sb[users], sa[users])
-        parts.append(world.serve(slates, users, start, extra={"arm": np.repeat(arm[users, None], slates.shape[1], 1)}))
+        prop = np.where(arm[users, None], propensities(policy_b, world, sb)[users],
+                        propensities(policy_a, world, sa)[users])
+        parts.append(world.serve(slates, users, start, prop,
+                                 extra={"arm": np.repeat(arm[users, None], slates.shape[1], 1)}))
         world.end_day()
     log = concat(parts)
     table = ab_table(log, arm, labels, names)

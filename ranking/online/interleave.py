@@ -109,7 +109,8 @@ def interleave_test(dataset: Dataset, policy_a, policy_b, days: int = 7, seed: i
         sa, sb = policy_a.slates(world), policy_b.slates(world)
         users, start = world.visits()
         slates, team = team_draft(sa[users], sb[users], coin_rng.random((len(users), SLATE // 2 + 1)) < 0.5)
-        parts.append(world.serve(slates, users, start, propensity=np.full(slates.shape, 0.5), extra={"team": team}))
+        # no single ranking's propensity describes a merged slate: logged as NaN (this log is not for training)
+        parts.append(world.serve(slates, users, start, propensity=np.full(slates.shape, np.nan), extra={"team": team}))
         world.end_day()
     log = concat(parts)
     if parts:  # visits are numbered per day: make them unique over the test

@@ -198,12 +198,16 @@ class LiveWorld:
         self.now_s += DAY_S
         self.day += 1
 
-    def run_days(self, days: int, slates: SlateFn) -> dict[str, np.ndarray]:
-        """Serve ``days`` days with one slate function (re-ranked every morning); the period's log."""
+    def run_days(self, days: int, slates: SlateFn, propensity: Callable | None = None) -> dict[str, np.ndarray]:
+        """Serve ``days`` days with one slate function (re-ranked every morning); the period's log.
+
+        ``propensity(world, slates)``: each slot's logged propensity (default 1: a deterministic ranking)."""
         parts = []
         for _ in range(days):
             users, start = self.visits()
-            parts.append(self.serve(slates(self)[users], users, start))
+            today = slates(self)
+            prop = propensity(self, today)[users] if propensity is not None else None
+            parts.append(self.serve(today[users], users, start, prop))
             self.end_day()
         return concat(parts)
 

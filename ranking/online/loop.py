@@ -29,7 +29,8 @@ from ranking.data import schema as S
 from ranking.data.dataset import Dataset
 from ranking.online.live import DAY_S, OUTCOME_COLUMNS, LiveWorld
 from ranking.online.measures import gini, impression_value, jaccard_pairs, ndcg_at, taste_distance
-from ranking.online.policies import ListPolicy, item_clicks
+from ranking.online.policies import ListPolicy, item_clicks, propensities
+from ranking.stages.postprocess import postprocess
 
 Progress = Callable[[str, float, str, dict], None]  # as ranking.pipeline.Progress
 Trainer = Callable[..., dict]  # (prep, config, progress) -> trained stage outputs; default pipeline.train
@@ -112,7 +113,9 @@ def feedback_loop(dataset: Dataset, policy=PIPELINE, rounds: int = 5, days: int 
             def step(stage: str, fraction: float, message: str, logs: dict, _r: int = r, _b: float = base) -> None:
                 say(stage, _b + 0.9 * fraction / rounds, f"round {_r} of {rounds}, {stage}: {message}", logs)
 
-            current = ListPolicy.from_result(pipeline.finish(prep, config, train(prep, config, step)), name)
+            # the final lists as ``pipeline.finish`` makes them, without its evaluation (not needed to serve)
+            outs = pipeline.reweight(prep, train(prep, config, step))
+            current = ListPolicy(name, postprocess(prep, outs["stage3"].lists, config.post).lists, prep.dataset)
         else:
             current = policy
         say("serve", base + 0.9 / rounds, f"round {r} of {rounds}: serving {days} days", {})
@@ -120,7 +123,8 @@ def feedback_loop(dataset: Dataset, policy=PIPELINE, rounds: int = 5, days: int 
         truth, eligible = world.truth_now(), world.eligible()
         first = current.slates(world)
         gain = truth.gain(np.arange(world.n_users), labels)
-        log = world.run_days(days, lambda w, _p=current, _f=first, _s=start: _f if w.now_s == _s else _p.slates(w))
+        log = world.run_days(days, lambda w, _p=current, _f=first, _s=start: _f if w.now_s == _s else _p.slates(w),
+                             propensity=lambda w, s, _p=current: propensities(_p, w, s))
         rows.append({"round": r, "policy": name,
                      **measure(world, log, start, world.now_s, labels, first, gain, eligible, niche, pairs, rng)})
     say("done", 1.0, "done", {})

@@ -94,6 +94,17 @@ class RandomPolicy:
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, world.seed, world.day, 3]))
         return top_eligible(rng.random((world.n_users, world.n_items)), world.eligible())
 
+    def propensity(self, world: LiveWorld, slates: np.ndarray) -> np.ndarray:
+        """P(this item in slot p | slots before it) = 1 / (eligible items − (p − 1)), as the logging policy logs it."""
+        left = world.eligible().sum(1)[:, None] - np.arange(slates.shape[1])[None, :]
+        return np.where(slates >= 0, 1.0 / np.maximum(left, 1), np.nan)
+
+
+def propensities(policy, world: LiveWorld, slates: np.ndarray) -> np.ndarray:
+    """Each slot's logged propensity: the policy's own (random) or 1 (a deterministic ranking)."""
+    fn = getattr(policy, "propensity", None)
+    return fn(world, slates) if fn is not None else np.ones(slates.shape)
+
 
 def item_clicks(world: LiveWorld, before_s: int | None = None) -> np.ndarray:
     """Clicks per item (world positions) in the world's log and the served log, before ``before_s`` if given."""
