@@ -49,7 +49,7 @@ def test_ab_test_interleaving_and_impressions_needed_on_a_generated_world():
     at.button(key="online_run_ab").click().run()
     _clean(at)
     spec = _chart(at, "What changes per impression if we ship B: oracle instead of A: popularity")
-    assert spec["layout"]["xaxis"]["title"]["text"].startswith("change from A: popularity to B: oracle, %")
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith("change from A to B, % of A")
     assert len(spec["data"][0]["y"]) == 6  # five signals and the compound value
     table = at.dataframe[0].value
     assert list(table["Signal"]) == ["clicks", "dwell (s)", "shares", "comments", "hides", "compound value"]

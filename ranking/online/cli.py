@@ -46,7 +46,8 @@ def add_parsers(sub, common: argparse.ArgumentParser, seed_type) -> None:
                    "popularity, random or oracle; repeat for several")
     p.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     p.add_argument("--days", type=int, default=3, help="days per round (default 3)")
-    p.add_argument("--seed", type=seed_type, default=0, help="default 0")
+    p.add_argument("--seed", type=seed_type, default=0, help="visits and outcomes (default 0; the training seed is the "
+                   "config's)")
     p.add_argument("--config", type=Path, help="pipeline config JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -55,7 +56,7 @@ def _config(args, read_config):
     from ranking.config import PipelineConfig
 
     raw = read_config(args.config) if args.config else {}
-    return PipelineConfig.from_dict({**raw, "seed": raw.get("seed", args.seed)})
+    return PipelineConfig.from_dict(raw)  # --seed is the simulation's; training keeps the config's seed
 
 
 def _policy(kind: str, value, dataset, config):

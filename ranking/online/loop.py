@@ -90,8 +90,10 @@ def feedback_loop(dataset: Dataset, policy=PIPELINE, rounds: int = 5, days: int 
                   config: PipelineConfig | None = None, labels: LabelConfig | None = None, pairs: int = 2000,
                   progress: Progress | None = None, train: Trainer | None = None) -> LoopResult:
     """Deploy ``policy`` ("pipeline": retrained on its own log every round; or a policy object) for
-    ``rounds`` rounds of ``days`` days; measures per round (round 0 = the world's logging policy)."""
-    config = config or PipelineConfig(seed=seed)
+    ``rounds`` rounds of ``days`` days; measures per round (round 0 = the world's logging policy).
+
+    ``seed`` drives the simulation (visits, outcomes, new items, pairs); training uses ``config``'s seed."""
+    config = config or PipelineConfig()
     labels = labels or config.labels
     say = progress or (lambda stage, fraction, message, logs: None)
     train = train or (lambda prep, cfg, prog: pipeline.train(prep, cfg, progress=prog))

@@ -11,12 +11,13 @@ from plotly.subplots import make_subplots
 
 from ranking.viz.style import BAD, BASE_FONT, GOOD, NEUTRAL, _color, _empty, _style
 
-LOOP_MEASURES = (("value per impression", "value per impression (score units)"),
-                 ("coverage", "coverage (share of live items shown)"),
-                 ("exposure Gini", "exposure Gini (0 = equal, 1 = one item)"),
-                 ("recommended popularity (clicks)", "popularity of shown items (clicks before)"),
-                 ("feed similarity (Jaccard)", "feed similarity between users (Jaccard)"),
-                 ("oracle NDCG@10", "oracle NDCG@10 at the round's start"))
+LOOP_MEASURES = (("value per impression", "value per impression"),
+                 ("coverage", "coverage of live items"),
+                 ("exposure Gini", "exposure Gini (0 = equal)"),
+                 ("recommended popularity (clicks)", "popularity of shown items"),
+                 ("feed similarity (Jaccard)", "feed similarity (Jaccard)"),
+                 ("oracle NDCG@10", "oracle NDCG@10"))
+LOOP_UNITS = ("score units", "share 0–1", "0–1", "clicks before the round", "0–1", "0–1")
 
 
 def ab_effects(table: pd.DataFrame, names: tuple[str, str], per: str = "impression") -> go.Figure:
@@ -44,8 +45,11 @@ def ab_effects(table: pd.DataFrame, names: tuple[str, str], per: str = "impressi
         hovertemplate="%{y}: %{x:+.1f} % of A<extra></extra>"))
     fig.add_vline(x=0, line_color="#111111", line_width=2)
     fig.update_yaxes(autorange="reversed")
-    return _style(fig, title, f"change from {names[0]} to {names[1]}, % of {names[0]}'s mean (bars: 95 % interval)",
-                  None, 100 + 60 * len(rows))
+    left, right = min(float(lo.min()), 0.0), max(float(hi.max()), 0.0)
+    pad = 0.25 * (right - left or 1.0)  # room for the labels outside the bars, on both sides
+    fig.update_xaxes(range=[left - (pad if left < 0 else 0.05 * pad), right + pad])
+    return _style(fig, title, "change from A to B, % of A's mean (black bars: 95 % interval)", None,
+                  100 + 60 * len(rows))
 
 
 def impressions_needed_chart(curve: pd.DataFrame, needed: pd.DataFrame) -> go.Figure:
@@ -56,7 +60,7 @@ def impressions_needed_chart(curve: pd.DataFrame, needed: pd.DataFrame) -> go.Fi
     fig = go.Figure()
     for i, (method, part) in enumerate(curve.groupby("method", sort=False)):
         fig.add_trace(go.Scatter(x=part["impressions"], y=100 * part["power"], name=method, mode="lines",
-                                 line={"color": _color(i), "width": 4}))
+                                 line={"color": _color(i), "width": 4, "dash": ("solid", "dash")[i % 2]}))
         row = needed[needed["method"] == method].iloc[0]
         if np.isfinite(row["impressions needed"]):
             fig.add_trace(go.Scatter(x=[row["impressions needed"]], y=[80], mode="markers+text",
@@ -68,7 +72,7 @@ def impressions_needed_chart(curve: pd.DataFrame, needed: pd.DataFrame) -> go.Fi
     fig.update_xaxes(type="log")
     fig.update_yaxes(range=[0, 105])
     return _style(fig, title, "impressions in the test (log scale)",
-                  "power: tests that detect it (%)", 420, legend=True)
+                  "power (% of tests that detect it)", 440, legend=True)
 
 
 def loop_chart(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
@@ -84,8 +88,13 @@ def loop_chart(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
                                      mode="lines+markers", line={"color": _color(i), "width": 3},
                                      marker={"size": 9}), row=j // 3 + 1, col=j % 3 + 1)
     fig.update_annotations(font_size=BASE_FONT)
-    fig.update_xaxes(title_text="round (0 = before)", dtick=1)
-    return _style(fig, title, None, None, 640, legend=True)
+    for j, unit in enumerate(LOOP_UNITS):
+        fig.update_yaxes(title_text=unit, title_font_size=BASE_FONT - 2, row=j // 3 + 1, col=j % 3 + 1)
+    fig.update_xaxes(title_text="round (0 = before)", dtick=1, title_font_size=BASE_FONT - 2)
+    fig = _style(fig, title, None, None, 720, legend=True)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.14, "xanchor": "left", "x": 0},
+                      margin={"t": 110, "b": 120})
+    return fig
 
 
 def loop_groups_chart(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
@@ -100,4 +109,7 @@ def loop_groups_chart(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
                                      name=f"{name}, {group}", mode="lines+markers",
                                      line={"color": _color(i), "width": 3, "dash": dash}))
     fig.update_xaxes(dtick=1)
-    return _style(fig, title, "round (0 = before deployment)", "value per impression (score units)", 420, legend=True)
+    fig = _style(fig, title, "round (0 = before deployment)", "value per impression (score units)", 480, legend=True)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0},
+                      margin={"t": 80, "b": 150})
+    return fig
