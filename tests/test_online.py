@@ -146,6 +146,10 @@ def test_team_draft_gives_the_hand_computed_slate_and_credit():
     assert credit(log) == (1, 1, 1)
     log[S.CLICK] = np.array([1, 1, 0, 0])
     assert credit(log) == (0, 1, 2)
+    # by compound value (default label): a hidden A item (−1) loses to nothing; a shared one (+2) wins
+    log.update({S.CLICK: np.zeros(4), S.DWELL: np.zeros(4), S.SHARE: np.array([0, 0, 0, 1]),
+                S.COMMENT: np.zeros(4), S.HIDE: np.array([0, 0, 1, 0])})
+    assert credit(log, by="value") == (1, 1, 1)  # visit 0: 0 v 0 tie; visit 1: A −1 < 0 → B; visit 2: A +2 → A
 
 
 def test_team_draft_lets_the_other_team_pick_when_one_runs_out():

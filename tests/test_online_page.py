@@ -60,8 +60,10 @@ def test_ab_test_interleaving_and_impressions_needed_on_a_generated_world():
     _clean(at)
     _chart(at, "What changes per user")
 
+    at.selectbox(key="online_needed_by").set_value("value")
     at.button(key="online_needed").click().run()
     _clean(at)
+    assert any("decided by compound value" in c.value for c in at.caption)
     spec = _chart(at, "How many impressions does each test need")
     assert {t["name"] for t in spec["data"]} == {"A/B test", "interleaving"}
     assert spec["layout"]["xaxis"]["type"] == "log"

@@ -16,6 +16,7 @@ from pages.ui import present as P
 from ranking.errors import RankingError
 from ranking.online import ListPolicy, OraclePolicy, PopularityPolicy, RandomPolicy, ab_test, interleave_test
 from ranking.online.interleave import impressions_needed, power_curve
+from ranking.online.measures import SIGNAL_NAMES
 from ranking.viz.online_charts import ab_effects, impressions_needed_chart, loop_chart, loop_groups_chart
 
 from . import common as C
@@ -87,25 +88,28 @@ def ab_section(ctx: C.Ctx) -> None:
 
 
 def _needed(ctx: C.Ctx, a: str, b: str, days: int, seed: int) -> None:
-    if st.button("How many impressions does each test need?", key="online_needed",
-                 icon=":material/query_stats:", help="Repeats both tests 10 times (a few seconds)"):
+    left, right = st.columns([2, 3], vertical_alignment="bottom")
+    metric = left.selectbox("Decide by", list(SIGNAL_NAMES), format_func=SIGNAL_NAMES.get, key="online_needed_by",
+                            help="the A/B test compares this per impression; interleaving credits it per visit")
+    if right.button("How many impressions does each test need?", key="online_needed",
+                    icon=":material/query_stats:", help="Repeats both tests 10 times (a few seconds)"):
         policies = _policies(ctx)
         try:
             with st.spinner("Repeating both tests with 10 seeds…"):
-                st.session_state[NEEDED] = impressions_needed(ctx.dataset, policies[a], policies[b], days, 10, seed,
-                                                              ctx.cfg.labels)
+                st.session_state[NEEDED] = (impressions_needed(ctx.dataset, policies[a], policies[b], days, 10, seed,
+                                                               ctx.cfg.labels, metric=metric), metric)
         except RankingError as exc:
             st.error(str(exc))
-    needed = st.session_state.get(NEEDED)
-    if needed is None:
+    if NEEDED not in st.session_state:
         return
+    needed, metric = st.session_state[NEEDED]
     top = float(np.nanmax(np.where(np.isfinite(needed["impressions needed"]), needed["impressions needed"], 0)))
     sizes = np.geomspace(10, max(top * 4, needed["impressions per test"].max() * 2, 100), 80)
     P.chart(impressions_needed_chart(power_curve(needed, sizes), needed), key="online_needed_chart")
     P.table(needed[["method", "impressions per test", "mean z", "power at this size", "impressions needed"]])
-    st.caption("Clicks decide both tests here. Each test was repeated 10 times: z̄ is its mean test statistic, which "
-               "grows with the square root of the impressions, so the impressions needed for 80 % power at the 5 % "
-               "level are n̄·((1.96 + 0.84) / z̄)².")
+    st.caption(f"Both tests are decided by {SIGNAL_NAMES[metric]} here. Each test was repeated 10 times: z̄ is its "
+               "mean test statistic, which grows with the square root of the impressions, so the impressions needed "
+               "for 80 % power at the 5 % level are n̄·((1.96 + 0.84) / z̄)².")
 
 
 def loop_section(ctx: C.Ctx) -> None:

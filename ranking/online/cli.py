@@ -37,6 +37,8 @@ def add_parsers(sub, common: argparse.ArgumentParser, seed_type) -> None:
     p.add_argument("--seed", type=seed_type, default=0, help="users' arms, visits and outcomes (default 0)")
     p.add_argument("--repeats", type=int, default=10,
                    help="repeated simulations to estimate the impressions each method needs (0: skip; default 10)")
+    p.add_argument("--by", default="click", choices=("click", "dwell_time", "share", "comment", "hide", "value"),
+                   help="what decides the impressions-needed tests (default click; value: the compound score)")
     p.add_argument("--config", type=Path, help="pipeline config JSON for --policy pipeline")
 
     p = sub.add_parser("loop", parents=[common], help="the feedback loop: deploy, log the feed, retrain on it, "
@@ -108,7 +110,7 @@ def abtest(args, tools: dict) -> int:
     if args.repeats:
         print("")
         print("\n".join(needed_lines(impressions_needed(dataset, a, b, args.days, args.repeats, args.seed,
-                                                        config.labels))))
+                                                        config.labels, metric=args.by), args.by)))
     return 0
 
 

@@ -20,6 +20,7 @@ from ranking.data import schema as S
 from ranking.data.dataset import Dataset
 from ranking.online.abtest import Z95, ab_test
 from ranking.online.live import SLATE, LiveWorld, concat
+from ranking.online.measures import impression_value
 from ranking.prep.lists import PAD
 
 TEAM_A, TEAM_B = 1, 2
@@ -54,9 +55,11 @@ def _next(lst: np.ndarray, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lst[np.arange(len(lst)), j], valid.any(1)
 
 
-def credit(log: dict[str, np.ndarray], by: str = S.CLICK) -> tuple[int, int, int]:
-    """(A wins, B wins, ties) over visits: the team with more ``by`` on its items wins the visit."""
-    y = log[by].astype(np.float64)
+def credit(log: dict[str, np.ndarray], by: str = S.CLICK, labels: LabelConfig | None = None
+           ) -> tuple[int, int, int]:
+    """(A wins, B wins, ties) over visits: the team with more ``by`` (a signal, or "value": the compound score
+    under ``labels``) on its items wins the visit."""
+    y = impression_value(log, labels or LabelConfig()) if by == "value" else log[by].astype(np.float64)
     n_visits = int(log["visit"].max()) + 1 if len(log["visit"]) else 0
     ca = np.bincount(log["visit"], weights=y * (log["team"] == TEAM_A), minlength=n_visits)
     cb = np.bincount(log["visit"], weights=y * (log["team"] == TEAM_B), minlength=n_visits)
@@ -99,7 +102,8 @@ class InterleaveResult:
 
 
 def interleave_test(dataset: Dataset, policy_a, policy_b, days: int = 7, seed: int = 0,
-                    names: tuple[str, str] | None = None, by: str = S.CLICK) -> InterleaveResult:
+                    names: tuple[str, str] | None = None, by: str = S.CLICK,
+                    labels: LabelConfig | None = None) -> InterleaveResult:
     """Team-draft interleave the two policies' slates for every visiting user for ``days`` days."""
     names = names or (getattr(policy_a, "name", "A"), getattr(policy_b, "name", "B"))
     world = LiveWorld(dataset, seed)
@@ -116,7 +120,7 @@ def interleave_test(dataset: Dataset, policy_a, policy_b, days: int = 7, seed: i
     if parts:  # visits are numbered per day: make them unique over the test
         offsets = np.cumsum([0] + [int(p["visit"].max()) + 1 if len(p["visit"]) else 0 for p in parts[:-1]])
         log["visit"] = np.concatenate([p["visit"] + o for p, o in zip(parts, offsets, strict=True)])
-    wa, wb, ties = credit(log, by)
+    wa, wb, ties = credit(log, by, labels)
     return InterleaveResult(names, wa, wb, ties, sign_test(wa, wb), log)
 
 
@@ -139,7 +143,7 @@ def impressions_needed(dataset: Dataset, policy_a, policy_b, days: int = 7, repe
                 row = res.table[(res.table["metric"] == metric) & (res.table["per"] == "impression")].iloc[0]
                 zs.append(float(row["z"]))
             else:
-                res = interleave_test(dataset, policy_a, policy_b, days, seed + r, by=metric)
+                res = interleave_test(dataset, policy_a, policy_b, days, seed + r, by=metric, labels=labels)
                 zs.append(float(res.z))
             ns.append(res.n_impressions)
         z_bar, n_bar = float(np.mean(zs)), float(np.mean(ns))

@@ -42,9 +42,10 @@ def ab_lines(result) -> list[str]:
     return lines
 
 
-def needed_lines(needed: pd.DataFrame) -> list[str]:
+def needed_lines(needed: pd.DataFrame, by: str = "click") -> list[str]:
     cols = ["method", "impressions per test", "mean z", "power at this size", "impressions needed"]
-    return ["impressions needed to detect the difference (5 % level, 80 % power):", *text_table(needed[cols])]
+    return [f"impressions needed to detect the difference in {by} (5 % level, 80 % power):",
+            *text_table(needed[cols])]
 
 
 def loop_lines(result) -> list[str]:
