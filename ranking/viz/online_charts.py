@@ -109,7 +109,7 @@ def loop_groups_chart(tables: Mapping[str, pd.DataFrame]) -> go.Figure:
                                      name=f"{name}, {group}", mode="lines+markers",
                                      line={"color": _color(i), "width": 3, "dash": dash}))
     fig.update_xaxes(dtick=1)
-    fig = _style(fig, title, "round (0 = before deployment)", "value per impression (score units)", 480, legend=True)
+    fig = _style(fig, title, "round (0 = before deployment)", "value per impression", 520, legend=True)
     fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0},
                       margin={"t": 80, "b": 150})
     return fig
