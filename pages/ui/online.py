@@ -68,8 +68,8 @@ def ab_section(ctx: C.Ctx) -> None:
     res, inter, (a, b, days, seed) = st.session_state[AB]
     st.markdown(f"**{res.verdict()}**")
     st.caption(f"{res.n_impressions:,} impressions over {res.days} days (seed {res.seed}); "
-               f"{int((~res.arm).sum())} users in A, {int(res.arm.sum())} in B. Compound value under the current "
-               f"label: {ctx.cfg.labels.formula_text()}.")
+               f"{int((~res.arm).sum())} users in A, {int(res.arm.sum())} in B. Compound value: the current label's "
+               f"score, {ctx.cfg.labels.formula_text()} (its threshold plays no part here).")
     per = st.radio("Per", ("impression", "user"), horizontal=True, key="online_per",
                    format_func=lambda p: f"per {p}")
     P.chart(ab_effects(res.table, res.names, per), key="online_ab_chart")
