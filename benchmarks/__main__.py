@@ -20,7 +20,13 @@ parser.add_argument("--world-seed", type=int, default=None,
                     help="--quality: the first world's seed (pass one never used before to test on unseen worlds)")
 parser.add_argument("--classroom", action="store_true",
                     help="only the classroom rows: classes of 10 and 20 learners training at once on one server")
+parser.add_argument("--online", action="store_true",
+                    help="only the online rows: A/B test, interleaving and the feedback loop on the sample world")
 args = parser.parse_args()
+if args.online:
+    from benchmarks import online_bench
+
+    sys.exit(online_bench.main(as_json=args.json))
 if args.classroom:
     sys.exit(bench.classroom_only(as_json=args.json))
 if args.quality:

@@ -1,4 +1,5 @@
-"""Command line: validate, label, synth, import-mind, run, seeds, curve, rerank (benchmarks: `python -m benchmarks`).
+"""Command line: validate, label, synth, import-mind, run, seeds, curve, rerank, abtest, loop (benchmarks:
+`python -m benchmarks`).
 
 Bad input exits 2 with a short message on stderr (an unexpected error exits 1); `--debug` adds the
 traceback. `validate`, `label`, `synth` and `import-mind` never import XGBoost or TensorFlow.
@@ -145,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing file where the folder goes")
     for name in ("click", "dwell", "share", "comment", "hide"):
         p.add_argument(f"--w-{name}", type=float, help=f"new {name} weight (default: the run's)")
+    from ranking.online.cli import add_parsers as add_online_parsers
+
+    add_online_parsers(sub, common, _seed)
     return parser
 
 
@@ -414,4 +418,11 @@ def _rerank(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mind": _import_mind, "run": _run,
-             "seeds": _run, "curve": _run, "rerank": _rerank}
+             "seeds": _run, "curve": _run, "rerank": _rerank,
+             "abtest": lambda args: _online("abtest", args), "loop": lambda args: _online("loop", args)}
+
+
+def _online(command: str, args: argparse.Namespace) -> int:
+    from ranking.online import cli as online_cli
+
+    return getattr(online_cli, command)(args, {"load": _load, "read_config": _read_config, "progress": _Progress})

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = sorted(p for p in (ROOT / "ranking").rglob("*.py"))
-ROLES = {"data", "prep", "stages", "evaluation", "viz"}
+ROLES = {"data", "prep", "stages", "evaluation", "viz", "online"}
 
 
 def _module(path: Path) -> str:

@@ -59,7 +59,7 @@ def assert_clean(at: AppTest) -> None:
 
 
 def test_pages_are_numbered_and_found():
-    assert len(PAGES) == 10  # app.py + 0_Home … 6_Evaluation, with 4_Stage_4_Post_processing and 5_Feed
+    assert len(PAGES) == 11  # app.py + 0_Home … 7_Online_test, with 4_Stage_4_Post_processing and 5_Feed
     assert all(Path(p).name[0].isdigit() for p in PAGES[1:])
 
 

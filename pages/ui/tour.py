@@ -56,6 +56,10 @@ STEPS: tuple[Step, ...] = (
     Step("Did it get better?", "pages/6_Evaluation.py",
          "Every stage is measured the same way. On a generated world, **oracle NDCG** compares each list "
          "with the best list the users' *true* preferences allow: 1 is perfect, random is the floor."),
+    Step("Ship it to the simulated world", "pages/7_Online_test.py",
+         "Offline numbers are a forecast. Here the generated world is the audience: run an **A/B test** of two "
+         "feeds and see whether offline agreed, or **interleave** them and count which earns the clicks; then "
+         "*Deploy for R rounds* and watch a feed retrained on its own log narrow what people see."),
     Step("Your turn", "pages/0_Home.py",
          "Change one setting (for example K on the Candidates page or the tree depth on the XGBoost page), "
          "retrain, and compare: the results of the last training stay on screen, greyed, until you do."),
