@@ -7,6 +7,7 @@ module only draws it and turns clicks into calls.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -14,7 +15,7 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from pages.session import demo, estimate, jobs, runs
+from pages.session import datasets, demo, estimate, generation, jobs, runs
 from pages.session.datasets import DataChoice, resolve
 from pages.session.state import LabState, Status
 from ranking.config import PipelineConfig, default_labels
@@ -97,11 +98,14 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         job_panel(curves)
     state, choice = lab(), data_choice()
     try:
-        dataset, data_key = resolve(choice, state.upload)
+        loaded = _dataset(state, choice)
     except RankingError as exc:
         st.error("The dataset could not be loaded:")
         st.text(str(exc))
         return None
+    if loaded is None:
+        return None
+    dataset, data_key = loaded
     _default_labels_for(dataset, data_key)
     if demo.adopt(state, data_key):
         # a caption, not a toast: a toast covered the top right of the page (the Feed's right column heading)
@@ -123,6 +127,54 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         lesson_link(ctx)
         tour.start_button()
     return ctx
+
+
+def _who() -> str:
+    """This session's token among the sessions watching a shared generation."""
+    return st.session_state.setdefault("_who", secrets.token_hex(8))
+
+
+def _dataset(state: LabState, choice: DataChoice) -> tuple[Dataset, str] | None:
+    """The chosen dataset and its key; a world still generating shows its progress (and Cancel) instead."""
+    if st.session_state.pop("_gen_cancelled", False):
+        st.info("Generating the world was cancelled; the lab shows the bundled sample world.")
+    if choice.source != "world":
+        return resolve(choice, state.upload)
+    gen = generation.request(datasets.world_key(choice), _who())
+    if gen.result is not None:
+        return gen.result, datasets.data_key(choice)
+    if gen.done:
+        st.error(f"The world could not be generated: {gen.error}")
+        st.button("Generate again", key="gen_retry", icon=":material/refresh:", on_click=generation.retry,
+                  args=(gen.key,))
+        return None
+    _generation_panel(gen)
+    return None
+
+
+def _cancel_generation(gen: generation.Generation) -> None:
+    gen.leave(_who())
+    st.session_state.pop("data", None)  # the Home radio follows "_data" on its next run
+    st.session_state["_data"] = "sample"
+    st.session_state["_gen_cancelled"] = True
+
+
+def _generation_panel(gen: generation.Generation) -> None:
+    """Live progress of the world this session waits for, with elapsed time and Cancel; reruns when done."""
+    @st.fragment(run_every=1.0)
+    def _poll() -> None:
+        if gen.done:
+            st.rerun()
+        gen.seen(_who())
+        left, right = st.columns([5, 1])
+        users, items, inter, seed = gen.key
+        left.progress(min(gen.fraction, 1.0), text=f"Generating {users:,} users × {items:,} items × {inter:,} "
+                      f"interactions (seed {seed}): {gen.message} · {gen.elapsed:.0f} s of at most "
+                      f"{gen.budget_s:.0f} s")
+        right.button("Cancel", key="cancel_gen", icon=":material/stop_circle:", on_click=_cancel_generation,
+                     args=(gen,))
+
+    _poll()
 
 
 def _default_labels_for(dataset: Dataset, data_key: str) -> None:
