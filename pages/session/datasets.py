@@ -47,7 +47,7 @@ class DataChoice:
         for key, default in GEN_DEFAULTS.items():
             try:
                 value = int(float(generation.get(key, default)))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 value = default
             lo, hi = GEN_LIMITS[key]
             numbers[key] = max(lo, min(value, hi))

@@ -25,7 +25,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
-from . import changes, compare, present, startup, tour
+from . import changes, compare, params, present, startup, tour
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -85,7 +85,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     startup.kick_off()  # once per server: the sample world trains in the background (pages.session.demo)
-    W.adopt_url()
+    _adopt_url()
     tour.adopt()
     tour.go()
     head, switch = st.columns([4, 1], vertical_alignment="center")
@@ -93,6 +93,8 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     present.toggle(switch)
     tour.panel()
     present.intro(intro)
+    for problem in st.session_state.pop("_url_problems", ()):
+        st.warning(problem)
     _adopt_links()
     with st.container():
         job_panel(curves)
@@ -106,6 +108,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     if loaded is None:
         return None
     dataset, data_key = loaded
+    _check_link_user(dataset)
     _default_labels_for(dataset, data_key)
     if demo.adopt(state, data_key):
         # a caption, not a toast: a toast covered the top right of the page (the Feed's right column heading)
@@ -127,6 +130,32 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         lesson_link(ctx)
         tour.start_button()
     return ctx
+
+
+def _adopt_url() -> None:
+    """Once per session: parse every parameter of the link (``params``); an unusable value is dropped from
+    the URL, its sentence shown under the page intro, and its setting keeps the default."""
+    if st.session_state.get("_url_adopted"):
+        return
+    parsed = params.parse_all(st.query_params.to_dict())
+    for key in parsed.bad:
+        del st.query_params[key]
+    st.session_state["_url_problems"] = parsed.problems
+    W.adopt_url(parsed.values)
+
+
+def _check_link_user(dataset: Dataset) -> None:
+    """A link's user that is not a user of the dataset falls back to the first user, with a sentence."""
+    if not st.session_state.pop("_user_from_link", False):
+        return
+    ids = dataset.users["user_id"].to_numpy()
+    wanted = st.session_state.get("user")
+    if wanted not in set(ids.tolist()):
+        st.warning(f"The link's user {params.shown(wanted)} is not a user id of this dataset; showing user "
+                   f"{ids[0]} instead.")
+        st.session_state.pop("user", None)  # user pickers start at the first user; the URL loses it
+        if "user" in st.query_params:
+            del st.query_params["user"]
 
 
 def _who() -> str:
