@@ -83,6 +83,18 @@ def test_one_session_cancelling_leaves_the_generation_to_the_others(gated):
     assert gen.result is not None
 
 
+def test_a_session_asking_for_another_world_leaves_the_one_it_waited_for(gated):
+    _, gate, entered = gated
+    first = generation.request(_key(107), "a")
+    assert entered.wait(30)
+    second = generation.request(_key(108), "a")  # a new seed typed while the first world was generating
+    gate.set()
+    assert first.finished.wait(30)
+    assert second.finished.wait(30)
+    assert second.result is not None
+    assert first.error == "Generating this world was cancelled."
+
+
 def test_a_generation_past_its_time_budget_stops_with_a_sentence(gated, monkeypatch):
     calls, gate, _ = gated
     gate.set()
@@ -107,7 +119,10 @@ def test_a_page_shows_the_generation_with_progress_and_cancel_falls_back_to_the_
     from streamlit.testing.v1 import AppTest
 
     _, gate, entered = gated
-    monkeypatch.setenv("LAB_TRAIN_ON_START", "0")  # background mode here: no start-up training of the sample
+    from pages.session import worker
+
+    monkeypatch.setenv("LAB_TRAIN_ON_START", "0")  # background mode here: no start-up training of the sample,
+    monkeypatch.setattr(worker, "warm_in_background", lambda: None)  # and no training workers
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "1_Labels.py"), default_timeout=120)
     at.query_params.update({"data": "world", "g_users": "30", "g_items": "12", "g_inter": "400", "g_seed": "106"})
     at.run()

@@ -103,12 +103,15 @@ _GENERATIONS: OrderedDict[Key, Generation] = OrderedDict()
 
 
 def request(key: Key, who: str) -> Generation:
-    """The generation of this spec, started unless one runs or finished (``who`` now watches it).
-
-    A spec over the memory limit is refused before anything starts (``ConfigError``).
+    """The generation of this spec, started unless one runs or finished (``who`` now watches it, and no
+    other: a session that asks for another world leaves the one it waited for, which stops if nobody else
+    waits). A spec over the memory limit is refused before anything starts (``ConfigError``).
     """
     limits.check_world_size(key[0], key[1], key[2], include_truth=False, names=APP_NAMES)
     with _LOCK:
+        for other in _GENERATIONS.values():
+            if other.key != key:
+                other.watchers.pop(who, None)
         gen = _GENERATIONS.get(key)
         if gen is not None:
             _GENERATIONS.move_to_end(key)
