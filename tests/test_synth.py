@@ -277,12 +277,15 @@ def test_medium_world_speed_report():
     assert len(w.interactions) == 200_000
 
 
-def test_a_world_with_40_interactions_per_user_item_pair_is_logged_in_bounded_steps(monkeypatch):
-    """The app's ?g_users=1000&g_items=10&g_inter=400000 (allowed sizes): 400,000 rows from 10,000 pairs.
+@pytest.mark.parametrize(("users", "items"), [(1000, 10), (100, 5000)])
+def test_a_saturated_world_is_logged_in_bounded_steps(monkeypatch, users, items):
+    """The app's ?g_users=1000&g_items=10&g_inter=400000 (allowed sizes): 400,000 rows from 10,000 pairs;
+    and 400,000 rows of 100 users × 5,000 items, most of the pairs a user may see.
 
-    It used to plan 20 visits per wanted row and log them round by round, each round re-sorting the whole log
-    (thousands of rounds: 18+ minutes of a core). A slate step draws at least one row per visit it opens, so
-    400,000 rows need at least 400,000 / 10 = 40,000 visits; drawn in chunks, a handful of steps suffice.
+    The first used to plan 20 visits per wanted row and log them round by round, each round re-sorting the
+    whole log (thousands of rounds: 18+ minutes of a core); the second took a round per visit of its most
+    active user (2,097 rounds). A slate step draws at most 10 rows per visit, so 400,000 rows need at least
+    400,000 / 10 = 40,000 visits; drawn in chunks, a handful of steps suffice.
     """
     from ranking.data import policy
 
@@ -295,7 +298,7 @@ def test_a_world_with_40_interactions_per_user_item_pair_is_logged_in_bounded_st
         return real(*args, **kwargs)
 
     monkeypatch.setattr(policy, "_slates", counted)
-    w = synth.generate(synth.WorldSpec(n_users=1000, n_items=10, n_interactions=400_000, seed=0))
+    w = synth.generate(synth.WorldSpec(n_users=users, n_items=items, n_interactions=400_000, seed=0))
     assert len(w.interactions) == 400_000
     assert sum(steps) >= 400_000 / 10
     log = w.interactions.merge(w.users[[S.USER_ID, S.REGION]]).merge(w.content[[S.CONTENT_ID, S.RESTRICTION]])

@@ -12,11 +12,12 @@ from users' *last* visits (so no logged slate's pool depended on a dropped row);
 so short that the log is still too small, it starts over once with more visits (at most
 ``1 / _MIN_PER_VISIT`` visits per wanted row).
 
-A *saturated* world, one asking for more impressions than it has (user, item) pairs a user may see,
-or one whose two tries above fell short, logs with repeated impressions: a pool is then every
-item in the window, independent of earlier visits, so visits are drawn i.i.d. in chunks of at most
-``_CHUNK_VISITS`` and drawing stops once the log is full; the rows past ``n_interactions`` are the
-last drawn visit's bottom slots and any later visits. The work is bounded: at most
+A *saturated* world logs with repeated impressions: one asking for more than half of the (user, item)
+pairs a user may see (``_SATURATION``: the pools of the last visits would be scraps), one whose most
+active user would visit more than ``_MAX_ROUNDS`` times (a slate step per visit), or one whose two tries
+above fell short. A pool is then every item in the window, independent of earlier visits, so visits
+are drawn i.i.d. in chunks of at most ``_CHUNK_VISITS`` and drawing stops once the log is full; the
+rows past ``n_interactions`` are the last drawn visit's bottom slots and any later visits. The work is bounded: at most
 ``_MAX_VISITS_PER_ROW`` visits per wanted row (a world whose visits cannot fill that is refused
 with a ``ConfigError``), and ``progress`` hears of every round or chunk (it may raise to stop).
 Each pool item has weight
@@ -52,6 +53,8 @@ from ranking.errors import ConfigError
 POLICY_MAX_AGE_DAYS, POLICY_AGE_DAYS = 14.0, 1.5
 SLOT_SECONDS = 5
 _TRIES = 2  # tries at a log without repeated impressions before it repeats them
+_SATURATION = 0.5  # a log of more than this share of the visible (user, item) pairs repeats impressions
+_MAX_ROUNDS = 1000  # … as does one whose most active user would visit more often (one slate step per visit)
 _MIN_PER_VISIT = 0.5  # a retry plans at most 1 / this visits per wanted row (round count ~ visits per user)
 _CHUNK_VISITS = 50_000  # visits per slate draw of a saturated world (bounds its memory)
 _MAX_VISITS_PER_ROW = 50  # a saturated world drawing more visits than this per wanted row is refused
@@ -134,7 +137,8 @@ def impressions(spec, pop, rng: np.random.Generator,
     mix = np.exp(log_mix)
     groups = _Groups(pop, log_pop)
     report = progress or (lambda fraction, message: None)
-    if n <= eligible_pairs(pop):
+    busiest = n / slate * 1.03 * float(pop.session.max() / pop.session.sum())  # visits of the most active user
+    if n <= _SATURATION * eligible_pairs(pop) and busiest <= _MAX_ROUNDS:
         per_visit = float(slate)
         for _ in range(_TRIES):  # one try unless pools run short (tiny or nearly saturated worlds)
             out, users, visits = _unrepeated(spec, pop, groups, mix, per_visit, rng, report)
