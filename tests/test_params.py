@@ -95,6 +95,10 @@ def test_sentences_name_the_parameter_the_value_and_the_fallback(key, raw, sente
     assert P.parse(key, raw)[1] == sentence
 
 
+def test_a_dataset_named_by_its_radio_label_is_understood():
+    assert P.parse("data", "Generate a world") == ("world", None)
+
+
 def test_a_query_keeps_good_values_drops_bad_ones_and_leaves_unknown_keys_alone():
     parsed = P.parse_all({"seed": "7", "s2_depth": "inf", "user": "12", "embed": "true", "tour": "x"})
     assert parsed.values == {"seed": 7, "user": 12}

@@ -42,6 +42,7 @@ class Param:
     hi: float | None = None
     options: tuple = ()
     pattern: re.Pattern | None = None
+    aliases: tuple[tuple[str, Any], ...] = ()  # other texts that name an option (a radio's label)
     says: str = ""  # what a valid value is, when the kind's own words would mislead
     instead: str = ""  # what the page does instead, when it is not "using <default>"
 
@@ -73,6 +74,9 @@ class Param:
                 return text.lower() in TRUE
             raise ValueError
         if self.kind == "choice":
+            for alias, option in self.aliases:
+                if alias == text:
+                    return option
             for option in self.options:
                 if str(option) == text or (not isinstance(option, str) and _same_number(option, text)):
                     return option
@@ -111,7 +115,8 @@ _GEN_LABELS = {"g_users": "number of users", "g_items": "number of items", "g_in
                "g_seed": "world seed"}
 PARAMS: dict[str, Param] = {p.key: p for p in (
     *(_setting(s) for s in W.SETTINGS),
-    Param("data", "dataset", "choice", "sample", options=tuple(SOURCES)),
+    Param("data", "dataset", "choice", "sample", options=tuple(SOURCES),
+          aliases=tuple((label, key) for key, label in SOURCES.items())),
     *(Param(k, _GEN_LABELS[k], "int", GEN_DEFAULTS[k], *GEN_LIMITS[k]) for k in GEN_DEFAULTS),
     # which ids exist depends on the dataset: the page checks that once it is loaded
     Param("user", "user", "int", None, 0, 10**12, says="a user id", instead="showing the first user instead"),
