@@ -7,7 +7,6 @@ module only draws it and turns clicks into calls.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -15,8 +14,8 @@ from urllib.parse import urlencode
 import numpy as np
 import streamlit as st
 
-from pages.session import datasets, demo, estimate, generation, jobs, runs
-from pages.session.datasets import DataChoice, resolve
+from pages.session import demo, estimate, jobs, runs
+from pages.session.datasets import DataChoice
 from pages.session.state import LabState, Status
 from ranking.config import PipelineConfig, default_labels
 from ranking.data.dataset import Dataset
@@ -25,7 +24,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
-from . import changes, compare, params, present, startup, tour
+from . import changes, compare, links, present, startup, tour, worlds
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -85,7 +84,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     startup.kick_off()  # once per server: the sample world trains in the background (pages.session.demo)
-    _adopt_url()
+    links.adopt()
     tour.adopt()
     tour.go()
     head, switch = st.columns([4, 1], vertical_alignment="center")
@@ -93,14 +92,13 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     present.toggle(switch)
     tour.panel()
     present.intro(intro)
-    for problem in st.session_state.pop("_url_problems", ()):
-        st.warning(problem)
+    links.show_problems()
     _adopt_links()
     with st.container():
         job_panel(curves)
     state, choice = lab(), data_choice()
     try:
-        loaded = _dataset(state, choice)
+        loaded = worlds.dataset(state, choice)
     except RankingError as exc:
         st.error("The dataset could not be loaded:")
         st.text(str(exc))
@@ -108,7 +106,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     if loaded is None:
         return None
     dataset, data_key = loaded
-    _check_link_user(dataset)
+    links.check_user(dataset)
     _default_labels_for(dataset, data_key)
     if demo.adopt(state, data_key):
         # a caption, not a toast: a toast covered the top right of the page (the Feed's right column heading)
@@ -130,80 +128,6 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
         lesson_link(ctx)
         tour.start_button()
     return ctx
-
-
-def _adopt_url() -> None:
-    """Once per session: parse every parameter of the link (``params``); an unusable value is dropped from
-    the URL, its sentence shown under the page intro, and its setting keeps the default."""
-    if st.session_state.get("_url_adopted"):
-        return
-    parsed = params.parse_all(st.query_params.to_dict())
-    for key in parsed.bad:
-        del st.query_params[key]
-    st.session_state["_url_problems"] = parsed.problems
-    W.adopt_url(parsed.values)
-
-
-def _check_link_user(dataset: Dataset) -> None:
-    """A link's user that is not a user of the dataset falls back to the first user, with a sentence."""
-    if not st.session_state.pop("_user_from_link", False):
-        return
-    ids = dataset.users["user_id"].to_numpy()
-    wanted = st.session_state.get("user")
-    if wanted not in set(ids.tolist()):
-        st.warning(f"The link's user {params.shown(wanted)} is not a user id of this dataset; showing user "
-                   f"{ids[0]} instead.")
-        st.session_state.pop("user", None)  # user pickers start at the first user; the URL loses it
-        if "user" in st.query_params:
-            del st.query_params["user"]
-
-
-def _who() -> str:
-    """This session's token among the sessions watching a shared generation."""
-    return st.session_state.setdefault("_who", secrets.token_hex(8))
-
-
-def _dataset(state: LabState, choice: DataChoice) -> tuple[Dataset, str] | None:
-    """The chosen dataset and its key; a world still generating shows its progress (and Cancel) instead."""
-    if st.session_state.pop("_gen_cancelled", False):
-        st.info("Generating the world was cancelled; the lab shows the bundled sample world.")
-    if choice.source != "world":
-        return resolve(choice, state.upload)
-    gen = generation.request(datasets.world_key(choice), _who())
-    if gen.result is not None:
-        return gen.result, datasets.data_key(choice)
-    if gen.done:
-        st.error(f"The world could not be generated: {gen.error}")
-        st.button("Generate again", key="gen_retry", icon=":material/refresh:", on_click=generation.retry,
-                  args=(gen.key,))
-        return None
-    _generation_panel(gen)
-    return None
-
-
-def _cancel_generation(gen: generation.Generation) -> None:
-    gen.leave(_who())
-    st.session_state.pop("data", None)  # the Home radio follows "_data" on its next run
-    st.session_state["_data"] = "sample"
-    st.session_state["_gen_cancelled"] = True
-
-
-def _generation_panel(gen: generation.Generation) -> None:
-    """Live progress of the world this session waits for, with elapsed time and Cancel; reruns when done."""
-    @st.fragment(run_every=1.0)
-    def _poll() -> None:
-        if gen.done:
-            st.rerun()
-        gen.seen(_who())
-        left, right = st.columns([5, 1])
-        users, items, inter, seed = gen.key
-        left.progress(min(gen.fraction, 1.0), text=f"Generating {users:,} users × {items:,} items × {inter:,} "
-                      f"interactions (seed {seed}): {gen.message} · {gen.elapsed:.0f} s of at most "
-                      f"{gen.budget_s:.0f} s")
-        right.button("Cancel", key="cancel_gen", icon=":material/stop_circle:", on_click=_cancel_generation,
-                     args=(gen,))
-
-    _poll()
 
 
 def _default_labels_for(dataset: Dataset, data_key: str) -> None:
