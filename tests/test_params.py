@@ -89,7 +89,8 @@ def test_every_setting_default_parses_to_itself(key):
     ("s2_depth", "6.5", "The link's max depth '6.5' is not a whole number from 1 to 10; using 3 instead."),
     ("f_seen", "maybe", "The link's already-seen filter 'maybe' is not on or off (1 or 0); using on instead."),
     ("tour", "99", "The link's lesson step '99' is not a whole number from 1 to 9; the lesson did not start."),
-    ("run", "../x", "The link's trained run '../x' is not an id of this lab; it was ignored."),
+    ("run", "../x", "The link's trained run '../x' is not valid (a run id is 22 to 64 letters, digits, '-' or "
+                    "'_'); it was ignored."),
 ])
 def test_sentences_name_the_parameter_the_value_and_the_fallback(key, raw, sentence):
     assert P.parse(key, raw)[1] == sentence
@@ -100,10 +101,10 @@ def test_a_dataset_named_by_its_radio_label_is_understood():
 
 
 def test_a_query_keeps_good_values_drops_bad_ones_and_leaves_unknown_keys_alone():
-    parsed = P.parse_all({"seed": "7", "s2_depth": "inf", "user": "12", "embed": "true", "tour": "x"})
+    parsed = P.parse_all({"seed": "7", "s2_depth": "inf", "user": "12", "embed": "true", "tour": "x", "run": ""})
     assert parsed.values == {"seed": 7, "user": 12}
-    assert parsed.bad == ("s2_depth", "tour")
-    assert len(parsed.problems) == 2
+    assert parsed.bad == ("s2_depth", "tour", "run")
+    assert len(parsed.problems) == 2  # an empty value is no value: dropped without a sentence
 
 
 FIVE_THOUSAND = "1" * 5000

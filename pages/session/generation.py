@@ -13,6 +13,7 @@ session asks again (``retry``).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -23,6 +24,7 @@ from ranking.data import limits, synth
 from ranking.data.dataset import Dataset
 from ranking.errors import RankingError
 
+LOG = logging.getLogger("lab.generation")
 Key = tuple[int, int, int, int]  # users, items, interactions, seed
 KEEP = 4  # finished worlds kept for later sessions
 WATCH_S = 60.0  # a session that has not looked at a running generation for this long has gone away
@@ -93,6 +95,9 @@ class Generation:
             self.result = world.to_dataset()
         except RankingError as exc:
             self.error = str(exc)
+        except Exception as exc:  # a bug or MemoryError: every waiting page must still hear it ended
+            LOG.exception("generating world %s failed", self.key)
+            self.error = f"Generating this world failed ({type(exc).__name__}: {exc})."
         finally:
             self.seconds, self.done = time.monotonic() - self.started, True
             self.finished.set()

@@ -58,15 +58,15 @@ class Param:
             return "one of " + ", ".join(f"'{o}'" for o in self.options)
         if self.kind == "bool":
             return "on or off (1 or 0)"
-        return "an id of this lab"
+        return "an id of this lab"  # every id parameter says what its ids look like (``says``)
 
     def parse(self, raw: object) -> Any:
         """The value ``raw`` (a URL string) stands for; raises ``ValueError`` when it stands for none."""
-        text = str(raw).strip()
-        if self.kind == "id":
-            if not self.pattern.fullmatch(text):
+        if self.kind == "id":  # used as written (runs and jobs read the URL's own text)
+            if not self.pattern.fullmatch(str(raw)):
                 raise ValueError
-            return text
+            return str(raw)
+        text = str(raw).strip()
         if len(text) > MAX_CHARS:
             raise ValueError
         if self.kind == "bool":
@@ -111,6 +111,7 @@ def _setting(s: W.Setting) -> Param:
     return Param(s.key, label, "int" if isinstance(s.default, int) else "float", s.default, s.lo, s.hi)
 
 
+_RUN_IS = "valid (a run id is 22 to 64 letters, digits, '-' or '_')"
 _GEN_LABELS = {"g_users": "number of users", "g_items": "number of items", "g_inter": "number of interactions",
                "g_seed": "world seed"}
 PARAMS: dict[str, Param] = {p.key: p for p in (
@@ -122,9 +123,10 @@ PARAMS: dict[str, Param] = {p.key: p for p in (
     Param("user", "user", "int", None, 0, 10**12, says="a user id", instead="showing the first user instead"),
     Param("tour", "lesson step", "int", None, 1, len(STEPS), instead="the lesson did not start"),
     Param("presenter", "presenter mode", "bool", False),
-    Param("run", "trained run", "id", None, pattern=RUN_ID),
-    Param("pin", "pinned run", "id", None, pattern=RUN_ID),
-    Param("job", "training job", "id", None, pattern=JOB_ID),
+    Param("run", "trained run", "id", None, pattern=RUN_ID, says=_RUN_IS),
+    Param("pin", "pinned run", "id", None, pattern=RUN_ID, says=_RUN_IS),
+    Param("job", "training job", "id", None, pattern=JOB_ID,
+          says="valid (a job id is 16 letters, digits, '-' or '_')"),
 )}
 
 
@@ -168,10 +170,16 @@ class Parsed:
 
 
 def parse_all(query: Mapping[str, object]) -> Parsed:
-    """Every declared parameter present in ``query`` (others are left alone: Streamlit has its own)."""
+    """Every declared parameter present in ``query`` (others are left alone: Streamlit has its own).
+
+    An empty value (``?run=``) is no value: dropped from the URL without a sentence.
+    """
     values, problems, bad = {}, [], []
     for key, raw in query.items():
         if key not in PARAMS:
+            continue
+        if str(raw).strip() == "":
+            bad.append(key)
             continue
         value, why = parse(key, raw)
         if why is None:

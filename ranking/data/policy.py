@@ -17,10 +17,10 @@ pairs a user may see (``_SATURATION``: the pools of the last visits would be scr
 active user would visit more than ``_MAX_ROUNDS`` times (a slate step per visit), or one whose two tries
 above fell short. A pool is then every item in the window, independent of earlier visits, so visits
 are drawn i.i.d. in chunks of at most ``_CHUNK_VISITS`` and drawing stops once the log is full; the
-rows past ``n_interactions`` are the last drawn visit's bottom slots and any later visits. The work is bounded: at most
-``_MAX_VISITS_PER_ROW`` visits per wanted row (a world whose visits cannot fill that is refused
-with a ``ConfigError``), and ``progress`` hears of every round or chunk (it may raise to stop).
-Each pool item has weight
+rows past ``n_interactions`` are the last drawn visit's bottom slots and any later visits. The work is
+bounded: at most ``_MAX_VISITS_PER_ROW`` visits per wanted row (a world whose visits cannot fill that
+is refused with a ``ConfigError``), and ``progress`` hears of every round or chunk (it may raise to
+stop). Each pool item has weight
 
     w(u, i, t) = topic_mix[u, topic_i] · exp(buzz_i + 2·(q_i − 0.5)) · exp(−age / POLICY_AGE_DAYS)
 
@@ -136,7 +136,13 @@ def impressions(spec, pop, rng: np.random.Generator,
     log_mix, log_pop = _pool_weights(pop, pop.truth, spec)
     mix = np.exp(log_mix)
     groups = _Groups(pop, log_pop)
-    report = progress or (lambda fraction, message: None)
+    reached = [0.0]
+
+    def report(fraction: float, message: str) -> None:  # never backwards, even when a try starts over
+        reached[0] = max(reached[0], fraction)
+        if progress is not None:
+            progress(reached[0], message)
+
     busiest = n / slate * 1.03 * float(pop.session.max() / pop.session.sum())  # visits of the most active user
     if n <= _SATURATION * eligible_pairs(pop) and busiest <= _MAX_ROUNDS:
         per_visit = float(slate)
@@ -176,7 +182,7 @@ def _unrepeated(spec, pop, groups: _Groups, mix, per_visit: float, rng, report) 
         at = np.flatnonzero(rounds == r)
         part = _slates(users[at], times[at], at, slate, pop, groups, mix, seen, rng, repeats=False)
         parts.append(part)
-        # stable sort = timsort: merging the sorted log with one round costs O(log size), not O(size · log size)
+        # stable sort = timsort: merging the sorted log with one round costs O(size), not O(size · log size)
         seen = np.sort(np.concatenate([seen, part["user"] * pop.truth.n_items + part["item"]]), kind="stable")
         report(min(len(seen) / n, 1.0), f"logging impressions: round {r + 1} of {n_rounds}")
     return {k: np.concatenate([p[k] for p in parts]) for k in (*_FIELDS, "visit")}, users, visits
