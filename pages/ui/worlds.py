@@ -12,6 +12,8 @@ from pages.session.datasets import DataChoice, resolve
 from pages.session.state import LabState
 from ranking.data.dataset import Dataset
 
+QUICK_S = 2.0  # how long a page waits for a generation before it shows its progress instead
+
 
 def _who() -> str:
     """This session's token among the sessions watching a shared generation."""
@@ -25,6 +27,7 @@ def dataset(state: LabState, choice: DataChoice) -> tuple[Dataset, str] | None:
     if choice.source != "world":
         return resolve(choice, state.upload)
     gen = generation.request(datasets.world_key(choice), _who())
+    gen.finished.wait(QUICK_S)  # a small world is ready at once: no progress bar flashing for a second
     if gen.result is not None:
         return gen.result, datasets.data_key(choice)
     if gen.done:
