@@ -227,11 +227,12 @@ def test_sessions_opening_at_once_load_a_dataset_once(monkeypatch):
     """Ten sessions asking for the same generated world at the same moment generate it once (the others wait)."""
     import threading
 
-    from pages.session import datasets
+    from pages.session import generation
 
     calls = []
-    real = datasets.synth.generate
-    monkeypatch.setattr(datasets.synth, "generate", lambda spec: calls.append(spec) or real(spec))
+    real = generation.synth.generate
+    monkeypatch.setattr(generation.synth, "generate",
+                        lambda spec, progress=None: calls.append(spec) or real(spec, progress))
     choice = DataChoice("world", 40, 20, 300, 123457)  # a spec no other test uses (the cache is per process)
     start = threading.Barrier(10)
     got = []

@@ -275,3 +275,62 @@ def test_medium_world_speed_report():
     w = synth.generate(spec)
     print(f"\ngenerate 10k×2k×200k: {time.perf_counter() - t0:.2f} s")
     assert len(w.interactions) == 200_000
+
+
+@pytest.mark.parametrize(("users", "items"), [(1000, 10), (100, 5000)])
+def test_a_saturated_world_is_logged_in_bounded_steps(monkeypatch, users, items):
+    """The app's ?g_users=1000&g_items=10&g_inter=400000 (allowed sizes): 400,000 rows from 10,000 pairs;
+    and 400,000 rows of 100 users × 5,000 items, most of the pairs a user may see.
+
+    The first used to plan 20 visits per wanted row and log them round by round, each round re-sorting the
+    whole log (thousands of rounds: 18+ minutes of a core); the second took a round per visit of its most
+    active user (2,097 rounds). A slate step draws at most 10 rows per visit, so 400,000 rows need at least
+    400,000 / 10 = 40,000 visits; drawn in chunks, a handful of steps suffice.
+    """
+    from ranking.data import policy
+
+    steps, real = [], policy._slates
+
+    def counted(*args, **kwargs):
+        steps.append(len(args[0]))
+        if len(steps) > 50:
+            raise AssertionError(f"more than 50 slate steps ({sum(steps):,} visits so far)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(policy, "_slates", counted)
+    w = synth.generate(synth.WorldSpec(n_users=users, n_items=items, n_interactions=400_000, seed=0))
+    assert len(w.interactions) == 400_000
+    assert sum(steps) >= 400_000 / 10
+    log = w.interactions.merge(w.users[[S.USER_ID, S.REGION]]).merge(w.content[[S.CONTENT_ID, S.RESTRICTION]])
+    assert ((log[S.RESTRICTION] == "ALL") | (log[S.RESTRICTION] == log[S.REGION])).all()
+    assert (log[S.PROPENSITY] > 0).all()
+
+
+def test_a_world_that_cannot_be_logged_is_refused_with_a_sentence(monkeypatch):
+    from ranking.data import policy
+
+    monkeypatch.setattr(policy, "_MAX_VISITS_PER_ROW", 0.01)  # every world's visits fall short of its rows
+    with pytest.raises(ConfigError, match=r"this world cannot log 4,000 interactions: .* ask for fewer interactions"):
+        synth.generate(synth.WorldSpec(n_users=20, n_items=10, n_interactions=4000, seed=0))
+
+
+@pytest.mark.parametrize("n", [500, 4000])  # 4000 > the 200 user × item pairs: a saturated world
+def test_progress_rises_to_one(n):
+    reports = []
+    synth.generate(synth.WorldSpec(n_users=20, n_items=10, n_interactions=n, seed=0),
+                   progress=lambda fraction, message: reports.append(fraction))
+    assert reports == sorted(reports)
+    assert reports[0] == 0.0
+    assert reports[-1] == 1.0
+
+
+def test_a_progress_report_that_raises_stops_the_generation():
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_log(fraction, message):
+        if message.startswith("logging"):
+            raise Stop(message)
+
+    with pytest.raises(Stop):
+        synth.generate(synth.WorldSpec(n_users=50, n_items=20, n_interactions=500, seed=0), progress=stop_at_the_log)

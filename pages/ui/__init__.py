@@ -1,7 +1,9 @@
 """Page helpers shared by the pages (a sub-folder, so Streamlit does not list it as a page).
 
 ``common`` draws what every page shares, ``settings`` maps widgets to the pipeline config and the
-URL, ``views`` draws the home page's sections. What a session *owns* lives in ``pages.session``.
+URL, ``params`` parses every URL parameter (``links`` adopts them and says what was unusable),
+``worlds`` shows a generated world's progress, ``views`` draws the home page's sections. What a
+session *owns* lives in ``pages.session``.
 """
 
 import logging

@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from pages.session import demo, estimate, jobs, runs
-from pages.session.datasets import DataChoice, resolve
+from pages.session.datasets import DataChoice
 from pages.session.state import LabState, Status
 from ranking.config import PipelineConfig, default_labels
 from ranking.data.dataset import Dataset
@@ -24,7 +24,7 @@ from ranking.errors import RankingError
 from ranking.names import STAGES, TITLES
 from ranking.pipeline import PipelineResult
 
-from . import changes, compare, present, startup, tour
+from . import changes, compare, links, present, startup, tour, worlds
 from . import settings as W
 
 BADGE = {"fresh": ("trained", "green", ":material/check_circle:"),
@@ -102,7 +102,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     """
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     startup.kick_off()  # once per server: the sample world trains in the background (pages.session.demo)
-    W.adopt_url()
+    links.adopt()
     tour.adopt()
     tour.go()
     head, switch = st.columns([4, 1], vertical_alignment="center")
@@ -110,16 +110,21 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     present.toggle(switch)
     tour.panel()
     present.intro(intro)
+    links.show_problems()
     _adopt_links()
     with st.container():
         job_panel(curves)
     state, choice = lab(), data_choice()
     try:
-        dataset, data_key = resolve(choice, state.upload)
+        loaded = worlds.dataset(state, choice)
     except RankingError as exc:
         st.error("The dataset could not be loaded:")
         st.text(str(exc))
         return None
+    if loaded is None:
+        return None
+    dataset, data_key = loaded
+    links.check_user(dataset)
     _default_labels_for(dataset, data_key)
     if demo.adopt(state, data_key):
         # a caption, not a toast: a toast covered the top right of the page (the Feed's right column heading)

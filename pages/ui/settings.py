@@ -1,13 +1,14 @@
 """Every tunable setting of the lab: one widget key (also its URL parameter) and its place in PipelineConfig.
 
 Widgets keep their values across page switches (``persist_state="session"``); on a session's
-first run ``adopt_url`` takes values from the URL, and every page writes the current settings
+first run ``adopt_url`` takes the values ``params`` parsed from the URL, and every page writes the current settings
 back to the URL (``common.sync_url``), so the address bar is always a *lesson link*.
 ``current_config()`` reads the settings on any page, whether it draws them or not.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,13 +140,16 @@ def _coerce(setting: Setting, raw: Any) -> Any:
                 if str(o) == str(raw) or o == raw:
                     return o
             return d
-        value = type(d)(float(raw)) if isinstance(d, int) else float(raw)
+        value = float(raw)
+        if not math.isfinite(value):
+            return d
+        value = int(value) if isinstance(d, int) else value
         if setting.lo is not None and value < setting.lo:
             return d
         if setting.hi is not None and value > setting.hi:
             return d
         return value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return d
 
 
@@ -181,25 +185,25 @@ def widget(key: str, container: Any = None, disabled: bool = False) -> Any:
     return value(key)
 
 
-def adopt_url() -> None:
-    """Once per session: copy settings from the URL into session state, so a lesson link's values
-    survive switching to a page that does not draw them (only drawn widgets keep their URL binding)."""
+def adopt_url(values: dict[str, Any]) -> None:
+    """Once per session: copy the link's values (already parsed, ``params.parse_all``) into session state,
+    so a lesson link's values survive switching to a page that does not draw them (only drawn widgets
+    keep their URL binding)."""
     if st.session_state.get("_url_adopted"):
         return
     st.session_state["_url_adopted"] = True
     for key in BY_KEY:
-        if key in st.query_params and key not in st.session_state:
-            st.session_state[key] = _coerce(BY_KEY[key], st.query_params[key])
-    if "data" in st.query_params:
+        if key in values and key not in st.session_state:
+            st.session_state[key] = values[key]
+    if "data" in values:
         # the dataset is part of the state on every page. Kept under its own key: writing the home page's
         # radio key ("data") from a page that does not draw it stopped that page's sliders from rerunning
-        st.session_state["_data"] = st.query_params["data"]
+        st.session_state["_data"] = values["data"]
     for key in ("g_users", "g_items", "g_inter", "g_seed", "user"):
-        if key in st.query_params and key not in st.session_state:
-            try:
-                st.session_state[key] = int(float(st.query_params[key]))
-            except ValueError:
-                pass  # an unusable value falls back to the default where it is read
+        if key in values and key not in st.session_state:
+            st.session_state[key] = values[key]
+            if key == "user":
+                st.session_state["_user_from_link"] = True  # checked against the dataset's ids once it loads
 
 
 def set_values(values: dict[str, Any]) -> None:

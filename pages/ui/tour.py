@@ -91,12 +91,12 @@ def adopt() -> None:
     if st.session_state.get("_tour_adopted"):
         return
     st.session_state["_tour_adopted"] = True
-    try:
-        n = int(st.query_params.get("tour", ""))
-    except ValueError:
-        return
-    if 1 <= n <= len(STEPS):
-        _apply(n)
+    from .params import parse  # params declares the step range from STEPS
+
+    if "tour" in st.query_params:
+        n, problem = parse("tour", st.query_params["tour"])
+        if problem is None:
+            _apply(n)
 
 
 def go() -> None:

@@ -5,12 +5,25 @@ tables, generated worlds, saved runs, the app's downloads — goes through here,
 app produce the same bytes. CSV: UTF-8, LF, no index, UTC timestamps with ``Z``, the shortest text
 that reads back to the same float. JSON: sorted keys, numpy values allowed, NaN/±inf as ``null``.
 A file appears complete or not at all: writes go to a temporary file that is removed on failure.
+
+**CSV injection.** A text cell beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+run as a formula by spreadsheets (``=HYPERLINK(…)``, ``=cmd|' /C calc'!A0``), and uploaded extra columns
+or imported titles can hold anything. Every file made *for people* — the app's downloads (``csv_bytes``),
+the CLI's ``label`` file and a run's ``rankings.csv`` (``write_csv``) — escapes such cells with a leading
+single quote (OWASP's rule, ``escape_formula``); numbers, numeric columns and text that is a plain number
+(``-2.5``) are left as they are. The lab's *data folders* (``write_tables``: generated worlds, MIND imports,
+a saved run's copy of an upload) are written exactly: they are read back by ``ranking.data.io`` (and by
+pandas), where an added quote would change the data (a title "-5 things…" would come back as
+"'-5 things…", and a saved upload would no longer match the run trained on it). Open those with a
+spreadsheet's import dialog, or export them through the lab.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -25,6 +38,8 @@ TABLES = ("users", "content", "interactions")
 DEFAULT_NAMES = {"users": "Users.csv", "content": "Content.csv", "interactions": "Interaction.csv"}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 WRITE_CHUNK = 250_000  # rows formatted at a time by write_csv
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def write_tables(
@@ -39,9 +54,10 @@ def write_tables(
     """Write Users.csv, Content.csv, Interaction.csv, and truth.csv / world.json when given."""
     out = Path(out_dir)
     for key, frame in zip(TABLES, (users, content, interactions), strict=True):
-        write_csv(out / DEFAULT_NAMES[key], frame)
+        write_csv(out / DEFAULT_NAMES[key], frame, escape=False)  # data the lab reads back: exact (see the module)
     if truth is not None:
-        write_csv(out / S.TRUTH_FILE, truth)  # float32 signals in their shortest exact form: read back bit-identical
+        # float32 signals in their shortest exact form: read back bit-identical
+        write_csv(out / S.TRUTH_FILE, truth, escape=False)
     if spec is not None:
         write_json(out / S.WORLD_FILE, spec)
 
@@ -59,27 +75,48 @@ def labelled_bytes(interactions_with_score_and_label: pd.DataFrame) -> bytes:
     return csv_bytes(df)
 
 
-def write_csv(path: str | Path, df: pd.DataFrame) -> None:
+def write_csv(path: str | Path, df: pd.DataFrame, *, escape: bool = True) -> None:
     """Write a frame as CSV in the lab's format (see ``csv_chunks``), chunk by chunk through the atomic writer."""
-    write_chunks(Path(path), csv_chunks(df))
+    write_chunks(Path(path), csv_chunks(df, escape=escape))
 
 
-def csv_bytes(df: pd.DataFrame) -> bytes:
+def csv_bytes(df: pd.DataFrame, *, escape: bool = True) -> bytes:
     """A frame as the lab's CSV bytes: the CLI writes these bytes and the app offers them as downloads."""
-    return b"".join(csv_chunks(df))
+    return b"".join(csv_chunks(df, escape=escape))
 
 
-def csv_chunks(df: pd.DataFrame) -> Iterator[bytes]:
+def csv_chunks(df: pd.DataFrame, *, escape: bool = True) -> Iterator[bytes]:
     """The lab's CSV format (UTF-8, LF, no index, Z timestamps, shortest exact floats), ``WRITE_CHUNK`` rows
-    at a time, so memory stays bounded for millions of rows (a MIND import)."""
+    at a time, so memory stays bounded for millions of rows (a MIND import). ``escape``: text cells that a
+    spreadsheet would run as formulas get a leading quote (``escape_formula``; off only for data folders)."""
+    names = [escape_formula(str(c)) for c in df.columns] if escape else list(df.columns)  # headers are cells too
     for start in range(0, max(len(df), 1), WRITE_CHUNK):
         part = df.iloc[start:start + WRITE_CHUNK]
-        text = pd.DataFrame({c: _format(part[c]) for c in df.columns}, columns=df.columns)
-        yield text.to_csv(index=False, header=start == 0, lineterminator="\n").encode("utf-8")
+        cells = {c: _format(part[c], escape) for c in df.columns}
+        text = pd.DataFrame(cells, columns=df.columns)
+        # Python's csv (3.11) quotes a field holding "\n" but not one holding a lone "\r", which readers (this
+        # lab's included) take as a line end: a chunk with such a cell is written with every field quoted
+        loose_cr = any("\r" in v for c in df.columns if not _never_text(df[c]) for v in cells[c])
+        yield text.set_axis(names, axis=1).to_csv(
+            index=False, header=start == 0, lineterminator="\n",
+            quoting=csv.QUOTE_ALL if loose_cr else csv.QUOTE_MINIMAL).encode("utf-8")
 
 
-def _format(s: pd.Series) -> list[str]:
-    """One column as text: '' for missing, shortest exact floats, UTC timestamps with Z."""
+def _never_text(s: pd.Series) -> bool:
+    return pdt.is_numeric_dtype(s) or pdt.is_datetime64_any_dtype(s)
+
+
+def escape_formula(text: str) -> str:
+    """A text cell made inert for spreadsheets (OWASP, CSV injection): a cell beginning with ``=``, ``+``,
+    ``-``, ``@``, tab or carriage return gets a leading single quote, unless it is a plain number (``-2.5``)."""
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _format(s: pd.Series, escape: bool = False) -> list[str]:
+    """One column as text: '' for missing, shortest exact floats, UTC timestamps with Z; with ``escape``, text
+    cells that would run as formulas quoted (numbers, even in a text column, never are)."""
     missing = s.isna().to_numpy()
     if pdt.is_datetime64_any_dtype(s):
         utc = s.dt.tz_convert("UTC") if s.dt.tz is not None else s
@@ -93,6 +130,8 @@ def _format(s: pd.Series) -> list[str]:
         txt = s.astype(object).map({True: "1", False: "0"}).to_numpy(dtype=object)
     else:
         txt = s.astype(object).to_numpy()
+        if escape:
+            txt = [escape_formula(v) if isinstance(v, str) else v for v in txt]
     return ["" if m else str(v) for v, m in zip(txt, missing, strict=True)]
 
 

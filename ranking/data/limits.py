@@ -21,7 +21,21 @@ about 0.3 KB per row; the latent users × publishers preferences ~7 bytes per pa
     --users 100000 --items 100000 --interactions 20,000          2.723 GB   2.710 GB (3,333 publishers)
 
 Generation itself, even the top-up draws of a world with far more interactions than user × item
-pairs, peaks below the writing. ``estimate_world_bytes`` = MARGIN × (BASE + PER_INTERACTION·interactions
+pairs, peaks below the writing.
+
+Time of generation (CPU of ``synth.generate``, measured 2026-12-08 on this 2-core machine). A world is
+*saturated* when it asks for more than half of the (user, item) pairs its users may see, or its busiest
+user would need more than 1,000 visits: it then logs repeated impressions, drawn in chunks of independent
+visits until the log is full (``ranking.data.policy``), so its work grows with the interactions alone.
+``--users 1000 --items 10 --interactions 400,000`` (40 impressions per pair, within the app's limits) takes
+4 slate steps and 0.8 s (peak 0.22 GB); the earlier policy planned 20 visits per row round by round and
+ran for 18+ minutes of a core (2.1 GB). ``--users 100 --items 5000 --interactions 400,000``: 0.5 s, was
+46 s (a round per visit of its busiest user). The slowest world within the app's limits found since,
+``--users 200 --items 5000 --interactions 400,000`` (no repeats), takes 10 s. A world whose visits cannot
+fill its log within ``policy._MAX_VISITS_PER_ROW`` visits per row is refused with a ``ConfigError``; the
+app also stops a generation after ``LAB_GEN_BUDGET_S`` (default 120 s).
+
+``estimate_world_bytes`` = MARGIN × (BASE + PER_INTERACTION·interactions
 + PER_TRUTH_ROW·truth rows + PER_USER_PUBLISHER·users·publishers + PER_ROW·(users + items)).
 The line is within 3 % of every measurement; MARGIN = 1.25 covers that spread, other library
 versions and allocator slack, so a world estimated under the limit stays under it (it overstates

@@ -9,8 +9,18 @@ published at least a minute and at most ``POLICY_MAX_AGE_DAYS`` before the visit
 already shown to that user on an earlier visit. A pool smaller than a slate gives a shorter
 slate. The policy draws 3 % more visits than ``n_interactions / slate_size`` and cuts the surplus
 from users' *last* visits (so no logged slate's pool depended on a dropped row); if pools ran
-so short that the log is still too small, it starts over with more visits, and from the third
-try (a saturated world) repeated impressions are allowed. Each pool item has weight
+so short that the log is still too small, it starts over once with more visits (at most
+``1 / _MIN_PER_VISIT`` visits per wanted row).
+
+A *saturated* world logs with repeated impressions: one asking for more than half of the (user, item)
+pairs a user may see (``_SATURATION``: the pools of the last visits would be scraps), one whose most
+active user would visit more than ``_MAX_ROUNDS`` times (a slate step per visit), or one whose two tries
+above fell short. A pool is then every item in the window, independent of earlier visits, so visits
+are drawn i.i.d. in chunks of at most ``_CHUNK_VISITS`` and drawing stops once the log is full; the
+rows past ``n_interactions`` are the last drawn visit's bottom slots and any later visits. The work is
+bounded: at most ``_MAX_VISITS_PER_ROW`` visits per wanted row (a world whose visits cannot fill that
+is refused with a ``ConfigError``), and ``progress`` hears of every round or chunk (it may raise to
+stop). Each pool item has weight
 
     w(u, i, t) = topic_mix[u, topic_i] · exp(buzz_i + 2·(q_i − 0.5)) · exp(−age / POLICY_AGE_DAYS)
 
@@ -34,11 +44,20 @@ the draw exact); the propensity is topic_mix · v_i over the same total.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from ranking.errors import ConfigError
 
 POLICY_MAX_AGE_DAYS, POLICY_AGE_DAYS = 14.0, 1.5
 SLOT_SECONDS = 5
-_ATTEMPTS, _REPEATS_FROM = 6, 2  # tries at the log; repeated impressions only from the third
+_TRIES = 2  # tries at a log without repeated impressions before it repeats them
+_SATURATION = 0.5  # a log of more than this share of the visible (user, item) pairs repeats impressions
+_MAX_ROUNDS = 1000  # … as does one whose most active user would visit more often (one slate step per visit)
+_MIN_PER_VISIT = 0.5  # a retry plans at most 1 / this visits per wanted row (round count ~ visits per user)
+_CHUNK_VISITS = 50_000  # visits per slate draw of a saturated world (bounds its memory)
+_MAX_VISITS_PER_ROW = 50  # a saturated world drawing more visits than this per wanted row is refused
 _REDRAWS = 8  # rejection rounds per slot; rows still drawing excluded items then draw from the explicit rest
 _FIELDS = ("user", "item", "position", "propensity", "event_s")
 
@@ -107,37 +126,91 @@ def _pool_weights(pop, truth, spec) -> tuple[np.ndarray, np.ndarray]:
     return np.log(topic_mix), pop.buzz + 2.0 * (truth.item_quality - 0.5)
 
 
-def impressions(spec, pop, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Exactly ``spec.n_interactions`` impressions: user, item, position, propensity, event_s."""
-    n, slate, end = spec.n_interactions, spec.slate_size, spec.days * 86400
+def impressions(spec, pop, rng: np.random.Generator,
+                progress: Callable[[float, str], None] | None = None) -> dict[str, np.ndarray]:
+    """Exactly ``spec.n_interactions`` impressions: user, item, position, propensity, event_s.
+
+    ``progress(fraction, message)`` is called after every round of slates (it may raise to stop).
+    """
+    n, slate = spec.n_interactions, spec.slate_size
     log_mix, log_pop = _pool_weights(pop, pop.truth, spec)
     mix = np.exp(log_mix)
     groups = _Groups(pop, log_pop)
+    reached = [0.0]
+
+    def report(fraction: float, message: str) -> None:  # never backwards, even when a try starts over
+        reached[0] = max(reached[0], fraction)
+        if progress is not None:
+            progress(reached[0], message)
+
+    busiest = n / slate * 1.03 * float(pop.session.max() / pop.session.sum())  # visits of the most active user
+    if n <= _SATURATION * eligible_pairs(pop) and busiest <= _MAX_ROUNDS:
+        per_visit = float(slate)
+        for _ in range(_TRIES):  # one try unless pools run short (tiny or nearly saturated worlds)
+            out, users, visits = _unrepeated(spec, pop, groups, mix, per_visit, rng, report)
+            if len(out["user"]) >= n:
+                keep = _trim(out, users, len(out["user"]) - n, rng)
+                del out["visit"]
+                return {k: v[keep] for k, v in out.items()}
+            per_visit = max(0.8 * len(out["user"]) / visits, _MIN_PER_VISIT)  # plan the retry from this yield
+    return _repeated(spec, pop, groups, mix, rng, report)
+
+
+def eligible_pairs(pop) -> int:
+    """(user, item) pairs a user may see by region: the most impressions a log without repeats can hold."""
+    n_regions = max(6, int(pop.region.max()) + 1)
+    restricted = np.bincount(pop.restriction[pop.restriction >= 0], minlength=n_regions)
+    unrestricted = int((pop.restriction < 0).sum())
+    return int(np.bincount(pop.region, minlength=n_regions) @ (restricted + unrestricted))
+
+
+def _unrepeated(spec, pop, groups: _Groups, mix, per_visit: float, rng, report) -> tuple[dict, np.ndarray, int]:
+    """One try at the log without repeated impressions: slates round by round (a user's visits in time order)."""
+    n, slate, end = spec.n_interactions, spec.slate_size, spec.days * 86400
     activity = pop.session / pop.session.sum()
-    per_visit = float(slate)
-    for attempt in range(_ATTEMPTS):  # one attempt unless pools run short (tiny or saturated worlds)
-        visits = int(np.ceil(n / per_visit * 1.03)) + 2
-        users = rng.choice(spec.n_users, visits, p=activity)
-        times = rng.integers(0, end - SLOT_SECONDS * slate, visits)
-        order = np.lexsort((times, users))  # each user's visits in time order, one round per visit
-        users, times = users[order], times[order]
-        first = np.concatenate([[True], users[1:] != users[:-1]])
-        rounds = np.arange(visits) - np.maximum.accumulate(np.where(first, np.arange(visits), 0))
-        seen = np.zeros(0, np.int64)  # sorted user · n_items + item of every impression so far
-        parts = []
-        for r in range(int(rounds.max()) + 1):
-            at = np.flatnonzero(rounds == r)
-            part = _slates(users[at], times[at], at, slate, pop, groups, mix, seen, rng,
-                           repeats=attempt >= _REPEATS_FROM)
-            parts.append(part)
-            seen = np.sort(np.concatenate([seen, part["user"] * pop.truth.n_items + part["item"]]))
-        out = {k: np.concatenate([p[k] for p in parts]) for k in (*_FIELDS, "visit")}
-        if len(out["user"]) >= n:
-            break
-        per_visit = max(0.8 * len(out["user"]) / visits, 0.05)  # plan the next try from this one's yield
-    keep = _trim(out, users, len(out["user"]) - n, rng)
-    del out["visit"]
-    return {k: v[keep] for k, v in out.items()}
+    visits = int(np.ceil(n / per_visit * 1.03)) + 2
+    users = rng.choice(spec.n_users, visits, p=activity)
+    times = rng.integers(0, end - SLOT_SECONDS * slate, visits)
+    order = np.lexsort((times, users))  # each user's visits in time order, one round per visit
+    users, times = users[order], times[order]
+    first = np.concatenate([[True], users[1:] != users[:-1]])
+    rounds = np.arange(visits) - np.maximum.accumulate(np.where(first, np.arange(visits), 0))
+    seen = np.zeros(0, np.int64)  # sorted user · n_items + item of every impression so far
+    parts = []
+    n_rounds = int(rounds.max()) + 1
+    for r in range(n_rounds):
+        at = np.flatnonzero(rounds == r)
+        part = _slates(users[at], times[at], at, slate, pop, groups, mix, seen, rng, repeats=False)
+        parts.append(part)
+        # stable sort = timsort: merging the sorted log with one round costs O(size), not O(size · log size)
+        seen = np.sort(np.concatenate([seen, part["user"] * pop.truth.n_items + part["item"]]), kind="stable")
+        report(min(len(seen) / n, 1.0), f"logging impressions: round {r + 1} of {n_rounds}")
+    return {k: np.concatenate([p[k] for p in parts]) for k in (*_FIELDS, "visit")}, users, visits
+
+
+def _repeated(spec, pop, groups: _Groups, mix, rng, report) -> dict[str, np.ndarray]:
+    """A saturated world's log: i.i.d. visits in chunks until ``n`` rows (see the module docstring)."""
+    n, slate, end = spec.n_interactions, spec.slate_size, spec.days * 86400
+    activity = pop.session / pop.session.sum()
+    parts, rows, drawn, per_visit = [], 0, 0, float(slate)
+    budget = int(_MAX_VISITS_PER_ROW * n)
+    while rows < n:
+        if drawn >= budget:
+            raise ConfigError(
+                f"this world cannot log {n:,} interactions: {drawn:,} visits showed only {rows:,} items "
+                f"(each visit shows only items published in the {POLICY_MAX_AGE_DAYS:g} days before it, of "
+                f"{spec.n_items:,} items); ask for fewer interactions or more items")
+        size = min(int(np.ceil((n - rows) / per_visit * 1.03)) + 2, _CHUNK_VISITS, budget - drawn)
+        users = rng.choice(spec.n_users, size, p=activity)
+        times = rng.integers(0, end - SLOT_SECONDS * slate, size)
+        part = _slates(users, times, drawn + np.arange(size), slate, pop, groups, mix, None, rng, repeats=True)
+        parts.append(part)
+        drawn, rows = drawn + size, rows + len(part["user"])
+        per_visit = max(rows / drawn, 1.0 / _MAX_VISITS_PER_ROW)
+        report(min(rows / n, 1.0), f"logging impressions (repeats allowed): {min(rows, n):,} of {n:,}")
+    out = {k: np.concatenate([p[k] for p in parts]) for k in _FIELDS}
+    # rows come in (visit drawn, slot) order: the first n keep whole visits and the last one's top slots
+    return {k: v[:n] for k, v in out.items()}
 
 
 def _trim(out: dict[str, np.ndarray], users: np.ndarray, surplus: int, rng: np.random.Generator) -> np.ndarray:

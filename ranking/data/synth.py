@@ -32,6 +32,7 @@ examined impression at each item's real age at "now", recomputed from the spec a
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,9 +128,15 @@ def _truth_table(truth: LatentTruth, user_ids: np.ndarray, content_ids: np.ndarr
     })
 
 
-def generate(spec: WorldSpec | dict | None = None) -> World:
-    """Generate users, content and logged interactions with planted structure (deterministic per spec)."""
+def generate(spec: WorldSpec | dict | None = None, progress: Callable[[float, str], None] | None = None) -> World:
+    """Generate users, content and logged interactions with planted structure (deterministic per spec).
+
+    ``progress(fraction, message)`` hears of every bounded step (population, each round of the log,
+    outcomes); an exception it raises stops the generation (a cancel, a time budget).
+    """
+    report = progress or (lambda fraction, message: None)
     spec = _as_spec(spec)
+    report(0.0, "drawing users and items")
     pop = _population(spec)
     streams = _streams(spec)
     rng = streams[3]
@@ -152,7 +159,9 @@ def generate(spec: WorldSpec | dict | None = None) -> World:
         S.TITLE: headlines(topics.tolist(), publishers.tolist(), truth.clickbait, streams[4]),
     })
 
-    log = impressions(spec, pop, rng)
+    report(0.1, "logging impressions")
+    log = impressions(spec, pop, rng, lambda f, message: report(0.1 + 0.8 * f, message))
+    report(0.9, "drawing what users did")
     u, i, event_s = log["user"], log["item"], log["event_s"]
     out = _outcomes(truth, u, i, (event_s - pop.published_s[i]) / 86400, log["position"], rng)
     order = np.lexsort((log["position"], event_s, u))
@@ -162,6 +171,7 @@ def generate(spec: WorldSpec | dict | None = None) -> World:
                                  S.EVENT_TS: start + pd.to_timedelta(event_s[order], unit="s"),
                                  S.POSITION: log["position"][order],
                                  S.PROPENSITY: log["propensity"][order].astype(np.float32)})
+    report(1.0, "generated")
     return World(users, content, interactions, truth, spec, examined)
 
 
