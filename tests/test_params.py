@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from pages.ui import params as P
 from pages.ui import settings as W
+from pages.ui.tour import STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = sorted(P.PARAMS)
@@ -88,7 +89,8 @@ def test_every_setting_default_parses_to_itself(key):
                          "using 1000 instead."),
     ("s2_depth", "6.5", "The link's max depth '6.5' is not a whole number from 1 to 10; using 3 instead."),
     ("f_seen", "maybe", "The link's already-seen filter 'maybe' is not on or off (1 or 0); using on instead."),
-    ("tour", "99", "The link's lesson step '99' is not a whole number from 1 to 9; the lesson did not start."),
+    ("tour", "99", f"The link's lesson step '99' is not a whole number from 1 to {len(STEPS)}; the lesson did not "
+                   "start."),
     ("run", "../x", "The link's trained run '../x' is not valid (a run id is 22 to 64 letters, digits, '-' or "
                     "'_'); it was ignored."),
 ])

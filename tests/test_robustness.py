@@ -208,7 +208,7 @@ def test_the_server_never_imports_keras_to_show_a_trained_neural_stage(trained_s
 
 
 def test_a_job_link_after_a_server_restart_says_the_training_was_interrupted_and_offers_retrain():
-    at = app(job="no-such-job-restarted")
+    at = app(job="Rz0-restarted_16")  # a valid id (16 URL-safe characters) this server does not know
     at.run()
     assert not at.exception
     box = " ".join(m.value for m in at.markdown)
