@@ -267,21 +267,26 @@ def reweight_run(folder: str | Path, dataset: Dataset | None, labels: Mapping[st
 
 def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOutput],
               post: PostResult | None) -> RunEvaluation:
+    from ranking.scoring import PAIR_STAGES, score_positions
+
     test = prep.test
     tu, ti = test[USER_POS].to_numpy(), test[ITEM_POS].to_numpy()
-    pair_scores: dict[str, tuple | None] = {}
-    for name, out in outs.items():
-        if out.heldout is not None and np.array_equal(out.heldout[0], tu) and np.array_equal(out.heldout[1], ti):
-            pair_scores[name] = out.heldout  # scored where it was trained (the app's server never loads Keras)
-            continue
-        up = UPSTREAM[name]
-        scores, _ = _score_pairs(prep, name, out, outs[up] if up else None, tu, ti)
-        pair_scores[name] = None if scores is None else (tu, ti, scores)
+    # every stage that scores pairs scores the held-out rows once (the public ranking.score_pairs path), for AUC,
+    # calibration and the per-impression metrics
+    staged = score_positions(prep, outs, tu, ti, [n for n in PAIR_STAGES if n in outs], seed=config.seed)
+    pair_scores: dict[str, tuple | None] = {name: None for name in outs}
+    pair_scores.update({name: (tu, ti, v) for name, (v, _) in staged.items()})
+
+    def impression_scores(names: list[str]) -> dict[str, np.ndarray]:
+        rest = [n for n in names if n not in staged]
+        more = score_positions(prep, outs, tu, ti, rest, seed=config.seed) if rest else {}
+        return {n: (staged.get(n) or more[n])[0] for n in names if n in staged or n in more}
+
     lists = {name: o.lists for name, o in outs.items()}
     if post is not None:
         lists["final"] = post.lists
     return E.evaluate_pipeline(prep, lists, k=config.eval.k, cand_config=config.stage1, pair_scores=pair_scores,
-                               seed=config.seed, outs=outs)
+                               seed=config.seed, outs=outs, impression_scores=impression_scores)
 
 
 def rankings_frame(prep: Prepared, lists: Mapping[str, RankedLists]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ are treated as not served and excluded.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +29,7 @@ from ranking.config import CandidateConfig
 from ranking.data import schema as S
 from ranking.evaluation import baselines as B
 from ranking.evaluation import beyond as BA
+from ranking.evaluation import impression as IM
 from ranking.evaluation import metrics as M
 from ranking.evaluation.counterfactual import counterfactual
 from ranking.evaluation.result import RunEvaluation
@@ -342,9 +343,11 @@ def random_baseline(prep: Prepared, k: int, cand_config: CandidateConfig, seed: 
 
 def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, cand_config: CandidateConfig,
                       pair_scores: dict[str, tuple | None] | None = None, seed: int = 0,
-                      outs: Mapping[str, object] | None = None) -> RunEvaluation:
+                      outs: Mapping[str, object] | None = None,
+                      impression_scores: Callable[[list[str]], dict[str, np.ndarray]] | None = None) -> RunEvaluation:
     """Every list, every consecutive transition, the random and reference baselines (``outs`` = the stage
-    outputs they need), beyond-accuracy metrics and counterfactual estimates, as one :class:`RunEvaluation`.
+    outputs they need), beyond-accuracy metrics, counterfactual estimates and (``impression_scores``: names →
+    one score per held-out row, ``ranking.scoring``) per-impression metrics, as one :class:`RunEvaluation`.
 
     Transitions compare oracle NDCG@k when the world has a truth (every served user counts), else
     held-out NDCG@k.
@@ -385,8 +388,12 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
     cf = counterfactual(prep, {**lists, **refs}, k, stages=tuple(lists),
                         truth={n: m[oracle_key] for n, m in every_list.items()} if ideal is not None else None,
                         heldout={n: m[held_key] for n, m in every_list.items()})
+    scored = [n for n in lists if (pair_scores.get(n) is not None)] + list(refs)
+    impressions = IM.impression_report(prep, impression_scores(scored) if impression_scores else {}, seed,
+                                       not_scored={n: IM.NO_PAIR_SCORE.get(n, "no pair score") for n in lists
+                                                   if n not in scored})
     return RunEvaluation(
-        k=k, basis=basis,
+        k=k, basis=basis, impressions=impressions,
         stages={n: e.metrics for n, e in evals.items()},
         transitions={n: t.metrics for n, t in transitions.items()},
         baseline=base.metrics,

@@ -31,6 +31,9 @@ from ranking.evaluation import bootstrap as BS
 
 METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
 TITLES = {"auc": "AUC", "mrr": "MRR", "ndcg@5": "nDCG@5", "ndcg@10": "nDCG@10"}
+NO_PAIR_SCORE = {"stage1": "stage 1 blends candidate sources; it has no score for an arbitrary pair",
+                 "final": "the final list re-orders stage 3's list (diversity, quotas); it scores no pair: "
+                          "use stage3"}
 REFERENCE = "smoothed_ctr"  # the popularity every learned stage must beat per impression
 # Published values on MIND-small's dev set (used as the test set), quoted for scale only: other data, other
 # models. Reported in Wang et al. (2022), "Modeling Multi-interest News Sequence for News Recommendation",
@@ -143,3 +146,33 @@ def verdict(doc: Mapping, name: str, metric: str = "auc") -> str:
     if row[f"{metric}_low"] > 0:
         return "above"
     return "below" if row[f"{metric}_high"] < 0 else "tied"
+
+
+def impression_report(prep, scores: Mapping[str, np.ndarray], seed: int = 0,
+                      not_scored: Mapping[str, str] | None = None) -> dict:
+    """:func:`evaluate_impressions` over the held-out rows of ``prep`` (``scores``: one value per ``prep.test`` row,
+    ``random`` added here), with the split used and, on MIND data, the published reference values."""
+    from ranking.data import schema as S
+    from ranking.prep.impressions import IMPRESSION_KEY
+    from ranking.prep.split import ITEM_POS, USER_POS
+    from ranking.stages.glm import clicks
+
+    test = prep.test
+    split = {"split": prep.split_method, "split_note": prep.split_note}
+    key = test[IMPRESSION_KEY].to_numpy(np.int64) if IMPRESSION_KEY in test.columns else np.full(len(test), -1)
+    if not (key >= 0).any():
+        why = prep.split_note if prep.split_method in ("time", "random") else "no held-out row belongs to an impression"
+        return {"available": False, "reason": why, **split, "lists": {}}
+    keep = key >= 0
+    rng = np.random.default_rng(seed)
+    every = {**{n: np.asarray(v, np.float64) for n, v in scores.items()}, "random": rng.random(len(test))}
+    doc = evaluate_impressions(key[keep], test[USER_POS].to_numpy(np.int64)[keep], clicks(test)[keep],
+                               test[ITEM_POS].to_numpy(np.int64)[keep], {n: v[keep] for n, v in every.items()},
+                               seed=seed, not_scored=not_scored)
+    doc.update(split)
+    if prep.split_method in ("time", "random"):
+        doc["split_note"] += ("; this row split cuts impressions, so each held-out impression is only the part of "
+                              "its slate that was held out")
+    if "mind_news_id" in prep.dataset.content.columns and S.CONTENT_ID in prep.dataset.content.columns:
+        doc["references"], doc["references_source"] = MIND_REFERENCES, MIND_SOURCE
+    return doc

@@ -33,6 +33,7 @@ class RunEvaluation:
     per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # see ranking.evaluation.baselines
     counterfactual: dict = field(default_factory=dict)  # see ranking.evaluation.counterfactual
+    impressions: dict = field(default_factory=dict)  # per-impression metrics: ranking.evaluation.impression
 
     @property
     def has_oracle(self) -> bool:
@@ -85,5 +86,5 @@ class RunEvaluation:
             "k": self.k, "basis": self.basis, "stages": self.stages, "transitions": self.transitions,
             "baseline": self.baseline, "notes": list(self.notes),
             "calibration": {n: c.to_dict("records") for n, c in self.calibration.items()},
-            "baselines": self.baselines, "counterfactual": self.counterfactual,
+            "baselines": self.baselines, "counterfactual": self.counterfactual, "impressions": self.impressions,
         }
