@@ -9,16 +9,16 @@ def run_summary(result, out: Path) -> list[str]:
     """What `run` prints: the data and split, one metric row per stage, grouped notes, where it wrote."""
     from ranking import names
     from ranking.evaluation.evaluate import MIN_USERS
-    from ranking.prep.split import IS_TEST
 
     ds, prep, ev, k = result.prep.dataset, result.prep, result.evaluation, result.config.eval.k
-    n_test = int(prep.interactions[IS_TEST].sum())
     split = result.config.split
-    lines = [f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {len(prep.interactions)} interactions; "
-             f"{len(prep.interactions) - n_test} train, {n_test} held out ({split.method} split); "
-             f"{prep.n_eval_users} users have held-out interactions"]
+    from ranking.prep.impressions import describe_split
+
+    lines = [f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {len(prep.interactions)} interactions",
+             describe_split(prep, split)]
     truth = ds.truth is not None
-    head = ["list", *([f"oracle NDCG@{k}"] if truth else []), f"NDCG@{k}", f"recall@{k}", "recall@list", "AUC"]
+    head = ["list", *([f"oracle NDCG@{k}"] if truth else []), f"NDCG@{k}", f"recall@{k}", "recall@list",
+            "pooled AUC"]
     rows = []
     lists = result.lists()
     from ranking.evaluation.baselines import TITLES
@@ -40,10 +40,55 @@ def run_summary(result, out: Path) -> list[str]:
                      "(python -m ranking synth) is big enough to measure them.")
     if truth and getattr(ev, "baselines", None):
         lines.append(baseline_sentence(ev))
+    lines += impression_lines(getattr(ev, "impressions", None) or {})
     lines += [f"note: {n}" for n in group_notes(list(ev.notes))]
     lines.append(f"wrote {out}: rankings.csv, metrics.json, config.json, models.pkl "
                  f"({result.timing_s.get('total', 0.0):.1f} s)")
     return lines
+
+
+def impression_lines(doc: dict) -> list[str]:
+    """The per-impression table (AUC, MRR, nDCG@5, nDCG@10 with 95 % intervals), the comparison with smoothed-CTR
+    popularity and, on MIND, the published values; one line saying why when there is none."""
+    from ranking.evaluation import impression as IM
+
+    if not doc:
+        return []
+    if not doc.get("available"):
+        return [f"per-impression metrics: none ({doc.get('reason', 'no held-out impressions')})"]
+    lines = [f"per impression (MIND's official metrics, y = click; mean over {doc['n_scored']:,} held-out impressions "
+             f"of {doc['n_users']:,} users with a click and a non-click, {doc['mean_candidates']:.1f} candidates "
+             f"each; {doc['n_no_click']:,} without a click and {doc['n_all_click']:,} clicked throughout left out; "
+             "[95 % user-bootstrap interval]):"]
+    rows = [["list", *(IM.TITLES[m] for m in IM.METRICS), "AUC − smoothed CTR"]]
+    vs = doc.get("vs_" + IM.REFERENCE, {})
+    for name, m in doc["lists"].items():
+        d = vs.get(name)
+        rows.append([_list_title(name), *(f"{m[k]:.3f} [{m[k + '_low']:.3f}, {m[k + '_high']:.3f}]"
+                                          for k in IM.METRICS),
+                     f"{d['auc']:+.3f} [{d['auc_low']:+.3f}, {d['auc_high']:+.3f}]" if d else "-"])
+    lines += _table(rows)
+    for name in (n for n in doc["lists"] if n.startswith("stage")):
+        said = {"above": "beats", "below": "is below", "tied": "does not beat"}.get(IM.verdict(doc, name))
+        if said and said != "beats":
+            lines.append(f"{_list_title(name)} {said} smoothed-CTR popularity per impression (AUC; the paired 95 % "
+                         "interval of the difference " + ("holds 0)." if said == "does not beat" else "is below 0)."))
+    if doc.get("not_scored"):
+        lines.append("not scored per impression: " + "; ".join(f"{_list_title(n)} ({why})"
+                                                              for n, why in doc["not_scored"].items()))
+    for name, ref in doc.get("references", {}).items():
+        lines.append(f"published on MIND-small dev, {name}: " + ", ".join(
+            f"{IM.TITLES[k]} {ref[k]:.3f}" for k in IM.METRICS))
+    if doc.get("references_source"):
+        lines.append(f"source: {doc['references_source']}; other data and models than this run, for scale only")
+    return lines
+
+
+def _list_title(name: str) -> str:
+    from ranking import names
+    from ranking.evaluation.baselines import TITLES
+
+    return "random order" if name == "random" else TITLES.get(name, names.stage_title(name))
 
 
 def baseline_sentence(ev, verdict_from: str = "the seed check's verdict (python -m ranking seeds)") -> str:

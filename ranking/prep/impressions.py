@@ -114,3 +114,41 @@ def cut_seconds(split: SplitConfig, starts: np.ndarray) -> int:
         return 0
     ordered = np.sort(starts)
     return int(ordered[min(len(ordered) - 1, int(np.floor(len(ordered) * (1 - split.test_fraction))))])
+
+
+SPLIT_TEXT = {
+    "impression": "each user's latest {share} of impressions held out whole",
+    "users": "{share} of users held out with all their impressions",
+    "date": "impressions from {cut} on held out",
+    "time": "each user's latest {share} of interactions held out (a row split)",
+    "random": "a seeded random {share} of each user's interactions held out (a row split)",
+    "none": "nothing held out (train on everything)",
+}
+
+
+def describe_split(prep, split: SplitConfig) -> str:
+    """The split used and its counts in one sentence, e.g. for the CLI and the Evaluation page."""
+    inter = prep.interactions
+    held = inter["is_test"].to_numpy(bool)
+    method = prep.split_method
+    cut = ""
+    if method == "date":
+        starts = pd.to_datetime(inter[S.EVENT_TS], utc=True)
+        cut = starts[held].min().strftime("%Y-%m-%d %H:%M UTC") if held.any() else split.cut_date or "the cut"
+    text = SPLIT_TEXT[method].format(share=f"{split.test_fraction:.0%}", cut=cut)
+    n, n_held = len(inter), int(held.sum())
+    out = (f"{method} split: {text}; {n - n_held:,} interactions train, {n_held:,} held out; "
+           f"{prep.n_eval_users:,} users evaluated, {prep.n_train_only_users:,} train only")
+    key = inter[IMPRESSION_KEY].to_numpy(np.int64) if IMPRESSION_KEY in inter.columns else np.full(n, -1)
+    if (key >= 0).any():
+        imp_held = np.unique(key[held & (key >= 0)])
+        imp_all = np.unique(key[key >= 0])
+        cut_slates = len(np.intersect1d(imp_held, np.unique(key[~held & (key >= 0)])))
+        out += f"; {len(imp_held):,} of {len(imp_all):,} impressions held out"
+        if cut_slates:
+            out += f", {cut_slates:,} of them cut between training and held-out data"
+        else:
+            out += ", none cut"
+    else:
+        out += f"; {prep.split_note}, so each user's rows are split instead"
+    return out
