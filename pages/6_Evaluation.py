@@ -11,7 +11,10 @@ from pages.ui import present as P
 from pages.ui.seeds import current_study, curve_section, seed_section
 from ranking import data, names, viz
 from ranking.data import store
-from ranking.evaluation.summary import baseline_sentence
+from ranking.evaluation.impression import METRICS as IM_METRICS
+from ranking.evaluation.impression import TITLES as IM_TITLES
+from ranking.evaluation.summary import baseline_sentence, impression_frame, impression_verdicts
+from ranking.prep.impressions import describe_split
 from ranking.viz.eval_charts import BASELINE_TITLES
 
 ctx = C.page(
@@ -44,6 +47,29 @@ if ctx is not None:
                    "items the old feed happened to show (and, with a time split, mostly fresh ones), so it "
                    "rewards copying the logging policy. The oracle knows every item's true appeal — this "
                    "gap is exposure bias, the reason the paper recommends counterfactual evaluation.")
+
+    st.subheader("Per impression: the official MIND metrics")
+    st.caption("Split: " + describe_split(view.prep, cfg.split) + ".")
+    imp = ev.impressions
+    if imp.get("available"):
+        P.chart(viz.impression_metrics(imp["lists"]), key="impressions")
+        for sentence in impression_verdicts(imp):
+            st.markdown(f"**{sentence}**")
+        P.table(impression_frame(imp))
+        st.caption(f"Each list scores the shown candidates of every held-out impression; per impression, AUC, MRR "
+                   f"and nDCG@5/10 of that order against the clicks, then the mean over the {imp['n_scored']:,} "
+                   f"impressions with a click and a non-click ({imp['n_no_click']:,} without a click and "
+                   f"{imp['n_all_click']:,} clicked throughout are left out, as MIND's evaluation script cannot "
+                   "score them). Ties are broken by item position. Brackets: 95 % interval from resampling users. "
+                   "Stage 1 and the final list order candidates without a score per pair, so they are not scored "
+                   "here. The AUC elsewhere on this page is pooled over all held-out pairs at once.")
+        for name, ref in imp.get("references", {}).items():
+            st.markdown(f"Published on MIND-small's dev set, {name}: " + ", ".join(
+                f"{IM_TITLES[k]} {ref[k]:.3f}" for k in IM_METRICS) + ".")
+        if imp.get("references_source"):
+            st.caption(f"Source: {imp['references_source']}. Other data and models than this run: for scale only.")
+    else:
+        st.info("Per-impression metrics unavailable: " + (imp.get("reason") or "this run predates them") + ".")
 
     st.subheader("All metrics")
     counts = [c for c in stages.columns if c.startswith("n_")]

@@ -33,3 +33,16 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     subheaders = [s.value for s in at.subheader]
     assert "Counterfactual estimates from the logged propensities" in subheaders
     assert not [i.value for i in at.info if "unavailable" in i.value]  # a generated world logs propensities
+    # per impression: the official MIND metrics, with the split stated and every list named for people
+    assert "Per impression: the official MIND metrics" in subheaders
+    captions = " ".join(c.value for c in at.caption)
+    assert "Split: impression split: each user's latest 20% of impressions held out whole" in captions
+    assert "none cut" in captions
+    per_imp = shown["Per impression: does each list order the shown candidates so the clicked ones come first?"]
+    rows = set(per_imp["data"][0]["y"])
+    assert {"Stage 2 XGBoost", "Popularity (smoothed CTR)", "Random order"} <= rows
+    assert all(t["error_x"]["array"] is not None for t in per_imp["data"])
+    tables = [t.value for t in at.dataframe]
+    frame = next(t for t in tables if "nDCG@10" in t.columns)
+    assert "nan" not in frame.to_string().lower()
+    assert "Stage 2 · XGBoost" in frame.iloc[:, 0].tolist()

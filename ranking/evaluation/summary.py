@@ -68,11 +68,7 @@ def impression_lines(doc: dict) -> list[str]:
                                           for k in IM.METRICS),
                      f"{d['auc']:+.3f} [{d['auc_low']:+.3f}, {d['auc_high']:+.3f}]" if d else "-"])
     lines += _table(rows)
-    for name in (n for n in doc["lists"] if n.startswith("stage")):
-        said = {"above": "beats", "below": "is below", "tied": "does not beat"}.get(IM.verdict(doc, name))
-        if said and said != "beats":
-            lines.append(f"{_list_title(name)} {said} smoothed-CTR popularity per impression (AUC; the paired 95 % "
-                         "interval of the difference " + ("holds 0)." if said == "does not beat" else "is below 0)."))
+    lines += impression_verdicts(doc)
     if doc.get("not_scored"):
         lines.append("not scored per impression: " + "; ".join(f"{_list_title(n)} ({why})"
                                                               for n, why in doc["not_scored"].items()))
@@ -82,6 +78,47 @@ def impression_lines(doc: dict) -> list[str]:
     if doc.get("references_source"):
         lines.append(f"source: {doc['references_source']}; other data and models than this run, for scale only")
     return lines
+
+
+def impression_verdicts(doc: dict) -> list[str]:
+    """One sentence per learned stage that does not beat smoothed-CTR popularity per impression (AUC, paired
+    95 % interval), and one saying so when every scored stage does."""
+    from ranking.evaluation import impression as IM
+
+    out, beaten = [], []
+    for name in (n for n in doc.get("lists", {}) if n.startswith("stage")):
+        said = IM.verdict(doc, name)
+        d = doc.get("vs_" + IM.REFERENCE, {}).get(name, {})
+        gap = f"{d.get('auc', float('nan')):+.3f} [{d.get('auc_low', float('nan')):+.3f}, " \
+              f"{d.get('auc_high', float('nan')):+.3f}]"
+        if said == "above":
+            beaten.append(_list_title(name))
+        elif said == "tied":
+            out.append(f"{_list_title(name)} does not beat smoothed-CTR popularity per impression: its AUC minus "
+                       f"popularity's is {gap}, an interval that holds 0.")
+        elif said == "below":
+            out.append(f"{_list_title(name)} is below smoothed-CTR popularity per impression: AUC difference {gap}.")
+    if beaten and not out:
+        out.append(f"{' and '.join(beaten)} beat{'s' if len(beaten) == 1 else ''} smoothed-CTR popularity per "
+                   "impression (AUC; the paired 95 % interval of the difference is above 0).")
+    return out
+
+
+def impression_frame(doc: dict):
+    """The per-impression table for people: one row per list, each metric as 'mean (95 % interval)'."""
+    import pandas as pd
+
+    from ranking.evaluation import impression as IM
+
+    vs = doc.get("vs_" + IM.REFERENCE, {})
+    rows = []
+    for name, m in doc.get("lists", {}).items():
+        d = vs.get(name)
+        rows.append({"List": _list_title(name),
+                     **{IM.TITLES[k]: f"{m[k]:.3f} ({m[k + '_low']:.3f}–{m[k + '_high']:.3f})" for k in IM.METRICS},
+                     "AUC − smoothed CTR": (f"{d['auc']:+.3f} ({d['auc_low']:+.3f}–{d['auc_high']:+.3f})" if d
+                                            else "the reference itself")})
+    return pd.DataFrame(rows)
 
 
 def _list_title(name: str) -> str:

@@ -172,3 +172,40 @@ def data_curve(curve) -> go.Figure:
     fig = _style(fig, title, "share of the training log used (log scale)", f"{label} (0–1, higher is better)",
                  560, legend=True)
     return _legend_beside(fig)
+
+
+def impression_metrics(lists: Mapping[str, Mapping[str, float]]) -> go.Figure:
+    """Small multiples, one panel per official MIND metric (AUC, MRR, nDCG@5, nDCG@10): each list's mean over
+    held-out impressions as a dot with its 95 % interval.
+
+    ``lists``: list name → {metric, metric_low, metric_high} (``ranking.evaluation.impression``'s ``lists``).
+    """
+    from ranking.evaluation.impression import METRICS
+    from ranking.evaluation.impression import TITLES as METRIC_TITLES
+
+    title = "Per impression: does each list order the shown candidates so the clicked ones come first?"
+    rows = [n for n in (*_ordered({s: 0 for s in lists if s in STAGE_ORDER}),
+                        *[b for b in BASELINE_TITLES if b in lists])]
+    if not rows:
+        return _empty(title, 480)
+    labels = [_stage_label(n, " ") if n in STAGE_ORDER else BASELINE_TITLES[n] for n in rows]
+    fig = make_subplots(rows=1, cols=len(METRICS), shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=[f"{METRIC_TITLES[m]} (higher is better)" for m in METRICS])
+    for j, metric in enumerate(METRICS, start=1):
+        x = np.array([lists[n][metric] for n in rows], float)
+        lo = np.array([lists[n][f"{metric}_low"] for n in rows], float)
+        hi = np.array([lists[n][f"{metric}_high"] for n in rows], float)
+        colors = [STAGE_COLORS.get(n, BASELINE_STYLE.get(n, ("#333333", ""))[0]) for n in rows]
+        fig.add_trace(go.Scatter(
+            x=x, y=labels, mode="markers", marker={"size": 13, "color": colors}, showlegend=False,
+            error_x={"type": "data", "symmetric": False, "array": hi - x, "arrayminus": x - lo, "thickness": 2.5,
+                     "width": 6},
+            customdata=np.c_[lo, hi], name=METRIC_TITLES[metric],
+            hovertemplate=(f"<b>%{{y}}</b><br>{METRIC_TITLES[metric]} = %{{x:.3f}}<br>95 % interval "
+                           "%{customdata[0]:.3f} – %{customdata[1]:.3f}<extra></extra>")), row=1, col=j)
+        fig.update_xaxes(title_text=f"mean {METRIC_TITLES[metric]} over impressions", row=1, col=j)
+    fig.update_yaxes(autorange="reversed")
+    fig = _style(fig, title, None, None, 140 + 46 * len(rows))
+    fig.update_yaxes(title_text="list", row=1, col=1)
+    fig.update_layout(margin={"l": 230})
+    return fig
