@@ -18,7 +18,14 @@ parser.add_argument("--quality", action="store_true",
                     help="the seed study against every baseline on 5 generated worlds (--quick: the 3 sample-sized)")
 parser.add_argument("--world-seed", type=int, default=None,
                     help="--quality: the first world's seed (pass one never used before to test on unseen worlds)")
+parser.add_argument("--coverage", action="store_true",
+                    help="how often each off-policy estimator's paired interval covers the true difference "
+                         "(3 generated worlds × 2 training seeds; --quick: one world, one seed)")
 args = parser.parse_args()
+if args.coverage:
+    from benchmarks import coverage
+
+    sys.exit(coverage.main(quick=args.quick, as_json=args.json))
 if args.quality:
     from benchmarks import quality
 

@@ -13,9 +13,15 @@ from ranking import data, names, viz
 from ranking.data import store
 from ranking.evaluation.impression import METRICS as IM_METRICS
 from ranking.evaluation.impression import TITLES as IM_TITLES
-from ranking.evaluation.summary import baseline_sentence, impression_frame, impression_verdicts
+from ranking.evaluation.summary import (
+    baseline_sentence,
+    counterfactual_frame,
+    difference_frame,
+    impression_frame,
+    impression_verdicts,
+    separation_sentences,
+)
 from ranking.prep.impressions import describe_split
-from ranking.viz.eval_charts import BASELINE_TITLES
 
 ctx = C.page(
     "Evaluation",
@@ -120,15 +126,25 @@ if ctx is not None:
     cf = ev.counterfactual
     if cf.get("available"):
         if ev.has_oracle:
-            P.chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
-            st.caption("Kendall τ against the truth over every list, baselines included: " + ", ".join(
-                f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()) + ".")
-        table = ev.counterfactual_table()
-        P.table(table.rename(index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n))).rename_axis("list"),
-                index=True)
-        st.caption("IPS, SNIPS and doubly robust (DR) estimate the mean compound engagement of one impression "
-                   "if the user read each list's top k with NDCG's attention, by re-weighting held-out "
-                   "impressions with 1 / the logged propensity. DR's reward model: " + cf["reward_model"] + ".")
+            P.chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {}), ev.yardstick_intervals()),
+                    key="cf_agree")
+            st.caption("Error bars: 95 % intervals from resampling users, on the same rescaled axis. Kendall τ "
+                       "against the truth over every list, baselines included: " + ", ".join(
+                           f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()
+                           if tau == tau) + ".")
+        for sentence in separation_sentences(cf):
+            st.markdown(f"**{sentence}**")
+        P.table(difference_frame(cf))
+        P.table(counterfactual_frame(ev))
+        st.caption("Each estimate is the value of a list for a user reading it top-down: Σ over its top k of the "
+                   "slot's examination chance 1/log₂(rank + 1) × the item's compound engagement. Held-out "
+                   "impressions are re-weighted by 1 / the logged propensity, their reward divided by the examination "
+                   "chance of the slot they were shown in. IPS: the plain re-weighted mean; clipped IPS caps the "
+                   f"weight at {cf.get('clip', 10):g}; SNIPS divides by the sum of weights; doubly robust (DR) adds "
+                   "a reward model's value of every listed item and corrects it on the matched impressions. DR's "
+                   "reward model: " + cf["reward_model"] + ". Intervals: 95 %, resampling users; differences are "
+                   "paired (the same users for both lists). Items the logging policy could not show get no weight, "
+                   "so IPS and SNIPS miss them; DR's model covers them, with its own bias.")
     else:
         st.info("Counterfactual estimates unavailable: " + (cf.get("reason") or "no held-out impressions."))
 

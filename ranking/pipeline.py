@@ -285,8 +285,14 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
     lists = {name: o.lists for name, o in outs.items()}
     if post is not None:
         lists["final"] = post.lists
+    stage2 = outs.get("stage2")
+    reward = None
+    if stage2 is not None and stage2.signals_mode:  # DR's reward model: stage 2's predicted value of any pair
+        def reward(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            return score_positions(prep, outs, u, i, ["stage2"], seed=config.seed)["stage2"][0]
     return E.evaluate_pipeline(prep, lists, k=config.eval.k, cand_config=config.stage1, pair_scores=pair_scores,
-                               seed=config.seed, outs=outs, impression_scores=impression_scores)
+                               seed=config.seed, outs=outs, impression_scores=impression_scores,
+                               reward_pairs=reward)
 
 
 def rankings_frame(prep: Prepared, lists: Mapping[str, RankedLists]) -> pd.DataFrame:

@@ -46,3 +46,12 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     frame = next(t for t in tables if "nDCG@10" in t.columns)
     assert "nan" not in frame.to_string().lower()
     assert "Stage 2 · XGBoost" in frame.iloc[:, 0].tolist()
+    # off-policy estimates: intervals on the agreement chart, paired differences with the truth, every estimator
+    agree_bars = [t for t in agree["data"] if t.get("error_y") and t["error_y"].get("array") is not None]
+    assert {t["name"].split(" ·")[0] for t in agree_bars} >= {"IPS", "Clipped IPS", "SNIPS", "Doubly robust"}
+    diffs = next(t for t in tables if "True difference" in t.columns)
+    assert "Stage 2 · XGBoost → Final list" in diffs["Lists"].tolist()
+    assert all(("holds the truth" in c) or ("misses the truth" in c) for c in diffs["Doubly robust"])
+    estimates = next(t for t in tables if "Effective sample size" in t.columns)
+    assert {"IPS", "Clipped IPS", "SNIPS", "Doubly robust", "True policy value"} <= set(estimates.columns)
+    assert "nan" not in estimates.to_string().lower()

@@ -247,6 +247,11 @@ def _fitted(prep: Prepared, outs: Mapping[str, object], seed: int) -> dict:
     return fitted
 
 
+def fitted_glm(prep: Prepared, outs: Mapping[str, object], seed: int):
+    """The per-signal GLM the GLM baseline uses for this split (stage 2's own when there is one)."""
+    return _fitted(prep, outs, seed)["glm"]
+
+
 def transparent_scorers(prep: Prepared, fitted: dict) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Score rows (users × every item) of the baselines that need no stage: name → scorer(users)."""
     glm, beta, ctr = fitted["glm"], np.float32(fitted["beta"]), fitted["ctr"]

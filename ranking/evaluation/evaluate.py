@@ -344,10 +344,12 @@ def random_baseline(prep: Prepared, k: int, cand_config: CandidateConfig, seed: 
 def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, cand_config: CandidateConfig,
                       pair_scores: dict[str, tuple | None] | None = None, seed: int = 0,
                       outs: Mapping[str, object] | None = None,
-                      impression_scores: Callable[[list[str]], dict[str, np.ndarray]] | None = None) -> RunEvaluation:
+                      impression_scores: Callable[[list[str]], dict[str, np.ndarray]] | None = None,
+                      reward_pairs: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> RunEvaluation:
     """Every list, every consecutive transition, the random and reference baselines (``outs`` = the stage
     outputs they need), beyond-accuracy metrics, counterfactual estimates and (``impression_scores``: names →
     one score per held-out row, ``ranking.scoring``) per-impression metrics, as one :class:`RunEvaluation`.
+    ``reward_pairs``: the doubly robust estimate's reward model (stage 2's value of position pairs; default the GLM).
 
     Transitions compare oracle NDCG@k when the world has a truth (every served user counts), else
     held-out NDCG@k.
@@ -385,7 +387,9 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
     every = [*evals.values(), *transitions.values(), base]
     oracle_key, held_key = names.at("oracle_ndcg", k), names.at("ndcg", k)
     every_list = {n: e.metrics for n, e in evals.items()} | refs_eval
-    cf = counterfactual(prep, {**lists, **refs}, k, stages=tuple(lists),
+    glm = B.fitted_glm(prep, outs, seed) if outs is not None and reward_pairs is None else None
+    cf = counterfactual(prep, {**lists, **refs}, k, stages=tuple(lists), reward_model=glm, reward_pairs=reward_pairs,
+                        seed=seed,
                         truth={n: m[oracle_key] for n, m in every_list.items()} if ideal is not None else None,
                         heldout={n: m[held_key] for n, m in every_list.items()})
     scored = [n for n in lists if (pair_scores.get(n) is not None)] + list(refs)

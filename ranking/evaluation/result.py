@@ -67,16 +67,26 @@ class RunEvaluation:
         out = {"oracle": {n: float(m.get(names.at("oracle_ndcg", self.k), np.nan)) for n, m in self.stages.items()},
                "heldout_ndcg": {n: float(m.get(names.at("ndcg", self.k), np.nan)) for n, m in self.stages.items()}}
         values = self.counterfactual.get("values", {})
-        for est in ("ips", "snips", "dr"):
+        for est in ("ips", "clipped_ips", "snips", "dr"):
             out[est] = {n: float(values.get(n, {}).get(est, np.nan)) for n in self.stages}
         return out
 
-    def counterfactual_table(self) -> pd.DataFrame:
-        """One row per list and baseline: oracle NDCG@k, held-out NDCG@k, IPS, SNIPS, DR, matched impressions."""
+    def yardstick_intervals(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """Estimator → stage list → its 95 % interval (low, high), where the estimate has one."""
         values = self.counterfactual.get("values", {})
+        return {est: {n: (float(values.get(n, {}).get(f"{est}_low", np.nan)),
+                          float(values.get(n, {}).get(f"{est}_high", np.nan))) for n in self.stages}
+                for est in ("ips", "clipped_ips", "snips", "dr")}
+
+    def counterfactual_table(self) -> pd.DataFrame:
+        """One row per list and baseline: oracle NDCG@k, held-out NDCG@k, the true policy value (generated worlds),
+        IPS, clipped IPS, SNIPS, DR with their 95 % intervals, effective sample size, matched impressions."""
+        values = self.counterfactual.get("values", {})
+        keys = ("true_value", *(f"{e}{part}" for e in ("ips", "clipped_ips", "snips", "dr")
+                                for part in ("", "_low", "_high")), "effective_sample_size", "n_matched")
         rows = {n: {names.at("oracle_ndcg", self.k): m.get(names.at("oracle_ndcg", self.k), np.nan),
                     names.at("ndcg", self.k): m.get(names.at("ndcg", self.k), np.nan),
-                    **{e: values.get(n, {}).get(e, np.nan) for e in ("ips", "snips", "dr", "n_matched")}}
+                    **{e: values.get(n, {}).get(e, np.nan) for e in keys}}
                 for n, m in {**self.stages, **self.baselines}.items()}
         return pd.DataFrame(rows).T.apply(pd.to_numeric, errors="coerce")
 

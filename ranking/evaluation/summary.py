@@ -173,3 +173,71 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def _num(v) -> str:
     return "-" if v is None or v != v else f"{v:.3f}"
+
+
+def _span(v: float, lo: float, hi: float, sign: str = "") -> str:
+    """'v (lo–hi)' for people; a sentence instead of "nan" when the estimate does not exist."""
+    if v is None or v != v:
+        return "no estimate (no weight on this list)"
+    if lo != lo or hi != hi:
+        return f"{v:{sign}.3f}"
+    return f"{v:{sign}.3f} ({lo:{sign}.3f} to {hi:{sign}.3f})"
+
+
+def counterfactual_frame(ev):
+    """Off-policy estimates for people: one row per list and baseline, each estimate with its 95 % interval, the
+    true policy value on a generated world, the effective sample size and the impressions that matched."""
+    import pandas as pd
+
+    from ranking.evaluation.counterfactual import ESTIMATORS, TITLES
+
+    values = ev.counterfactual.get("values", {})
+    rows = []
+    for name in [*ev.stages, *ev.baselines]:
+        v = values.get(name)
+        if not v:
+            continue
+        row = {"List": _list_title(name)}
+        if "true_value" in v:
+            row["True policy value"] = f"{v['true_value']:.3f}"
+        for est in ESTIMATORS:
+            row[TITLES[est]] = _span(v[est], v.get(f"{est}_low", float("nan")), v.get(f"{est}_high", float("nan")))
+        row["Effective sample size"] = f"{v['effective_sample_size']:,.0f} of {v['n_impressions']:,}"
+        row["Impressions matched"] = f"{v['n_matched']:,}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def difference_frame(cf: dict):
+    """Paired differences between stage lists for people: the truth's (generated worlds) and each estimator's with
+    its 95 % interval, and whether that interval holds the true difference."""
+    import pandas as pd
+
+    from ranking.evaluation.counterfactual import ESTIMATORS, TITLES
+
+    rows = []
+    for pair, d in cf.get("differences", {}).items():
+        a, b = pair.split("→")
+        row = {"Lists": f"{_list_title(a)} → {_list_title(b)}"}
+        if "true" in d:
+            row["True difference"] = f"{d['true']:+.3f}"
+        for est in ESTIMATORS:
+            row[TITLES[est]] = _span(d[est], d[f"{est}_low"], d[f"{est}_high"], "+")
+            if "true" in d:
+                row[TITLES[est]] += " · holds the truth" if d[f"{est}_covers"] else " · misses the truth"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def separation_sentences(cf: dict) -> list[str]:
+    """Per estimator, the pairs of stage lists its paired 95 % interval cannot tell apart (the interval holds 0)."""
+    from ranking.evaluation.counterfactual import ESTIMATORS, TITLES, separable
+
+    out = []
+    for est in ESTIMATORS:
+        apart = separable(cf, est)
+        tied = [p for p, ok in apart.items() if not ok]
+        if tied:
+            pairs = ", ".join(" → ".join(_list_title(x) for x in p.split("→")) for p in tied)
+            out.append(f"{TITLES[est]} cannot separate {pairs}: the paired 95 % interval of the difference holds 0.")
+    return out

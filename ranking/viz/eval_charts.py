@@ -22,7 +22,7 @@ BASELINE_STYLE = {"popularity": ("#D55E00", "dash"), "smoothed_ctr": ("#E69F00",
                   "heuristic": ("#0072B2", "dashdot"), "freshness": ("#009E73", "longdashdot"),
                   "glm": ("#6A3D9A", "dash"), "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
 ESTIMATOR_TITLES = {"oracle": "Truth (oracle NDCG)", "heldout_ndcg": "Held-out NDCG", "ips": "IPS",
-                    "snips": "SNIPS", "dr": "Doubly robust"}
+                    "clipped_ips": "Clipped IPS", "snips": "SNIPS", "dr": "Doubly robust"}
 
 
 def _ordered(values: Mapping[str, float]) -> list[str]:
@@ -69,11 +69,14 @@ def _legend_beside(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[str, float]) -> go.Figure:
-    """Each yardstick's value per stage, rescaled to 0 (its worst stage) … 1 (its best), one line each.
+def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[str, float],
+                        intervals: Mapping[str, Mapping[str, tuple[float, float]]] | None = None) -> go.Figure:
+    """Each yardstick's value per stage, rescaled to 0 (its worst stage) … 1 (its best), one line each, with its
+    95 % interval (rescaled the same way) as error bars where ``intervals`` gives one.
 
-    ``values``: yardstick (``oracle``, ``heldout_ndcg``, ``ips``, ``snips``, ``dr``) → list name → value;
-    ``tau``: yardstick → Kendall τ of its stage order against the oracle's (shown in the legend).
+    ``values``: yardstick (``oracle``, ``heldout_ndcg``, ``ips``, ``clipped_ips``, ``snips``, ``dr``) → list name →
+    value; ``tau``: yardstick → Kendall τ of its stage order against the oracle's (shown in the legend);
+    ``intervals``: yardstick → list name → (low, high).
     """
     title = "Which estimate orders the stages like the truth?"
     series = {k: v for k, v in values.items() if any(np.isfinite(x) for x in v.values())}
@@ -81,6 +84,7 @@ def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[
         return _empty(title, 520)
     order = _ordered(series["oracle"])
     fig = go.Figure()
+    spread = np.array([0.0, 1.0])
     for i, (key, row) in enumerate(series.items()):
         y = np.array([row.get(s, np.nan) for s in order], dtype=float)
         lo, hi = np.nanmin(y), np.nanmax(y)
@@ -90,12 +94,22 @@ def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[
             t = tau.get(key, np.nan)
             name += f" · τ = {t:+.2f}" if np.isfinite(t) else " · τ undefined"
         truth = key == "oracle"
+        bars = (intervals or {}).get(key)
+        error = None
+        if bars and hi > lo:
+            low = np.array([bars.get(s, (np.nan, np.nan))[0] for s in order], float)
+            high = np.array([bars.get(s, (np.nan, np.nan))[1] for s in order], float)
+            error = {"type": "data", "symmetric": False, "array": np.nan_to_num((high - y) / (hi - lo)),
+                     "arrayminus": np.nan_to_num((y - low) / (hi - lo)), "thickness": 2, "width": 5}
+            spread = np.r_[spread, (low - lo) / (hi - lo), (high - lo) / (hi - lo)]
         fig.add_trace(go.Scatter(
-            x=[_stage_label(s, " ") for s in order], y=scaled, name=name, mode="lines+markers",
+            x=[_stage_label(s, " ") for s in order], y=scaled, name=name, mode="lines+markers", error_y=error,
             line={"width": 6 if truth else 3, "color": "#111111" if truth else PALETTE[i % len(PALETTE)],
                   "dash": "solid" if truth else "dash"}, marker={"size": 14 if truth else 10},
             customdata=y, hovertemplate=f"<b>%{{x}}</b><br>{name}<br>value = %{{customdata:.4f}}<extra></extra>"))
-    fig.update_yaxes(range=[-0.08, 1.08], tickvals=[0, 0.5, 1], ticktext=["worst", "", "best"])
+    low, high = float(np.nanmin(spread)), float(np.nanmax(spread))
+    fig.update_yaxes(range=[min(low, 0) - 0.08, max(high, 1) + 0.08], tickvals=[0, 0.5, 1],
+                     ticktext=["worst", "", "best"])
     fig.add_annotation(text="τ = Kendall's τ of the stage order against the truth's (+1 = same order, −1 = reversed)",
                        x=0, y=-0.22, xref="paper", yref="paper", showarrow=False, xanchor="left",
                        font={"size": BASE_FONT - 2, "color": "#333333"})
