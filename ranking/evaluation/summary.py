@@ -64,9 +64,8 @@ def impression_lines(doc: dict) -> list[str]:
     vs = doc.get("vs_" + IM.REFERENCE, {})
     for name, m in doc["lists"].items():
         d = vs.get(name)
-        rows.append([_list_title(name), *(f"{m[k]:.3f} [{m[k + '_low']:.3f}, {m[k + '_high']:.3f}]"
-                                          for k in IM.METRICS),
-                     f"{d['auc']:+.3f} [{d['auc_low']:+.3f}, {d['auc_high']:+.3f}]" if d else "-"])
+        rows.append([_list_title(name), *(_ci(m[k], m[k + "_low"], m[k + "_high"]) for k in IM.METRICS),
+                     _ci(d["auc"], d["auc_low"], d["auc_high"], "+") if d else "-"])
     lines += _table(rows)
     lines += impression_verdicts(doc)
     if doc.get("not_scored"):
@@ -115,10 +114,19 @@ def impression_frame(doc: dict):
     for name, m in doc.get("lists", {}).items():
         d = vs.get(name)
         rows.append({"List": _list_title(name),
-                     **{IM.TITLES[k]: f"{m[k]:.3f} ({m[k + '_low']:.3f}–{m[k + '_high']:.3f})" for k in IM.METRICS},
-                     "AUC − smoothed CTR": (f"{d['auc']:+.3f} ({d['auc_low']:+.3f}–{d['auc_high']:+.3f})" if d
+                     **{IM.TITLES[k]: _span(m[k], m[k + "_low"], m[k + "_high"]) for k in IM.METRICS},
+                     "AUC − smoothed CTR": (_span(d["auc"], d["auc_low"], d["auc_high"], "+") if d
                                             else "the reference itself")})
     return pd.DataFrame(rows)
+
+
+def _ci(v: float, lo: float, hi: float, sign: str = "") -> str:
+    """'v [lo, hi]' for the CLI; the interval left out (said) when too few users resample."""
+    if v != v:
+        return "-"
+    if lo != lo or hi != hi:
+        return f"{v:{sign}.3f} [no interval]"
+    return f"{v:{sign}.3f} [{lo:{sign}.3f}, {hi:{sign}.3f}]"
 
 
 def _list_title(name: str) -> str:
@@ -180,7 +188,7 @@ def _span(v: float, lo: float, hi: float, sign: str = "") -> str:
     if v is None or v != v:
         return "no estimate (no weight on this list)"
     if lo != lo or hi != hi:
-        return f"{v:{sign}.3f}"
+        return f"{v:{sign}.3f} (no interval: too few users)"
     return f"{v:{sign}.3f} ({lo:{sign}.3f} to {hi:{sign}.3f})"
 
 
