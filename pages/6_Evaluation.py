@@ -11,13 +11,14 @@ from pages.ui import present as P
 from pages.ui.seeds import current_study, curve_section, seed_section
 from ranking import data, names, viz
 from ranking.data import store
-from ranking.evaluation.impression import METRICS as IM_METRICS
-from ranking.evaluation.impression import TITLES as IM_TITLES
 from ranking.evaluation.summary import (
     baseline_sentence,
+    counterfactual_caption,
     counterfactual_frame,
     difference_frame,
+    impression_caption,
     impression_frame,
+    impression_references,
     impression_verdicts,
     separation_sentences,
 )
@@ -62,18 +63,9 @@ if ctx is not None:
         for sentence in impression_verdicts(imp):
             st.markdown(f"**{sentence}**")
         P.table(impression_frame(imp))
-        st.caption(f"Each list scores the shown candidates of every held-out impression; per impression, AUC, MRR "
-                   f"and nDCG@5/10 of that order against the clicks, then the mean over the {imp['n_scored']:,} "
-                   f"impressions with a click and a non-click ({imp['n_no_click']:,} without a click and "
-                   f"{imp['n_all_click']:,} clicked throughout are left out, as MIND's evaluation script cannot "
-                   "score them). Ties are broken by item position. Brackets: 95 % interval from resampling users. "
-                   "Stage 1 and the final list order candidates without a score per pair, so they are not scored "
-                   "here. The AUC elsewhere on this page is pooled over all held-out pairs at once.")
-        for name, ref in imp.get("references", {}).items():
-            st.markdown(f"Published on MIND-small's dev set, {name}: " + ", ".join(
-                f"{IM_TITLES[k]} {ref[k]:.3f}" for k in IM_METRICS) + ".")
-        if imp.get("references_source"):
-            st.caption(f"Source: {imp['references_source']}. Other data and models than this run: for scale only.")
+        st.caption(impression_caption(imp))
+        for line in impression_references(imp):
+            st.markdown(line)
     else:
         st.info("Per-impression metrics unavailable: " + (imp.get("reason") or "this run predates them") + ".")
 
@@ -136,15 +128,7 @@ if ctx is not None:
             st.markdown(f"**{sentence}**")
         P.table(difference_frame(cf))
         P.table(counterfactual_frame(ev))
-        st.caption("Each estimate is the value of a list for a user reading it top-down: Σ over its top k of the "
-                   "slot's examination chance 1/log₂(rank + 1) × the item's compound engagement. Held-out "
-                   "impressions are re-weighted by 1 / the logged propensity, their reward divided by the examination "
-                   "chance of the slot they were shown in. IPS: the plain re-weighted mean; clipped IPS caps the "
-                   f"weight at {cf.get('clip', 10):g}; SNIPS divides by the sum of weights; doubly robust (DR) adds "
-                   "a reward model's value of every listed item and corrects it on the matched impressions. DR's "
-                   "reward model: " + cf["reward_model"] + ". Intervals: 95 %, resampling users; differences are "
-                   "paired (the same users for both lists). Items the logging policy could not show get no weight, "
-                   "so IPS and SNIPS miss them; DR's model covers them, with its own bias.")
+        st.caption(counterfactual_caption(cf))
     else:
         st.info("Counterfactual estimates unavailable: " + (cf.get("reason") or "no held-out impressions."))
 

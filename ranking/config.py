@@ -131,7 +131,7 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if self.method not in SPLIT_METHODS:
-            raise ConfigError(f"split method must be one of {', '.join(SPLIT_METHODS)}, got {self.method!r}")
+            raise ConfigError(f"split method must be one of {', '.join(map(repr, SPLIT_METHODS))}, got {self.method!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.min_history < 2:

@@ -24,6 +24,7 @@ from ranking.data import store
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError, TrainingError
 from ranking.evaluation import evaluate as E
+from ranking.evaluation.pairs import PAIR_STAGES, score_positions
 from ranking.evaluation.result import RunEvaluation
 from ranking.names import LISTS, STAGES, StageName
 from ranking.prep.lists import RankedLists
@@ -267,8 +268,6 @@ def reweight_run(folder: str | Path, dataset: Dataset | None, labels: Mapping[st
 
 def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOutput],
               post: PostResult | None) -> RunEvaluation:
-    from ranking.scoring import PAIR_STAGES, score_positions
-
     test = prep.test
     tu, ti = test[USER_POS].to_numpy(), test[ITEM_POS].to_numpy()
     # every stage that scores pairs scores the held-out rows once (the public ranking.score_pairs path), for AUC,

@@ -1,10 +1,10 @@
 """Score any (user, item) pairs with a trained run: each stage's per-signal predictions and value, by id.
 
-Where it sits: on top of the stage contract (``ranking.stages.contract``: every stage's static
-``score_pairs``) and the baselines (``ranking.evaluation.baselines.pair_scores``). The evaluation
-scores the shown candidates of held-out impressions through :func:`score_positions`, the function
-the public :func:`score_pairs` calls after turning ids into positions, so the numbers a researcher
-gets for a pair are the numbers the per-impression metrics used.
+Where it sits: on top of the pipeline and ``ranking.evaluation.pairs`` (every stage's static
+``score_pairs`` of the stage contract, and the baselines' ``pair_scores``). The evaluation scores the
+shown candidates of held-out impressions through ``score_positions``, the function :func:`score_pairs`
+calls after turning ids into positions, so the numbers a researcher gets for a pair are the numbers the
+per-impression metrics used.
 
 A stage that predicts signals (``target: "signals"``) gives P(click), expected dwell, P(share),
 expected comments and P(hide) and its value Σ wᵢ·signalᵢ under the run's current label weights;
@@ -15,7 +15,7 @@ score: asking for them raises ``ValueError`` saying so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,50 +23,9 @@ import pandas as pd
 
 from ranking.data import schema as S
 from ranking.errors import DataError
-from ranking.evaluation import baselines as B
-from ranking.evaluation.impression import NO_PAIR_SCORE
+from ranking.evaluation.pairs import PAIR_STAGES, scorable, score_positions  # noqa: F401  (part of this API)
 from ranking.prep.split import Prepared
 from ranking.stages import value as V
-from ranking.stages.contract import STAGE_CLASSES, UPSTREAM
-
-PAIR_STAGES = ("stage2", "stage3")
-
-
-
-def scorable(outs: Mapping[str, object]) -> tuple[str, ...]:
-    """Names :func:`score_positions` can score for these stage outputs: trained stages 2–3, then the baselines."""
-    stages = tuple(n for n in PAIR_STAGES if n in outs)
-    logreg = ("logreg",) if "stage2" in outs else ()
-    return (*stages, *(b for b in B.BASELINES if b != "logreg"), *logreg)
-
-
-def score_positions(prep: Prepared, outs: Mapping[str, object], user_pos: np.ndarray, item_pos: np.ndarray,
-                    names: Iterable[str], seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """name → (value or score (n,), signals (n, 5) or None) of (user, item) *position* pairs."""
-    u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
-    names = list(names)
-    valid = scorable(outs)
-    for name in names:
-        if name in NO_PAIR_SCORE:
-            raise ValueError(f"{name}: {NO_PAIR_SCORE[name]}")
-        if name not in valid:
-            raise ValueError(f"cannot score {name!r} with this run; valid: {', '.join(valid)}")
-    out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-    for name in (n for n in names if n in PAIR_STAGES):
-        own, up = outs[name], outs.get(UPSTREAM[name]) if UPSTREAM[name] else None
-        held = own.heldout  # scored where it was trained (the app's server never loads Keras)
-        if held is not None and np.array_equal(held[0], u) and np.array_equal(held[1], i):
-            out[name] = np.asarray(held[2]), own.heldout_signals
-            continue
-        if not len(u):
-            out[name] = np.zeros(0, np.float32), None
-            continue
-        raw = np.asarray(STAGE_CLASSES[name].score_pairs(prep, own, up, u, i))
-        out[name] = (V.value(prep, raw, i), raw) if raw.ndim == 2 else (raw, None)
-    rest = tuple(n for n in names if n not in PAIR_STAGES)
-    if rest:
-        out.update(B.pair_scores(prep, outs, seed, u, i, rest))
-    return out
 
 
 def score_pairs(run_or_result, user_ids: Sequence, item_ids: Sequence, stage: str | Sequence[str] | None = None

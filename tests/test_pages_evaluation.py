@@ -39,9 +39,10 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     assert "Split: impression split: each user's latest 20% of impressions held out whole" in captions
     assert "none cut" in captions
     per_imp = shown["Per impression: does each list order the shown candidates so the clicked ones come first?"]
-    rows = set(per_imp["data"][0]["y"])
+    rows = {t["name"] for t in per_imp["data"]}
     assert {"Stage 2 XGBoost", "Popularity (smoothed CTR)", "Random order"} <= rows
-    assert all(t["error_x"]["array"] is not None for t in per_imp["data"])
+    assert all(t["error_y"]["array"] is not None for t in per_imp["data"])
+    assert list(per_imp["data"][0]["x"]) == ["AUC", "MRR", "nDCG@5", "nDCG@10"]
     tables = [t.value for t in at.dataframe]
     frame = next(t for t in tables if "nDCG@10" in t.columns)
     assert "nan" not in frame.to_string().lower()

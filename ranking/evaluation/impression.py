@@ -148,10 +148,10 @@ def verdict(doc: Mapping, name: str, metric: str = "auc") -> str:
     return "below" if row[f"{metric}_high"] < 0 else "tied"
 
 
-def impression_report(prep, scores: Mapping[str, np.ndarray], seed: int = 0,
-                      not_scored: Mapping[str, str] | None = None) -> dict:
+def impression_report(prep, scores: Mapping[str, np.ndarray], seed: int = 0, not_scored: tuple | list = ()) -> dict:
     """:func:`evaluate_impressions` over the held-out rows of ``prep`` (``scores``: one value per ``prep.test`` row,
-    ``random`` added here), with the split used and, on MIND data, the published reference values."""
+    ``random`` added here), with the split used and, on MIND data, the published reference values; ``not_scored``:
+    lists without a score per pair (said, with the reason)."""
     from ranking.data import schema as S
     from ranking.prep.impressions import IMPRESSION_KEY
     from ranking.prep.split import ITEM_POS, USER_POS
@@ -168,7 +168,7 @@ def impression_report(prep, scores: Mapping[str, np.ndarray], seed: int = 0,
     every = {**{n: np.asarray(v, np.float64) for n, v in scores.items()}, "random": rng.random(len(test))}
     doc = evaluate_impressions(key[keep], test[USER_POS].to_numpy(np.int64)[keep], clicks(test)[keep],
                                test[ITEM_POS].to_numpy(np.int64)[keep], {n: v[keep] for n, v in every.items()},
-                               seed=seed, not_scored=not_scored)
+                               seed=seed, not_scored={n: NO_PAIR_SCORE.get(n, "no pair score") for n in not_scored})
     doc.update(split)
     if prep.split_method in ("time", "random"):
         doc["split_note"] += ("; this row split cuts impressions, so each held-out impression is only the part of "

@@ -249,3 +249,39 @@ def separation_sentences(cf: dict) -> list[str]:
             pairs = ", ".join(" → ".join(_list_title(x) for x in p.split("→")) for p in tied)
             out.append(f"{TITLES[est]} cannot separate {pairs}: the paired 95 % interval of the difference holds 0.")
     return out
+
+
+def impression_caption(doc: dict) -> str:
+    """How the per-impression metrics were computed, in words, for the Evaluation page."""
+    return (f"Each list scores the shown candidates of every held-out impression; per impression, AUC, MRR and "
+            f"nDCG@5/10 of that order against the clicks, then the mean over the {doc['n_scored']:,} impressions "
+            f"with a click and a non-click ({doc['n_no_click']:,} without a click and {doc['n_all_click']:,} "
+            "clicked throughout are left out, as MIND's evaluation script cannot score them). Ties are broken by "
+            "item position. Brackets: 95 % interval from resampling users. Stage 1 and the final list order "
+            "candidates without a score per pair, so they are not scored here. The AUC elsewhere on this page is "
+            "pooled over all held-out pairs at once.")
+
+
+def impression_references(doc: dict) -> list[str]:
+    """MIND's published values and their source (MIND data only), one line each."""
+    from ranking.evaluation import impression as IM
+
+    lines = [f"Published on MIND-small's dev set, {name}: " + ", ".join(f"{IM.TITLES[k]} {ref[k]:.3f}"
+                                                                        for k in IM.METRICS) + "."
+             for name, ref in doc.get("references", {}).items()]
+    if doc.get("references_source"):
+        lines.append(f"Source: {doc['references_source']}. Other data and models than this run: for scale only.")
+    return lines
+
+
+def counterfactual_caption(cf: dict) -> str:
+    """What the off-policy estimates estimate and how, in words, for the Evaluation page."""
+    return ("Each estimate is the value of a list for a user reading it top-down: Σ over its top k of the slot's "
+            "examination chance 1/log₂(rank + 1) × the item's compound engagement. Held-out impressions are "
+            "re-weighted by 1 / the logged propensity, their reward divided by the examination chance of the slot "
+            "they were shown in. IPS: the plain re-weighted mean; clipped IPS caps the weight at "
+            f"{cf.get('clip', 10):g}; SNIPS divides by the sum of weights; doubly robust (DR) adds a reward "
+            "model's value of every listed item and corrects it on the matched impressions. DR's reward model: "
+            + cf["reward_model"] + ". Intervals: 95 %, resampling users; differences are paired (the same users "
+            "for both lists). Items the logging policy could not show get no weight, so IPS and SNIPS miss them; "
+            "DR's model covers them, with its own bias.")

@@ -189,8 +189,8 @@ def data_curve(curve) -> go.Figure:
 
 
 def impression_metrics(lists: Mapping[str, Mapping[str, float]]) -> go.Figure:
-    """Small multiples, one panel per official MIND metric (AUC, MRR, nDCG@5, nDCG@10): each list's mean over
-    held-out impressions as a dot with its 95 % interval.
+    """The official MIND metrics (AUC, MRR, nDCG@5, nDCG@10) side by side: for each, every list's mean over held-out
+    impressions as a dot with its 95 % interval, lists in funnel order then the baselines (one colour each).
 
     ``lists``: list name → {metric, metric_low, metric_high} (``ranking.evaluation.impression``'s ``lists``).
     """
@@ -202,24 +202,22 @@ def impression_metrics(lists: Mapping[str, Mapping[str, float]]) -> go.Figure:
                         *[b for b in BASELINE_TITLES if b in lists])]
     if not rows:
         return _empty(title, 480)
-    labels = [_stage_label(n, " ") if n in STAGE_ORDER else BASELINE_TITLES[n] for n in rows]
-    fig = make_subplots(rows=1, cols=len(METRICS), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[f"{METRIC_TITLES[m]} (higher is better)" for m in METRICS])
-    for j, metric in enumerate(METRICS, start=1):
-        x = np.array([lists[n][metric] for n in rows], float)
-        lo = np.array([lists[n][f"{metric}_low"] for n in rows], float)
-        hi = np.array([lists[n][f"{metric}_high"] for n in rows], float)
-        colors = [STAGE_COLORS.get(n, BASELINE_STYLE.get(n, ("#333333", ""))[0]) for n in rows]
+    fig = go.Figure()
+    ticks = [METRIC_TITLES[m] for m in METRICS]
+    for name in rows:
+        who = _stage_label(name, " ") if name in STAGE_ORDER else BASELINE_TITLES[name]
+        y = np.array([lists[name][m] for m in METRICS], float)
+        lo = np.array([lists[name][f"{m}_low"] for m in METRICS], float)
+        hi = np.array([lists[name][f"{m}_high"] for m in METRICS], float)
+        color = STAGE_COLORS.get(name, BASELINE_STYLE.get(name, ("#333333", ""))[0])
         fig.add_trace(go.Scatter(
-            x=x, y=labels, mode="markers", marker={"size": 13, "color": colors}, showlegend=False,
-            error_x={"type": "data", "symmetric": False, "array": hi - x, "arrayminus": x - lo, "thickness": 2.5,
-                     "width": 6},
-            customdata=np.c_[lo, hi], name=METRIC_TITLES[metric],
-            hovertemplate=(f"<b>%{{y}}</b><br>{METRIC_TITLES[metric]} = %{{x:.3f}}<br>95 % interval "
-                           "%{customdata[0]:.3f} – %{customdata[1]:.3f}<extra></extra>")), row=1, col=j)
-        fig.update_xaxes(title_text=f"mean {METRIC_TITLES[metric]} over impressions", row=1, col=j)
-    fig.update_yaxes(autorange="reversed")
-    fig = _style(fig, title, None, None, 140 + 46 * len(rows))
-    fig.update_yaxes(title_text="list", row=1, col=1)
-    fig.update_layout(margin={"l": 230})
-    return fig
+            x=ticks, y=y, mode="markers", name=who, marker={"size": 12, "color": color},
+            error_y={"type": "data", "symmetric": False, "array": np.nan_to_num(hi - y),
+                     "arrayminus": np.nan_to_num(y - lo), "thickness": 2.5, "width": 5},
+            customdata=np.c_[lo, hi],
+            hovertemplate=(f"<b>{who}</b><br>%{{x}} = %{{y:.3f}}<br>95 % interval %{{customdata[0]:.3f}} – "
+                           "%{customdata[1]:.3f}<extra></extra>")))
+    fig.update_layout(scattermode="group", scattergap=0.35)
+    fig = _style(fig, title, "metric (MIND's official definitions, y = click)",
+                 "mean over held-out impressions (higher is better)", 560, legend=True)
+    return _legend_beside(fig)
