@@ -24,7 +24,7 @@ from ranking.data import store
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError, TrainingError
 from ranking.evaluation import evaluate as E
-from ranking.evaluation.pairs import PAIR_STAGES, score_positions
+from ranking.evaluation.pairs import PAIR_STAGES, score_positions, stage_signals
 from ranking.evaluation.result import RunEvaluation
 from ranking.names import LISTS, STAGES, StageName
 from ranking.prep.lists import RankedLists
@@ -288,7 +288,7 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
     reward = None
     if stage2 is not None and stage2.signals_mode:  # DR's reward model: stage 2's predicted value of any pair
         def reward(u: np.ndarray, i: np.ndarray) -> np.ndarray:
-            return score_positions(prep, outs, u, i, ["stage2"], seed=config.seed)["stage2"][0]
+            return V.value(prep, stage_signals(prep, outs, "stage2", u, i), i)
     return E.evaluate_pipeline(prep, lists, k=config.eval.k, cand_config=config.stage1, pair_scores=pair_scores,
                                seed=config.seed, outs=outs, impression_scores=impression_scores,
                                reward_pairs=reward)

@@ -51,7 +51,7 @@ LOGREG_MAX_ITER = 500
 _LOGREG_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FEATURES_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOGREG_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stage-2 model → (prep, seed, fit)
-_GLM_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # prep.seen (one split) → fitted baseline models
+_GLM_MEMO: dict[int, tuple] = {}  # id(prep.seen) (one split) → fitted baseline models
 FEATURES_MEMO_BYTES = 64 * 2**20  # serving features kept per stage-2 model up to this size (else recomputed)
 
 
@@ -228,10 +228,8 @@ def _fitted(prep: Prepared, outs: Mapping[str, object], seed: int) -> dict:
     there is one: it is the same model fitted on the same training rows."""
     stage2 = outs.get("stage2")
     glm = getattr(getattr(stage2, "model", None), "glm_", None)
-    try:
-        hit = _GLM_MEMO.get(prep.seen)
-    except TypeError:
-        hit = None
+    entry = _GLM_MEMO.get(id(prep.seen))
+    hit = entry[1] if entry is not None and entry[0]() is prep.seen else None
     if hit is not None and hit["seed"] == seed and (glm is None or hit["glm"] is glm):
         return hit
     if glm is None:
@@ -240,10 +238,10 @@ def _fitted(prep: Prepared, outs: Mapping[str, object], seed: int) -> dict:
         glm = SignalGLM(seed=seed).fit(prep)
     beta, how = freshness_decay(prep)
     fitted = {"seed": seed, "glm": glm, "beta": beta, "how": how, "ctr": smoothed_ctr(prep).astype(np.float32)}
-    try:
-        _GLM_MEMO[prep.seen] = fitted
-    except TypeError:
-        pass
+    # keyed by the id of ``prep.seen`` (a sparse matrix: weak-referenceable, not hashable), checked through a weak
+    # reference; the entry goes with the matrix
+    key = id(prep.seen)
+    _GLM_MEMO[key] = (weakref.ref(prep.seen, lambda _ref, key=key: _GLM_MEMO.pop(key, None)), fitted)
     return fitted
 
 

@@ -24,22 +24,26 @@ def per_user(user: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[np
     return users, [np.bincount(inverse, weights=np.asarray(v, np.float64), minlength=len(users)) for v in values]
 
 
-def resample_counts(n_users: int, n_boot: int, seed: int) -> np.ndarray:
-    """int32 (n_boot, n_users): how often each user is drawn in each resample (deterministic per seed)."""
+def ratio_draws(num: np.ndarray, den: np.ndarray, seed: int, n_boot: int = N_BOOT) -> np.ndarray:
+    """(n_boot, m) resampled Σ num / Σ den of m statistics at once (``num`` (n_users, m); ``den`` (n_users, m) or
+    (n_users,)). Every statistic sees the same resampled users, so differences of draws are paired. The
+    multinomial counts are drawn block by block from one seeded generator (deterministic per seed and user
+    count) and never held whole."""
+    num = np.asarray(num, np.float64).reshape(len(num), -1)
+    den = np.asarray(den, np.float64)
+    den = np.broadcast_to(den.reshape(len(den), -1), num.shape)
+    n_users = len(num)
+    if not n_users:
+        return np.full((n_boot, num.shape[1]), np.nan)
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n_users, np.full(n_users, 1.0 / n_users), size=n_boot).astype(np.int32) \
-        if n_users else np.zeros((n_boot, 0), np.int32)
-
-
-def ratio_draws(num: np.ndarray, den: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """(n_boot, ...) resampled Σ num / Σ den; ``num`` (n_users,) or (n_users, m) for m statistics at once."""
-    num = np.asarray(num, np.float64)
-    step = max(1, _BLOCK_CELLS // max(counts.shape[1], 1))
-    top = np.concatenate([counts[lo:lo + step] @ num for lo in range(0, len(counts), step)]) if len(counts) else \
-        np.zeros((0, *num.shape[1:]))
-    bottom = np.concatenate([counts[lo:lo + step] @ np.asarray(den, np.float64)
-                             for lo in range(0, len(counts), step)]) if len(counts) else np.zeros(0)
-    bottom = bottom.reshape(-1, *([1] * (top.ndim - 1)))
+    both = np.concatenate([num, den], axis=1)
+    step = max(1, _BLOCK_CELLS // n_users)
+    parts = []
+    for lo in range(0, n_boot, step):
+        counts = rng.multinomial(n_users, np.full(n_users, 1.0 / n_users), size=min(step, n_boot - lo))
+        parts.append(counts.astype(np.float64) @ both)
+    sums = np.concatenate(parts)
+    top, bottom = sums[:, :num.shape[1]], sums[:, num.shape[1]:]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
 

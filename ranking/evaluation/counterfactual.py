@@ -142,15 +142,14 @@ def estimate(log: Mapping[str, np.ndarray], items: np.ndarray, k: int, n_items: 
             "effective_sample_size": float(so**2 / (t["omega"] ** 2).sum()) if so > 0 else 0.0}
 
 
-def _draws(log: Mapping[str, np.ndarray], terms: dict[str, np.ndarray], counts: np.ndarray, users: np.ndarray
-           ) -> dict[str, np.ndarray]:
-    """Bootstrap draws (n_boot,) of every estimator of one list from per-user sums of its row terms."""
+def _per_user(log: Mapping[str, np.ndarray], terms: dict[str, np.ndarray], users: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user numerators and denominators (n_users, 4) of IPS, clipped IPS, SNIPS and DR for one list."""
     inverse = np.searchsorted(users, log["user"])
     sums = {name: np.bincount(inverse, weights=v, minlength=len(users)) for name, v in terms.items()}
     rows = np.bincount(inverse, minlength=len(users)).astype(np.float64)
-    out = {e: BS.ratio_draws(sums[e], rows, counts) for e in ("ips", "clipped_ips", "dr")}
-    out["snips"] = BS.ratio_draws(sums["snips_num"], sums["omega"], counts)
-    return out
+    num = np.column_stack([sums["ips"], sums["clipped_ips"], sums["snips_num"], sums["dr"]])
+    return num, np.column_stack([rows, rows, sums["omega"], rows])
 
 
 def slot_values(users: np.ndarray, lists: Mapping[str, RankedLists], k: int,
@@ -257,18 +256,22 @@ def counterfactual(prep: Prepared, lists: Mapping[str, RankedLists], k: int,
         truth_rows = lambda part: source.gain(part, prep.labels, norm)  # noqa: E731
     slots = slot_values(users, lists, k, score, prep.n_users, prep.n_items)
     true_u = true_values(users, lists, k, truth_rows, prep.n_users, prep.n_items) if truth_rows else None
-    counts = BS.resample_counts(len(users), BS.N_BOOT, seed)
-    draws = {}
+    nums, dens = [], []
     for name, lst in lists.items():
         terms = row_terms(log, lst.items, k, prep.n_items, r_hat_logged, slots[name])
-        row = estimate(log, lst.items, k, prep.n_items, r_hat_logged, slots[name])
-        draws[name] = _draws(log, terms, counts, users)
+        num, den = _per_user(log, terms, users)
+        nums.append(num)
+        dens.append(den)
+        doc["values"][name] = estimate(log, lst.items, k, prep.n_items, r_hat_logged, slots[name])
+        if true_u is not None:
+            doc["values"][name]["true_value"] = float(true_u[name][log["user"]].mean())
+    # one resampling for every list and estimator (columns in ESTIMATORS order): paired differences below
+    every = BS.ratio_draws(np.concatenate(nums, axis=1), np.concatenate(dens, axis=1), seed)
+    draws = {name: dict(zip(ESTIMATORS, every[:, 4 * j:4 * j + 4].T, strict=True)) for j, name in enumerate(lists)}
+    for name in lists:
         for est, d in draws[name].items():
             lo, hi = BS.interval(d)
-            row[f"{est}_low"], row[f"{est}_high"] = float(lo), float(hi)
-        if true_u is not None:
-            row["true_value"] = float(true_u[name][log["user"]].mean())
-        doc["values"][name] = row
+            doc["values"][name][f"{est}_low"], doc["values"][name][f"{est}_high"] = float(lo), float(hi)
     for a, b in _pairs(tuple(n for n in (stages or tuple(lists)) if n in lists)):
         diff: dict[str, float | bool] = {}
         for est in ESTIMATORS:

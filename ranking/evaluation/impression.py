@@ -113,28 +113,33 @@ def evaluate_impressions(group: np.ndarray, user: np.ndarray, y: np.ndarray, tie
                 "reason": f"none of the {len(base['n']):,} held-out impressions holds both a click and a non-click"}
     users, _ = BS.per_user(imp_user[base["group"][ok]], np.ones(int(ok.sum())))
     inverse = np.searchsorted(users, imp_user[base["group"][ok]])
-    counts = BS.resample_counts(len(users), BS.N_BOOT, seed)
     den = np.bincount(inverse, minlength=len(users)).astype(np.float64)
-    sums = {}
+    means, sums = {}, {}
     for name, score in scores.items():
         m = per_impression(group, y, score, tie)
         table = np.column_stack([m[k][ok] for k in METRICS])
+        means[name] = table.mean(axis=0)
         sums[name] = np.column_stack([np.bincount(inverse, weights=table[:, j], minlength=len(users))
                                       for j in range(len(METRICS))])
-        lo, hi = BS.interval(BS.ratio_draws(sums[name], den, counts))
-        doc["lists"][name] = {**{k: float(table[:, j].mean()) for j, k in enumerate(METRICS)},
-                              **{f"{k}_low": float(lo[j]) for j, k in enumerate(METRICS)},
-                              **{f"{k}_high": float(hi[j]) for j, k in enumerate(METRICS)}}
+    names = list(sums)
+    # one resampling for every list: the same users in every draw, so differences of draws are paired
+    draws = BS.ratio_draws(np.concatenate([sums[n] for n in names], axis=1), den, seed).reshape(
+        BS.N_BOOT, len(names), len(METRICS))
+    lo, hi = BS.interval(draws)
+    for j, name in enumerate(names):
+        doc["lists"][name] = {**{k: float(means[name][c]) for c, k in enumerate(METRICS)},
+                              **{f"{k}_low": float(lo[j, c]) for c, k in enumerate(METRICS)},
+                              **{f"{k}_high": float(hi[j, c]) for c, k in enumerate(METRICS)}}
     if REFERENCE in sums:
-        for name, part in sums.items():
+        ref = names.index(REFERENCE)
+        for j, name in enumerate(names):
             if name == REFERENCE:
                 continue
-            diff = part - sums[REFERENCE]
-            lo, hi = BS.interval(BS.ratio_draws(diff, den, counts))
+            dlo, dhi = BS.interval(draws[:, j] - draws[:, ref])
             doc["vs_" + REFERENCE][name] = {
-                **{k: float(diff[:, j].sum() / den.sum()) for j, k in enumerate(METRICS)},
-                **{f"{k}_low": float(lo[j]) for j, k in enumerate(METRICS)},
-                **{f"{k}_high": float(hi[j]) for j, k in enumerate(METRICS)}}
+                **{k: float(means[name][c] - means[REFERENCE][c]) for c, k in enumerate(METRICS)},
+                **{f"{k}_low": float(dlo[c]) for c, k in enumerate(METRICS)},
+                **{f"{k}_high": float(dhi[c]) for c, k in enumerate(METRICS)}}
     return doc
 
 

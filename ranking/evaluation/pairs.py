@@ -8,12 +8,14 @@ label-trained stage its score; stage 1 and the final list have no pair score (``
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from ranking.evaluation import baselines as B
 from ranking.evaluation.impression import NO_PAIR_SCORE
+from ranking.prep.lists import PAD
 from ranking.prep.split import Prepared
 from ranking.stages import value as V
 from ranking.stages.contract import STAGE_CLASSES, UPSTREAM
@@ -55,3 +57,52 @@ def score_positions(prep: Prepared, outs: Mapping[str, object], user_pos: np.nda
     if rest:
         out.update(B.pair_scores(prep, outs, seed, u, i, rest))
     return out
+
+
+_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stage model → (sorted pair keys, their signals)
+
+
+def stage_signals(prep: Prepared, outs: Mapping[str, object], name: str, user_pos: np.ndarray,
+                  item_pos: np.ndarray) -> np.ndarray:
+    """float32 (n, 5) signals of a signal stage for position pairs, looked up where the stage already predicted them
+    (its stage-1 candidates, the held-out pairs, pairs asked before) and predicted once for the rest. Signals do
+    not depend on the label weights, so a weight move re-combines them without a model call."""
+    own = outs[name]
+    n_items = prep.n_items
+    keys = np.asarray(user_pos, np.int64) * n_items + np.asarray(item_pos, np.int64)
+    try:
+        known = _MEMO.get(own.model)
+    except TypeError:
+        known = None
+    if known is None:
+        parts_k, parts_s = [], []
+        if own.candidate_signals is not None and own.candidates is not None:
+            items = own.candidates.items
+            rows, cols = np.nonzero(items != PAD)
+            parts_k.append(rows.astype(np.int64) * n_items + items[rows, cols])
+            parts_s.append(own.candidate_signals[rows, cols])
+        if own.heldout is not None and own.heldout_signals is not None:
+            parts_k.append(np.asarray(own.heldout[0], np.int64) * n_items + np.asarray(own.heldout[1], np.int64))
+            parts_s.append(own.heldout_signals)
+        known = _merge(np.concatenate(parts_k) if parts_k else np.zeros(0, np.int64),
+                       np.concatenate(parts_s) if parts_s else np.zeros((0, len(V.NAMES)), np.float32))
+    pos = np.minimum(np.searchsorted(known[0], keys), max(len(known[0]) - 1, 0))
+    found = (known[0][pos] == keys) if len(known[0]) else np.zeros(len(keys), bool)
+    if not found.all():
+        missing = np.unique(keys[~found])
+        up = outs.get(UPSTREAM[name]) if UPSTREAM[name] else None
+        raw = np.asarray(STAGE_CLASSES[name].score_pairs(prep, own, up, missing // n_items, missing % n_items),
+                         np.float32)
+        known = _merge(np.r_[known[0], missing], np.concatenate([known[1], raw]))
+        pos = np.searchsorted(known[0], keys)
+    try:
+        _MEMO[own.model] = known
+    except TypeError:
+        pass
+    return known[1][pos]
+
+
+def _merge(keys: np.ndarray, signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique keys and the signals of each key's first occurrence."""
+    uniq, first = np.unique(keys, return_index=True)
+    return uniq, np.asarray(signals, np.float32)[first]
