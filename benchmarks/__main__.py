@@ -22,6 +22,9 @@ parser.add_argument("--classroom", action="store_true",
                     help="only the classroom rows: classes of 10 and 20 learners training at once on one server")
 parser.add_argument("--online", action="store_true",
                     help="only the online rows: A/B test, interleaving and the feedback loop on the sample world")
+parser.add_argument("--coverage", action="store_true",
+                    help="how often each off-policy estimator's paired interval covers the true difference "
+                         "(3 generated worlds × 2 training seeds; --quick: one world, one seed)")
 args = parser.parse_args()
 if args.online:
     from benchmarks import online_bench
@@ -29,6 +32,10 @@ if args.online:
     sys.exit(online_bench.main(as_json=args.json))
 if args.classroom:
     sys.exit(bench.classroom_only(as_json=args.json))
+if args.coverage:
+    from benchmarks import coverage
+
+    sys.exit(coverage.main(quick=args.quick, as_json=args.json))
 if args.quality:
     from benchmarks import quality
 

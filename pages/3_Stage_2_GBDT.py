@@ -67,7 +67,9 @@ if ctx is not None:
     c[0].metric("Training rows (targets)", f"{model.n_train_rows_:,}", help="Held-out validation rows: "
                 f"{model.n_valid_rows_:,}")
     c[1].metric("Trees used", f"{model.best_iteration_ + 1}")
-    c[2].metric("Held-out AUC", f"{m.get('auc', float('nan')):.3f}")
+    c[2].metric("Held-out AUC (pooled)", f"{m.get('auc', float('nan')):.3f}",
+                help="One AUC over every held-out (user, item) pair together. Per impression, the way MIND's "
+                     "leaderboard scores, is on the Evaluation page.")
     signals = getattr(model, "signals_mode", False)
     c[3].metric("Log-loss", "— (a value, not a probability)" if signals else
                 f"{m.get('logloss', float('nan')):.3f}" if not cfg.stage2.objective.startswith("rank")

@@ -44,7 +44,7 @@ if ctx is not None:
     basis = view.evaluation.basis
     c = st.columns(4)
     c[0].metric("Epochs run", f"{len(s3.model.history_.get('loss', []))}")
-    c[1].metric("Held-out AUC", f"{ev['stage3'].get('auc', float('nan')):.3f}",
+    c[1].metric("Held-out AUC (pooled)", f"{ev['stage3'].get('auc', float('nan')):.3f}",
                 f"{ev['stage3'].get('auc', 0) - ev['stage2'].get('auc', 0):+.3f} vs stage 2")
     c[2].metric("Log-loss", f"{ev['stage3'].get('logloss', float('nan')):.3f}")
     c[3].metric(names.title(basis), f"{ev['stage3'].get(basis, float('nan')):.3f}",

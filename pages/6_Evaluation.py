@@ -11,8 +11,18 @@ from pages.ui import present as P
 from pages.ui.seeds import current_study, curve_section, seed_section
 from ranking import data, names, viz
 from ranking.data import store
-from ranking.evaluation.summary import baseline_sentence
-from ranking.viz.eval_charts import BASELINE_TITLES
+from ranking.evaluation.summary import (
+    baseline_sentence,
+    counterfactual_caption,
+    counterfactual_frame,
+    difference_frame,
+    impression_caption,
+    impression_frame,
+    impression_references,
+    impression_verdicts,
+    separation_sentences,
+)
+from ranking.prep.impressions import describe_split
 
 ctx = C.page(
     "Evaluation",
@@ -44,6 +54,20 @@ if ctx is not None:
                    "items the old feed happened to show (and, with a time split, mostly fresh ones), so it "
                    "rewards copying the logging policy. The oracle knows every item's true appeal — this "
                    "gap is exposure bias, the reason the paper recommends counterfactual evaluation.")
+
+    st.subheader("Per impression: the official MIND metrics")
+    st.caption("Split: " + describe_split(view.prep, cfg.split) + ".")
+    imp = ev.impressions
+    if imp.get("available"):
+        P.chart(viz.impression_metrics(imp["lists"]), key="impressions")
+        for sentence in impression_verdicts(imp):
+            st.markdown(f"**{sentence}**")
+        P.table(impression_frame(imp))
+        st.caption(impression_caption(imp))
+        for line in impression_references(imp):
+            st.markdown(line)
+    else:
+        st.info("Per-impression metrics unavailable: " + (imp.get("reason") or "this run predates them") + ".")
 
     st.subheader("All metrics")
     counts = [c for c in stages.columns if c.startswith("n_")]
@@ -94,15 +118,17 @@ if ctx is not None:
     cf = ev.counterfactual
     if cf.get("available"):
         if ev.has_oracle:
-            P.chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
-            st.caption("Kendall τ against the truth over every list, baselines included: " + ", ".join(
-                f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()) + ".")
-        table = ev.counterfactual_table()
-        P.table(table.rename(index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n))).rename_axis("list"),
-                index=True)
-        st.caption("IPS, SNIPS and doubly robust (DR) estimate the mean compound engagement of one impression "
-                   "if the user read each list's top k with NDCG's attention, by re-weighting held-out "
-                   "impressions with 1 / the logged propensity. DR's reward model: " + cf["reward_model"] + ".")
+            P.chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {}), ev.yardstick_intervals()),
+                    key="cf_agree")
+            st.caption("Error bars: 95 % intervals from resampling users, on the same rescaled axis. Kendall τ "
+                       "against the truth over every list, baselines included: " + ", ".join(
+                           f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()
+                           if tau == tau) + ".")
+        for sentence in separation_sentences(cf):
+            st.markdown(f"**{sentence}**")
+        P.table(difference_frame(cf))
+        P.table(counterfactual_frame(ev))
+        st.caption(counterfactual_caption(cf))
     else:
         st.info("Counterfactual estimates unavailable: " + (cf.get("reason") or "no held-out impressions."))
 

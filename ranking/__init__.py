@@ -30,6 +30,7 @@ _EXPORTS = {
     "RankingError": "ranking.errors", "DataError": "ranking.errors", "ConfigError": "ranking.errors",
     "TrainingError": "ranking.errors", "STAGES": "ranking.names", "LISTS": "ranking.names",
     "run_seed_study": "ranking.study", "seed_study": "ranking.study", "SeedStudy": "ranking.evaluation.seeds",
+    "score_pairs": "ranking.scoring",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -14,7 +14,8 @@ from ranking.errors import ConfigError
 Source = Literal["topic", "popularity", "cf", "glm", "hybrid"]
 DwellMode = Literal["mean", "median", "per_topic"]
 CommentMode = Literal["count", "indicator"]
-SplitMethod = Literal["time", "random", "none"]
+SplitMethod = Literal["auto", "impression", "users", "date", "time", "random", "none"]
+SPLIT_METHODS: tuple[str, ...] = get_args(SplitMethod)
 Objective = Literal["binary:logistic", "rank:ndcg"]
 Diversity = Literal["none", "mmr", "caps"]
 Target = Literal["signals", "label"]
@@ -105,25 +106,44 @@ class LabelConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """How interactions are split into training and held-out evaluation data, per user.
+    """How interactions are split into training and held-out evaluation data.
 
-    ``time``: each user's latest ``test_fraction`` of interactions (by event time) are held
-    out; ``random``: a seeded random share per user. Users with fewer than ``min_history``
-    interactions keep them all for training and are not evaluated (counted in the result).
-    ``none``: train on everything, hold nothing out (data too small to evaluate; no held-out metrics).
+    Splits that keep each logged impression (slate) whole, for data that knows its impressions (an
+    ``impression_id`` column, as MIND's import writes, or a generated world's slates):
+
+    - ``impression``: each user's latest ``test_fraction`` of impressions (at least one), whole;
+    - ``users``: a seeded random ``test_fraction`` of users, all of their impressions held out;
+    - ``date``: every impression that starts at or after ``cut_date`` (ISO time, UTC; empty = the
+      time that leaves ``test_fraction`` of the impressions after it) is held out.
+
+    Row splits, for data without impressions (the notebook's CSVs): ``time``, each user's latest
+    ``test_fraction`` of interactions; ``random``, a seeded random share per user. ``auto`` (default)
+    is ``impression`` when the data has impressions, else ``time``. Users with fewer than
+    ``min_history`` interactions (or, in an impression split, a single impression) keep them all for
+    training and are not evaluated (counted in the result). ``none``: train on everything, hold
+    nothing out (data too small to evaluate; no held-out metrics).
     """
 
-    method: SplitMethod = "time"
+    method: SplitMethod = "auto"
     test_fraction: float = 0.2
     min_history: int = 3
+    cut_date: str = ""
 
     def __post_init__(self) -> None:
-        if self.method not in get_args(SplitMethod):
-            raise ConfigError(f"split method must be 'time', 'random' or 'none', got {self.method!r}")
+        if self.method not in SPLIT_METHODS:
+            raise ConfigError(f"split method must be one of {', '.join(map(repr, SPLIT_METHODS))}, got {self.method!r}")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.min_history < 2:
             raise ConfigError("min_history must be ≥ 2 (one interaction to train on, one to hold out)")
+        if self.cut_date:
+            try:
+                import pandas as pd
+
+                pd.Timestamp(self.cut_date)
+            except (ValueError, TypeError):
+                raise ConfigError(f"cut_date must be an ISO date or time like 2025-04-25, got {self.cut_date!r}"
+                                  ) from None
 
 
 @dataclass(frozen=True)

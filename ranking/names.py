@@ -22,7 +22,7 @@ SHORT = {"stage1": "Stage 1", "stage2": "Stage 2", "stage3": "Stage 3", "final":
 METRICS = {
     "oracle_ndcg": "Oracle NDCG", "ndcg": "NDCG", "precision": "Precision", "recall": "Recall",
     "map": "MAP", "mrr": "MRR", "hit": "Hit rate", "diversity": "Topic diversity", "coverage": "Catalog coverage",
-    "auc": "AUC", "logloss": "Log-loss", "ece": "Calibration error (ECE)",
+    "auc": "Pooled AUC", "logloss": "Log-loss", "ece": "Calibration error (ECE)",
     "n_users_evaluated": "Users evaluated", "n_users_oracle": "Users (oracle)",
     "kendall_tau": "Kendall τ", "ndcg_change": "NDCG change", "improved": "Users improved",
     "degraded": "Users degraded", "unchanged": "Users unchanged", "wilcoxon_p": "Wilcoxon p-value",

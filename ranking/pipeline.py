@@ -24,6 +24,7 @@ from ranking.data import store
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError, TrainingError
 from ranking.evaluation import evaluate as E
+from ranking.evaluation.pairs import PAIR_STAGES, score_positions, stage_signals
 from ranking.evaluation.result import RunEvaluation
 from ranking.names import LISTS, SHORT, STAGES, StageName
 from ranking.prep.lists import RankedLists
@@ -274,19 +275,28 @@ def _evaluate(prep: Prepared, config: PipelineConfig, outs: Mapping[str, StageOu
               post: PostResult | None) -> RunEvaluation:
     test = prep.test
     tu, ti = test[USER_POS].to_numpy(), test[ITEM_POS].to_numpy()
-    pair_scores: dict[str, tuple | None] = {}
-    for name, out in outs.items():
-        if out.heldout is not None and np.array_equal(out.heldout[0], tu) and np.array_equal(out.heldout[1], ti):
-            pair_scores[name] = out.heldout  # scored where it was trained (the app's server never loads Keras)
-            continue
-        up = UPSTREAM[name]
-        scores, _ = _score_pairs(prep, name, out, outs[up] if up else None, tu, ti)
-        pair_scores[name] = None if scores is None else (tu, ti, scores)
+    # every stage that scores pairs scores the held-out rows once (the public ranking.score_pairs path), for AUC,
+    # calibration and the per-impression metrics
+    staged = score_positions(prep, outs, tu, ti, [n for n in PAIR_STAGES if n in outs], seed=config.seed)
+    pair_scores: dict[str, tuple | None] = {name: None for name in outs}
+    pair_scores.update({name: (tu, ti, v) for name, (v, _) in staged.items()})
+
+    def impression_scores(names: list[str]) -> dict[str, np.ndarray]:
+        rest = [n for n in names if n not in staged]
+        more = score_positions(prep, outs, tu, ti, rest, seed=config.seed) if rest else {}
+        return {n: (staged.get(n) or more[n])[0] for n in names if n in staged or n in more}
+
     lists = {name: o.lists for name, o in outs.items()}
     if post is not None:
         lists["final"] = post.lists
+    stage2 = outs.get("stage2")
+    reward = None
+    if stage2 is not None and stage2.signals_mode:  # DR's reward model: stage 2's predicted value of any pair
+        def reward(u: np.ndarray, i: np.ndarray) -> np.ndarray:
+            return V.value(prep, stage_signals(prep, outs, "stage2", u, i), i)
     return E.evaluate_pipeline(prep, lists, k=config.eval.k, cand_config=config.stage1, pair_scores=pair_scores,
-                               seed=config.seed, outs=outs)
+                               seed=config.seed, outs=outs, impression_scores=impression_scores,
+                               reward_pairs=reward)
 
 
 def rankings_frame(prep: Prepared, lists: Mapping[str, RankedLists]) -> pd.DataFrame:

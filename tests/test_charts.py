@@ -104,6 +104,10 @@ SAMPLES = {  # name → (figure, expected number of traces)
     "estimator_agreement": (lambda: C.estimator_agreement(
         {"oracle": {"stage1": 0.3, "stage2": 0.5}, "ips": {"stage1": 0.2, "stage2": 0.1}}, {"ips": -1.0}), 2),
     "beyond_accuracy": (lambda: C.beyond_accuracy({"stage2": {"novelty@10": 7.0}, "popularity": {}}, 10), 5),
+    "impression_metrics": (lambda: C.impression_metrics(
+        {n: {**{m: 0.6 for m in ("auc", "mrr", "ndcg@5", "ndcg@10")}, **{f"{m}_low": 0.5 for m in
+             ("auc", "mrr", "ndcg@5", "ndcg@10")}, **{f"{m}_high": 0.7 for m in ("auc", "mrr", "ndcg@5", "ndcg@10")}}
+         for n in ("stage2", "smoothed_ctr", "random")}), 3),
     "data_curve": (lambda: C.data_curve(_data_curve()), 4),  # a band and a line for each of two lists
 }
 
@@ -130,6 +134,7 @@ EMPTY_INPUTS = {
     "data_curve": lambda: C.data_curve(_data_curve(empty=True)),
     "estimator_agreement": lambda: C.estimator_agreement({}, {}),
     "beyond_accuracy": lambda: C.beyond_accuracy({}, 10),
+    "impression_metrics": lambda: C.impression_metrics({}),
 }
 
 

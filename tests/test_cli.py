@@ -559,7 +559,16 @@ def test_run_prints_a_short_readable_summary(run1, run2):
     baseline_rows = [line for line in lines if line.startswith("baseline: ")]
     assert len(baseline_rows) == 6  # popularity ×2, two heuristics, the GLM, logistic regression
     assert any("the best baseline" in line for line in lines)
-    assert len(lines) - len(baseline_rows) < 16
+    per_impression = next(i for i, line in enumerate(lines) if line.startswith("per impression"))
+    assert per_impression - len(baseline_rows) < 16
+    block = lines[per_impression:]
+    assert block[1].split()[:5] == ["list", "AUC", "MRR", "nDCG@5", "nDCG@10"]
+    for title in ("Stage 2 · XGBoost", "Stage 3 · neural", "Popularity (smoothed CTR)", "random order"):
+        assert any(line.startswith(title) for line in block), title
+    assert any(line.startswith("not scored per impression: Stage 1") for line in block)
+    assert "pooled AUC" in lines[2]
+    assert lines[1].startswith("impression split: each user's latest 20% of impressions held out whole;")
+    assert lines[1].endswith("none cut")
     assert "{" not in res.stdout
     assert "nan" not in res.stdout.lower()
     header = next(line for line in lines if "oracle NDCG@10" in line)

@@ -24,7 +24,7 @@ NON_DEFAULT = PipelineConfig(
     target="label",
     labels=LabelConfig(w_click=0.7, w_dwell=0.3, w_share=1.5, w_comment=0.5, w_hide=2.0, expected_dwell="per_topic",
                        threshold=1.25, comment_mode="indicator", grade_bounds=(0.5, 1.5, 2.5, 4.0)),
-    split=SplitConfig(method="random", test_fraction=0.3, min_history=4),
+    split=SplitConfig(method="random", test_fraction=0.3, min_history=4, cut_date="2025-04-25"),
     stage1=CandidateConfig(source="cf", k=33, quotas=(("topic", 0.5), ("cf", 0.3), ("popularity", 0.2)),
                            cf_factors=8, popularity_half_life_days=1.5, filter_region=False,
                            filter_blocklist=False, filter_seen=False, max_age_days=3.5),

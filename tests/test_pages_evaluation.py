@@ -33,3 +33,26 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     subheaders = [s.value for s in at.subheader]
     assert "Counterfactual estimates from the logged propensities" in subheaders
     assert not [i.value for i in at.info if "unavailable" in i.value]  # a generated world logs propensities
+    # per impression: the official MIND metrics, with the split stated and every list named for people
+    assert "Per impression: the official MIND metrics" in subheaders
+    captions = " ".join(c.value for c in at.caption)
+    assert "Split: impression split: each user's latest 20% of impressions held out whole" in captions
+    assert "none cut" in captions
+    per_imp = shown["Per impression: does each list order the shown candidates so the clicked ones come first?"]
+    rows = {t["name"] for t in per_imp["data"]}
+    assert {"Stage 2 XGBoost", "Popularity (smoothed CTR)", "Random order"} <= rows
+    assert all(t["error_y"]["array"] is not None for t in per_imp["data"])
+    assert list(per_imp["data"][0]["x"]) == ["AUC", "MRR", "nDCG@5", "nDCG@10"]
+    tables = [t.value for t in at.dataframe]
+    frame = next(t for t in tables if "nDCG@10" in t.columns)
+    assert "nan" not in frame.to_string().lower()
+    assert "Stage 2 · XGBoost" in frame.iloc[:, 0].tolist()
+    # off-policy estimates: intervals on the agreement chart, paired differences with the truth, every estimator
+    agree_bars = [t for t in agree["data"] if t.get("error_y") and t["error_y"].get("array") is not None]
+    assert {t["name"].split(" ·")[0] for t in agree_bars} >= {"IPS", "Clipped IPS", "SNIPS", "Doubly robust"}
+    diffs = next(t for t in tables if "True difference" in t.columns)
+    assert "Stage 2 · XGBoost → Final list" in diffs["Lists"].tolist()
+    assert all(("holds the truth" in c) or ("misses the truth" in c) for c in diffs["Doubly robust"])
+    estimates = next(t for t in tables if "Effective sample size" in t.columns)
+    assert {"IPS", "Clipped IPS", "SNIPS", "Doubly robust", "True policy value"} <= set(estimates.columns)
+    assert "nan" not in estimates.to_string().lower()

@@ -115,7 +115,8 @@ def _by_hand_time_split(inter: pd.DataFrame, fraction: float, min_history: int) 
 
 @pytest.mark.parametrize(("fraction", "min_history"), [(0.2, 3), (0.3, 5)])
 def test_time_split_matches_a_pandas_reference(world, fraction, min_history):
-    prep = prepare(world, LabelConfig(), SplitConfig(test_fraction=fraction, min_history=min_history), seed=0)
+    prep = prepare(world, LabelConfig(), SplitConfig(method="time", test_fraction=fraction, min_history=min_history),
+                   seed=0)
     expected = _by_hand_time_split(world.interactions, fraction, min_history)
     np.testing.assert_array_equal(prep.interactions[IS_TEST].to_numpy(), expected)
     counts = world.interactions["user_id"].value_counts()

@@ -70,10 +70,13 @@ SETTINGS: tuple[Setting, ...] = (
             step=0.05, help="An interaction is positive when its score is strictly above this."),
     Setting("comment_mode", "labels", "comment_mode", "Comments count as", "radio", _L.comment_mode,
             options=("count", "indicator")),
-    Setting("split_method", "split", "method", "Hold-out split", "radio", "time",
-            options=("time", "random", "none"),
-            help="time: each user's latest interactions are held out; random: a seeded random share; "
-                 "none: train on everything, no evaluation (data too small to hold anything out)."),
+    Setting("split_method", "split", "method", "Hold-out split", "radio", "auto",
+            options=("auto", "impression", "users", "date", "time", "random", "none"),
+            help="auto: whole last impressions when the data has impressions, else the time row split. "
+                 "impression: each user's latest impressions (slates), whole; users: a random share of users; "
+                 "date: impressions from the last share of the log's time; time: each user's latest "
+                 "interactions (rows; cuts slates); random: a seeded random share of rows; none: train on "
+                 "everything, no evaluation (data too small to hold anything out)."),
     Setting("test_fraction", "split", "test_fraction", "Held-out share", "slider", 0.2, lo=0.05, hi=0.5,
             step=0.05),
     Setting("s1_source", "stage1", "source", "Candidate source", "select", _C.source,

@@ -50,7 +50,8 @@ LOGREG_MAX_ITER = 500
 # cut-off change reuses the fitted baseline instead of refitting it; entries go when the stage output does
 _LOGREG_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _FEATURES_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_GLM_MEMO: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # prep.seen (one split) → fitted baseline models
+_LOGREG_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stage-2 model → (prep, seed, fit)
+_GLM_MEMO: dict[int, tuple] = {}  # id(prep.seen) (one split) → fitted baseline models
 FEATURES_MEMO_BYTES = 64 * 2**20  # serving features kept per stage-2 model up to this size (else recomputed)
 
 
@@ -159,10 +160,27 @@ def fit_logreg(X: np.ndarray, y: np.ndarray, seed: int):
     return model.fit(np.asarray(X, np.float64), (np.asarray(y) > 0).astype(np.int64))
 
 
-def logreg_lists(prep: Prepared, stage1: RankedLists, stage2_model, top_n: int, seed: int) -> RankedLists:
-    """Stage 1's candidates re-ranked by logistic regression on stage 2's features, top ``top_n`` kept."""
+def logreg_model(prep: Prepared, stage2_model, seed: int):
+    """The logistic-regression baseline fitted on stage 2's training table under the run's label (kept per
+    stage-2 model, prepared data and seed: lists and pair scores share one fit)."""
+    try:
+        hit = _LOGREG_MODELS.get(stage2_model)
+    except TypeError:
+        hit = None
+    if hit is not None and hit[0]() is prep and hit[1] == seed:
+        return hit[2]
     table = stage2_model.table_
     model = fit_logreg(table.X, run_label(prep, table), seed)
+    try:
+        _LOGREG_MODELS[stage2_model] = (weakref.ref(prep), seed, model)
+    except TypeError:
+        pass
+    return model
+
+
+def logreg_lists(prep: Prepared, stage1: RankedLists, stage2_model, top_n: int, seed: int) -> RankedLists:
+    """Stage 1's candidates re-ranked by logistic regression on stage 2's features, top ``top_n`` kept."""
+    model = logreg_model(prep, stage2_model, seed)
     scores = np.full(stage1.items.shape, np.nan, np.float32)
     for users, X, mask in _serving_features(prep, stage1, stage2_model):
         if len(X):
@@ -210,10 +228,8 @@ def _fitted(prep: Prepared, outs: Mapping[str, object], seed: int) -> dict:
     there is one: it is the same model fitted on the same training rows."""
     stage2 = outs.get("stage2")
     glm = getattr(getattr(stage2, "model", None), "glm_", None)
-    try:
-        hit = _GLM_MEMO.get(prep.seen)
-    except TypeError:
-        hit = None
+    entry = _GLM_MEMO.get(id(prep.seen))
+    hit = entry[1] if entry is not None and entry[0]() is prep.seen else None
     if hit is not None and hit["seed"] == seed and (glm is None or hit["glm"] is glm):
         return hit
     if glm is None:
@@ -222,11 +238,16 @@ def _fitted(prep: Prepared, outs: Mapping[str, object], seed: int) -> dict:
         glm = SignalGLM(seed=seed).fit(prep)
     beta, how = freshness_decay(prep)
     fitted = {"seed": seed, "glm": glm, "beta": beta, "how": how, "ctr": smoothed_ctr(prep).astype(np.float32)}
-    try:
-        _GLM_MEMO[prep.seen] = fitted
-    except TypeError:
-        pass
+    # keyed by the id of ``prep.seen`` (a sparse matrix: weak-referenceable, not hashable), checked through a weak
+    # reference; the entry goes with the matrix
+    key = id(prep.seen)
+    _GLM_MEMO[key] = (weakref.ref(prep.seen, lambda _ref, key=key: _GLM_MEMO.pop(key, None)), fitted)
     return fitted
+
+
+def fitted_glm(prep: Prepared, outs: Mapping[str, object], seed: int):
+    """The per-signal GLM the GLM baseline uses for this split (stage 2's own when there is one)."""
+    return _fitted(prep, outs, seed)["glm"]
 
 
 def transparent_scorers(prep: Prepared, fitted: dict) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -238,6 +259,43 @@ def transparent_scorers(prep: Prepared, fitted: dict) -> dict[str, Callable[[np.
             "heuristic": lambda users: heuristic_scores(prep, users),
             "freshness": lambda users: heuristic_scores(prep, users) - beta * age[None, :],
             "glm": lambda users: glm.value_rows(prep, users)}
+
+
+def pair_scores(prep: Prepared, outs: Mapping[str, object], seed: int, user_pos: np.ndarray, item_pos: np.ndarray,
+                names: tuple[str, ...] = BASELINES) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Each named baseline's (score, signals or None) of arbitrary (user, item) position pairs: the numbers its
+    lists are ordered by (``transparent_scorers``, ``logreg_lists``), pair by pair. The GLM also gives its
+    (n, 5) signals; logistic regression needs stage 2 (left out without it)."""
+    if unknown := set(names) - set(BASELINES):
+        raise ValueError(f"unknown baseline(s) {sorted(unknown)}; valid: {', '.join(BASELINES)}")
+    u, i = np.asarray(user_pos, np.int64), np.asarray(item_pos, np.int64)
+    fitted = _fitted(prep, outs, seed)
+    heuristic = (np.nan_to_num(prep.user_affinity[u, prep.item_topic[i]], nan=0.0)
+                 + prep.item_quality[i]).astype(np.float32)
+    out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for name in names:
+        if name == "popularity":
+            out[name] = item_popularity(prep).astype(np.float32)[i], None
+        elif name == "smoothed_ctr":
+            out[name] = fitted["ctr"][i], None
+        elif name == "heuristic":
+            out[name] = heuristic, None
+        elif name == "freshness":
+            out[name] = heuristic - np.float32(fitted["beta"]) * prep.item_age_days.astype(np.float32)[i], None
+        elif name == "glm":
+            from ranking.stages.value import value
+
+            signals = fitted["glm"].serving_signals(prep, u, i)
+            out[name] = value(prep, signals, i), np.asarray(signals, np.float32)
+        elif name == "logreg":
+            stage2 = outs.get("stage2")
+            if stage2 is None or getattr(stage2.model, "table_", None) is None:
+                continue
+            model = logreg_model(prep, stage2.model, seed)
+            X = stage2.model.pair_features(prep, u, i) if len(u) else np.zeros((0, stage2.model.table_.X.shape[1]))
+            out[name] = (model.predict_proba(np.asarray(X, np.float64))[:, 1].astype(np.float32) if len(u)
+                         else np.zeros(0, np.float32)), None
+    return out
 
 
 def informative(lists: RankedLists) -> bool:

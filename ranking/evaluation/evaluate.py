@@ -17,7 +17,7 @@ are treated as not served and excluded.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +29,7 @@ from ranking.config import CandidateConfig
 from ranking.data import schema as S
 from ranking.evaluation import baselines as B
 from ranking.evaluation import beyond as BA
+from ranking.evaluation import impression as IM
 from ranking.evaluation import metrics as M
 from ranking.evaluation.counterfactual import counterfactual
 from ranking.evaluation.result import RunEvaluation
@@ -342,9 +343,12 @@ def random_baseline(prep: Prepared, k: int, cand_config: CandidateConfig, seed: 
 
 def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, cand_config: CandidateConfig,
                       pair_scores: dict[str, tuple | None] | None = None, seed: int = 0,
-                      outs: Mapping[str, object] | None = None) -> RunEvaluation:
+                      outs: Mapping[str, object] | None = None,
+                      impression_scores: Callable[[list[str]], dict[str, np.ndarray]] | None = None,
+                      reward_pairs: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> RunEvaluation:
     """Every list, every consecutive transition, the random and reference baselines (``outs`` = the stage
-    outputs they need), beyond-accuracy metrics and counterfactual estimates, as one :class:`RunEvaluation`.
+    outputs they need), beyond-accuracy metrics, counterfactual estimates (``reward_pairs``: DR's reward model,
+    default the GLM) and per-impression metrics (``impression_scores``: names → one score per held-out row).
 
     Transitions compare oracle NDCG@k when the world has a truth (every served user counts), else
     held-out NDCG@k.
@@ -370,23 +374,22 @@ def evaluate_pipeline(prep: Prepared, lists: dict[str, RankedLists], *, k: int, 
     basis = names.at("oracle_ndcg", k) if ideal is not None else names.at("ndcg", k)
     transitions = {}
     for a, b in itertools.pairwise(lists):
-        name = f"{a}→{b}"
-        transitions[name] = compare_stages(prep, lists[a], lists[b], evals[a].per_user[basis],
-                                           evals[b].per_user[basis], stage=name)
-    if cand_config.max_age_days > 0 and not prep.age_limit_applies(cand_config):
-        newest = float(prep.item_age_days.min()) if prep.n_items else 0.0
-        notes_age = (f"every item is older than the age limit ({cand_config.max_age_days:g} days) at serving time "
-                     f"(the newest is {newest:,.0f} days old), so the limit was not applied",)
-    else:
-        notes_age = ()
+        transitions[f"{a}→{b}"] = compare_stages(prep, lists[a], lists[b], evals[a].per_user[basis],
+                                                 evals[b].per_user[basis], stage=f"{a}→{b}")
+    notes_age = () if cand_config.max_age_days <= 0 or prep.age_limit_applies(cand_config) else (
+        f"every item is older than the age limit ({cand_config.max_age_days:g} days) at serving time (the newest "
+        f"is {float(prep.item_age_days.min()) if prep.n_items else 0.0:,.0f} days old), so the limit was not applied",)
     every = [*evals.values(), *transitions.values(), base]
-    oracle_key, held_key = names.at("oracle_ndcg", k), names.at("ndcg", k)
     every_list = {n: e.metrics for n, e in evals.items()} | refs_eval
-    cf = counterfactual(prep, {**lists, **refs}, k, stages=tuple(lists),
-                        truth={n: m[oracle_key] for n, m in every_list.items()} if ideal is not None else None,
-                        heldout={n: m[held_key] for n, m in every_list.items()})
+    glm = B.fitted_glm(prep, outs, seed) if outs is not None and reward_pairs is None else None
+    truth = {n: m[names.at("oracle_ndcg", k)] for n, m in every_list.items()} if ideal is not None else None
+    cf = counterfactual(prep, {**lists, **refs}, k, truth, {n: m[names.at("ndcg", k)] for n, m in every_list.items()},
+                        tuple(lists), glm, reward_pairs, seed)
+    scored = [n for n in lists if pair_scores.get(n) is not None] + list(refs)
+    impressions = IM.impression_report(prep, impression_scores(scored) if impression_scores else {}, seed,
+                                       not_scored=[n for n in lists if n not in scored])
     return RunEvaluation(
-        k=k, basis=basis,
+        k=k, basis=basis, impressions=impressions,
         stages={n: e.metrics for n, e in evals.items()},
         transitions={n: t.metrics for n, t in transitions.items()},
         baseline=base.metrics,

@@ -33,6 +33,7 @@ class RunEvaluation:
     per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # see ranking.evaluation.baselines
     counterfactual: dict = field(default_factory=dict)  # see ranking.evaluation.counterfactual
+    impressions: dict = field(default_factory=dict)  # per-impression metrics: ranking.evaluation.impression
 
     @property
     def has_oracle(self) -> bool:
@@ -66,16 +67,26 @@ class RunEvaluation:
         out = {"oracle": {n: float(m.get(names.at("oracle_ndcg", self.k), np.nan)) for n, m in self.stages.items()},
                "heldout_ndcg": {n: float(m.get(names.at("ndcg", self.k), np.nan)) for n, m in self.stages.items()}}
         values = self.counterfactual.get("values", {})
-        for est in ("ips", "snips", "dr"):
+        for est in ("ips", "clipped_ips", "snips", "dr"):
             out[est] = {n: float(values.get(n, {}).get(est, np.nan)) for n in self.stages}
         return out
 
-    def counterfactual_table(self) -> pd.DataFrame:
-        """One row per list and baseline: oracle NDCG@k, held-out NDCG@k, IPS, SNIPS, DR, matched impressions."""
+    def yardstick_intervals(self) -> dict[str, dict[str, tuple[float, float]]]:
+        """Estimator → stage list → its 95 % interval (low, high), where the estimate has one."""
         values = self.counterfactual.get("values", {})
+        return {est: {n: (float(values.get(n, {}).get(f"{est}_low", np.nan)),
+                          float(values.get(n, {}).get(f"{est}_high", np.nan))) for n in self.stages}
+                for est in ("ips", "clipped_ips", "snips", "dr")}
+
+    def counterfactual_table(self) -> pd.DataFrame:
+        """One row per list and baseline: oracle NDCG@k, held-out NDCG@k, the true policy value (generated worlds),
+        IPS, clipped IPS, SNIPS, DR with their 95 % intervals, effective sample size, matched impressions."""
+        values = self.counterfactual.get("values", {})
+        keys = ("true_value", *(f"{e}{part}" for e in ("ips", "clipped_ips", "snips", "dr")
+                                for part in ("", "_low", "_high")), "effective_sample_size", "n_matched")
         rows = {n: {names.at("oracle_ndcg", self.k): m.get(names.at("oracle_ndcg", self.k), np.nan),
                     names.at("ndcg", self.k): m.get(names.at("ndcg", self.k), np.nan),
-                    **{e: values.get(n, {}).get(e, np.nan) for e in ("ips", "snips", "dr", "n_matched")}}
+                    **{e: values.get(n, {}).get(e, np.nan) for e in keys}}
                 for n, m in {**self.stages, **self.baselines}.items()}
         return pd.DataFrame(rows).T.apply(pd.to_numeric, errors="coerce")
 
@@ -85,5 +96,5 @@ class RunEvaluation:
             "k": self.k, "basis": self.basis, "stages": self.stages, "transitions": self.transitions,
             "baseline": self.baseline, "notes": list(self.notes),
             "calibration": {n: c.to_dict("records") for n, c in self.calibration.items()},
-            "baselines": self.baselines, "counterfactual": self.counterfactual,
+            "baselines": self.baselines, "counterfactual": self.counterfactual, "impressions": self.impressions,
         }

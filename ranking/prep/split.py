@@ -16,6 +16,7 @@ from ranking.config import CandidateConfig, LabelConfig, SplitConfig
 from ranking.data import schema as S
 from ranking.data.dataset import Dataset
 from ranking.errors import DataError
+from ranking.prep import impressions as IMP
 from ranking.prep import labels as L
 
 USER_POS = "user_pos"
@@ -45,6 +46,8 @@ class Prepared:
     n_train_only_users: int
     now_s: int = 0  # serving time "now": a generated world's ``now``, else the dataset's last event
     labels: LabelConfig | None = None  # the label the interactions were scored with (the oracle's weights)
+    split_method: str = "time"  # the split used (``auto`` resolved): see SplitConfig
+    split_note: str = ""  # where the impressions came from, or why there are none
 
     @property
     def n_users(self) -> int:
@@ -142,7 +145,13 @@ def prepare(dataset: Dataset, labels: L.LabelConfig, split: SplitConfig, seed: i
     inter[ITEM_POS] = item_index.get_indexer(inter[S.CONTENT_ID].to_numpy()).astype(np.int32)
     if (inter[USER_POS] < 0).any() or (inter[ITEM_POS] < 0).any():
         raise DataError("interactions reference users or content not in the tables (validate the data first)")
-    is_test, n_eval, n_train_only = _split(inter, split, seed)
+    event_s = seconds(inter[S.EVENT_TS]) if len(inter) else np.zeros(0, np.int64)
+    keys, how = IMP.impression_keys(inter, inter[USER_POS].to_numpy(np.int64), event_s, dataset.spec)
+    method = IMP.resolve(split, keys is not None)
+    if method in ("impression", "users") and keys is None:
+        raise DataError(f"the {method!r} split needs impressions, and {how}; use the 'time' or 'date' split")
+    inter[IMP.IMPRESSION_KEY] = keys if keys is not None else np.full(len(inter), -1, np.int64)
+    is_test, n_eval, n_train_only = _split(inter, split, seed, method, event_s)
     inter[IS_TEST] = is_test
 
     topics = tuple(sorted(map(str, content[S.TOPIC].astype(str).unique())))
@@ -176,7 +185,8 @@ def prepare(dataset: Dataset, labels: L.LabelConfig, split: SplitConfig, seed: i
         item_published_s=seconds(content[S.PUBLISHED]), item_restriction=item_restriction,
         user_region=user_region, user_affinity=affinity, blocked=blocked, seen=seen,
         t_serve_s=int(ts.max()) if len(ts) else 0, n_eval_users=n_eval, n_train_only_users=n_train_only,
-        now_s=_now_s(dataset, inter), labels=labels,
+        now_s=_now_s(dataset, inter), labels=labels, split_method=method,
+        split_note=f"impressions from {how}" if keys is not None else how,
     )
 
 
@@ -206,20 +216,30 @@ def seconds(ts: pd.Series) -> np.ndarray:
     return (pd.to_datetime(ts, utc=True).astype("datetime64[ns, UTC]").astype("int64") // 10**9).to_numpy()
 
 
-def _split(inter: pd.DataFrame, split: SplitConfig, seed: int) -> tuple[np.ndarray, int, int]:
-    """Per-user holdout: the latest (or a random) share of each user's interactions; none for "none"."""
+def _split(inter: pd.DataFrame, split: SplitConfig, seed: int, method: str,
+           event_s: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Held-out rows and the counts of evaluated and train-only users, for the resolved ``method``."""
     n = len(inter)
     user = inter[USER_POS].to_numpy()
-    if split.method == "none":  # train on everything: every active user is train-only
-        return np.zeros(n, dtype=bool), 0, int(np.count_nonzero(np.bincount(user))) if n else 0
-    if split.method == "time":
-        key = seconds(inter[S.EVENT_TS])
+    counts = np.bincount(user, minlength=int(user.max()) + 1 if n else 0)
+    active = counts > 0
+    if method == "none":  # train on everything: every active user is train-only
+        return np.zeros(n, dtype=bool), 0, int(np.count_nonzero(active))
+    if method in ("impression", "users", "date"):
+        key = inter[IMP.IMPRESSION_KEY].to_numpy(np.int64)
+        if method == "date" and not (key >= 0).any():  # rows are their own "impressions"
+            is_test = event_s >= IMP.cut_seconds(split, event_s)
+        else:
+            is_test = IMP.split_impressions(key, user.astype(np.int64), event_s, method, split, seed)
+        evaluated = np.bincount(user[is_test], minlength=len(counts)) > 0
+        return is_test, int(evaluated.sum()), int((active & ~evaluated).sum())
+    if method == "time":
+        key = event_s
     else:
         key = np.random.default_rng(seed).random(n)
     # order within user by key, ties by content id then row: deterministic
     order = np.lexsort((np.arange(n), inter[S.CONTENT_ID].to_numpy(), key, user))
     sorted_user = user[order]
-    counts = np.bincount(user, minlength=int(user.max()) + 1 if n else 0)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     pos_in_user = np.arange(n) - starts[sorted_user]
     n_user = counts[sorted_user]
@@ -229,7 +249,6 @@ def _split(inter: pd.DataFrame, split: SplitConfig, seed: int) -> tuple[np.ndarr
     is_test_sorted = eligible & (pos_in_user >= n_user - n_test)
     is_test = np.empty(n, dtype=bool)
     is_test[order] = is_test_sorted
-    active = counts > 0
     n_eval = int((active & (counts >= split.min_history)).sum())
     n_train_only = int((active & (counts < split.min_history)).sum())
     return is_test, n_eval, n_train_only

@@ -15,7 +15,13 @@ from ranking.viz.charts import (
     score_histogram,
     stage_timing,
 )
-from ranking.viz.eval_charts import baselines_vs_stages, beyond_accuracy, data_curve, estimator_agreement
+from ranking.viz.eval_charts import (
+    baselines_vs_stages,
+    beyond_accuracy,
+    data_curve,
+    estimator_agreement,
+    impression_metrics,
+)
 from ranking.viz.post_charts import tradeoff_curve
 from ranking.viz.stage_charts import (
     bump_chart,
@@ -31,6 +37,6 @@ from ranking.viz.style import PALETTE, STAGE_COLORS
 __all__ = [
     "PALETTE", "STAGE_COLORS", "baselines_vs_stages", "beyond_accuracy", "bump_chart",
     "calibration", "compare_runs", "contributions", "data_curve", "estimator_agreement", "feature_importance", "funnel",
-    "improved_degraded", "kendall_tau_hist", "learning_curve", "loss_curve", "metrics_by_stage",
+    "impression_metrics", "improved_degraded", "kendall_tau_hist", "learning_curve", "loss_curve", "metrics_by_stage",
     "recall_at_k", "sankey", "score_histogram", "stage_timing", "tradeoff_curve",
 ]

@@ -22,7 +22,7 @@ BASELINE_STYLE = {"popularity": ("#D55E00", "dash"), "smoothed_ctr": ("#E69F00",
                   "heuristic": ("#0072B2", "dashdot"), "freshness": ("#009E73", "longdashdot"),
                   "glm": ("#6A3D9A", "dash"), "logreg": ("#000000", "dot"), "random": ("#777777", "longdash")}
 ESTIMATOR_TITLES = {"oracle": "Truth (oracle NDCG)", "heldout_ndcg": "Held-out NDCG", "ips": "IPS",
-                    "snips": "SNIPS", "dr": "Doubly robust"}
+                    "clipped_ips": "Clipped IPS", "snips": "SNIPS", "dr": "Doubly robust"}
 
 
 def _ordered(values: Mapping[str, float]) -> list[str]:
@@ -69,11 +69,14 @@ def _legend_beside(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[str, float]) -> go.Figure:
-    """Each yardstick's value per stage, rescaled to 0 (its worst stage) … 1 (its best), one line each.
+def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[str, float],
+                        intervals: Mapping[str, Mapping[str, tuple[float, float]]] | None = None) -> go.Figure:
+    """Each yardstick's value per stage, rescaled to 0 (its worst stage) … 1 (its best), one line each, with its
+    95 % interval (rescaled the same way) as error bars where ``intervals`` gives one.
 
-    ``values``: yardstick (``oracle``, ``heldout_ndcg``, ``ips``, ``snips``, ``dr``) → list name → value;
-    ``tau``: yardstick → Kendall τ of its stage order against the oracle's (shown in the legend).
+    ``values``: yardstick (``oracle``, ``heldout_ndcg``, ``ips``, ``clipped_ips``, ``snips``, ``dr``) → list name →
+    value; ``tau``: yardstick → Kendall τ of its stage order against the oracle's (shown in the legend);
+    ``intervals``: yardstick → list name → (low, high).
     """
     title = "Which estimate orders the stages like the truth?"
     series = {k: v for k, v in values.items() if any(np.isfinite(x) for x in v.values())}
@@ -81,6 +84,7 @@ def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[
         return _empty(title, 520)
     order = _ordered(series["oracle"])
     fig = go.Figure()
+    spread = np.array([0.0, 1.0])
     for i, (key, row) in enumerate(series.items()):
         y = np.array([row.get(s, np.nan) for s in order], dtype=float)
         lo, hi = np.nanmin(y), np.nanmax(y)
@@ -90,12 +94,22 @@ def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[
             t = tau.get(key, np.nan)
             name += f" · τ = {t:+.2f}" if np.isfinite(t) else " · τ undefined"
         truth = key == "oracle"
+        bars = (intervals or {}).get(key)
+        error = None
+        if bars and hi > lo:
+            low = np.array([bars.get(s, (np.nan, np.nan))[0] for s in order], float)
+            high = np.array([bars.get(s, (np.nan, np.nan))[1] for s in order], float)
+            error = {"type": "data", "symmetric": False, "array": np.nan_to_num((high - y) / (hi - lo)),
+                     "arrayminus": np.nan_to_num((y - low) / (hi - lo)), "thickness": 2, "width": 5}
+            spread = np.r_[spread, (low - lo) / (hi - lo), (high - lo) / (hi - lo)]
         fig.add_trace(go.Scatter(
-            x=[_stage_label(s, " ") for s in order], y=scaled, name=name, mode="lines+markers",
+            x=[_stage_label(s, " ") for s in order], y=scaled, name=name, mode="lines+markers", error_y=error,
             line={"width": 6 if truth else 3, "color": "#111111" if truth else PALETTE[i % len(PALETTE)],
                   "dash": "solid" if truth else "dash"}, marker={"size": 14 if truth else 10},
             customdata=y, hovertemplate=f"<b>%{{x}}</b><br>{name}<br>value = %{{customdata:.4f}}<extra></extra>"))
-    fig.update_yaxes(range=[-0.08, 1.08], tickvals=[0, 0.5, 1], ticktext=["worst", "", "best"])
+    low, high = float(np.nanmin(spread)), float(np.nanmax(spread))
+    fig.update_yaxes(range=[min(low, 0) - 0.08, max(high, 1) + 0.08], tickvals=[0, 0.5, 1],
+                     ticktext=["worst", "", "best"])
     fig.add_annotation(text="τ = Kendall's τ of the stage order against the truth's (+1 = same order, −1 = reversed)",
                        x=0, y=-0.22, xref="paper", yref="paper", showarrow=False, xanchor="left",
                        font={"size": BASE_FONT - 2, "color": "#333333"})
@@ -171,4 +185,39 @@ def data_curve(curve) -> go.Figure:
     fig.update_xaxes(type="log", tickvals=x, ticktext=[f"{v:g} %" for v in x])
     fig = _style(fig, title, "share of the training log used (log scale)", f"{label} (0–1, higher is better)",
                  560, legend=True)
+    return _legend_beside(fig)
+
+
+def impression_metrics(lists: Mapping[str, Mapping[str, float]]) -> go.Figure:
+    """The official MIND metrics (AUC, MRR, nDCG@5, nDCG@10) side by side: for each, every list's mean over held-out
+    impressions as a dot with its 95 % interval, lists in funnel order then the baselines (one colour each).
+
+    ``lists``: list name → {metric, metric_low, metric_high} (``ranking.evaluation.impression``'s ``lists``).
+    """
+    from ranking.evaluation.impression import METRICS
+    from ranking.evaluation.impression import TITLES as METRIC_TITLES
+
+    title = "Per impression: does each list order the shown candidates so the clicked ones come first?"
+    rows = [n for n in (*_ordered({s: 0 for s in lists if s in STAGE_ORDER}),
+                        *[b for b in BASELINE_TITLES if b in lists])]
+    if not rows:
+        return _empty(title, 480)
+    fig = go.Figure()
+    ticks = [METRIC_TITLES[m] for m in METRICS]
+    for name in rows:
+        who = _stage_label(name, " ") if name in STAGE_ORDER else BASELINE_TITLES[name]
+        y = np.array([lists[name][m] for m in METRICS], float)
+        lo = np.array([lists[name][f"{m}_low"] for m in METRICS], float)
+        hi = np.array([lists[name][f"{m}_high"] for m in METRICS], float)
+        color = STAGE_COLORS.get(name, BASELINE_STYLE.get(name, ("#333333", ""))[0])
+        fig.add_trace(go.Scatter(
+            x=ticks, y=y, mode="markers", name=who, marker={"size": 12, "color": color},
+            error_y={"type": "data", "symmetric": False, "array": np.nan_to_num(hi - y),
+                     "arrayminus": np.nan_to_num(y - lo), "thickness": 2.5, "width": 5},
+            customdata=np.c_[lo, hi],
+            hovertemplate=(f"<b>{who}</b><br>%{{x}} = %{{y:.3f}}<br>95 % interval %{{customdata[0]:.3f}} – "
+                           "%{customdata[1]:.3f}<extra></extra>")))
+    fig.update_layout(scattermode="group", scattergap=0.35)
+    fig = _style(fig, title, "metric (MIND's official definitions, y = click)",
+                 "mean over held-out impressions (higher is better)", 560, legend=True)
     return _legend_beside(fig)
