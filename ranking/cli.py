@@ -11,14 +11,13 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import sys
-import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from ranking.evaluation.summary import group_notes, run_summary
+from ranking.progress import Progress
 
 __all__ = ["build_parser", "group_notes", "main", "run_summary"]
 
@@ -303,14 +302,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "seeds":
         from ranking import study  # XGBoost is slow to import: only once the settings and data are good
 
-        return study.command(dataset, config, args.seeds, args.out, None if args.quiet else _Progress())
+        return study.command(dataset, config, args.seeds, args.out, None if args.quiet else Progress())
     if args.command == "curve":
         from ranking import curve
 
-        return curve.command(dataset, config, args.seeds, args.out, None if args.quiet else _Progress())
+        return curve.command(dataset, config, args.seeds, args.out, None if args.quiet else Progress())
     from ranking import pipeline  # XGBoost is slow to import: only once the settings and data are good
 
-    progress = None if args.quiet else _Progress()
+    progress = None if args.quiet else Progress()
     result = pipeline.run(dataset, config, progress=progress)
     with _writing(args.out):
         limits.clear_output(args.out, folder=True, force=args.force)
@@ -350,58 +349,6 @@ def _writing(out: Path):
         raise OSError(f"cannot write {out}: {e.strerror or e}") from e
 
 
-class _Progress:
-    """Progress on stderr for every step (``--quiet`` turns it off).
-
-    On a terminal: one line redrawn in place, with a bar, the step's elapsed time, its rate and an
-    estimate of the time left (from the step's progress so far). Elsewhere (a log file, CI): a line per
-    step, per new phase of a step (scoring after training), per quarter of a step, and at least one every
-    ``HEARTBEAT_S`` seconds while a step reports, so a long part is never silent.
-    """
-
-    HEARTBEAT_S = 10.0
-    WIDTH = 24
-
-    def __init__(self, stream=None, tty: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.stage, self.shown, self.phase, self.last = "", -1.0, "", 0.0
-        self.stage_t0 = self.frac_t0 = time.monotonic()
-        self.frac0 = 0.0
-        self.drawn = False
-
-    def __call__(self, stage: str, fraction: float, message: str, logs: dict | None = None) -> None:
-        now = time.monotonic()
-        if stage != self.stage:
-            self.stage, self.stage_t0, self.frac_t0, self.frac0, self.shown = stage, now, now, fraction, -1.0
-        phase = re.sub(r"[\d.,]+", "#", message)
-        if phase != self.phase:  # a new phase (scoring after training): its own rate and estimate
-            self.frac_t0, self.frac0 = now, fraction
-        if stage == "done":
-            if self.tty and self.drawn:
-                print(file=self.stream, flush=True)
-            return
-        elapsed = now - self.stage_t0
-        if self.tty:
-            self._draw(stage, fraction, message, elapsed, now)
-        elif (phase != self.phase or fraction - self.shown >= 0.25 or now - self.last >= self.HEARTBEAT_S):
-            print(f"[{fraction:4.0%}] {stage}: {message} ({elapsed:.0f} s)", file=self.stream, flush=True)
-            self.shown, self.last = fraction, now
-        self.phase = phase
-
-    def _draw(self, stage: str, fraction: float, message: str, elapsed: float, now: float) -> None:
-        fraction = min(max(fraction, 0.0), 1.0)
-        full = round(fraction * self.WIDTH)
-        bar = "█" * full + "·" * (self.WIDTH - full)
-        spent, done = now - self.frac_t0, fraction - self.frac0
-        rate = done / spent if spent > 0.5 and done > 0 else 0.0
-        left = f" · ~{(1.0 - fraction) / rate:.0f} s left" if rate > 0 and fraction < 1.0 else ""
-        per_min = f" · {rate * 100 * 60:.0f} %/min" if rate > 0 else ""
-        line = f"{stage:<9} {bar} {fraction:4.0%} {message} · {elapsed:.0f} s{per_min}{left}"
-        print("\r\033[K" + line[:200], end="", file=self.stream, flush=True)
-        self.drawn = True
-
-
 def _rerank(args: argparse.Namespace) -> int:
     from ranking import pipeline  # XGBoost is slow to import: only once the arguments are good
     from ranking.data import limits
@@ -425,4 +372,4 @@ _COMMANDS = {"validate": _validate, "label": _label, "synth": _synth, "import-mi
 def _online(command: str, args: argparse.Namespace) -> int:
     from ranking.online import cli as online_cli
 
-    return getattr(online_cli, command)(args, {"load": _load, "read_config": _read_config, "progress": _Progress})
+    return getattr(online_cli, command)(args, {"load": _load, "read_config": _read_config, "progress": Progress})

@@ -810,12 +810,13 @@ class _Clock:
 def test_progress_is_never_silent_in_a_log_and_draws_a_bar_with_an_estimate_on_a_terminal(monkeypatch):
     import io
 
-    from ranking import cli
+    from ranking import progress
+    from ranking.progress import Progress
 
     clock = _Clock()
-    monkeypatch.setattr(cli.time, "monotonic", clock)
+    monkeypatch.setattr(progress.time, "monotonic", clock)
     log = io.StringIO()
-    p = cli._Progress(stream=log, tty=False)
+    p = Progress(stream=log, tty=False)
     p("stage2", 0.0, "Stage 2: XGBoost round 1 of at most 300", {})
     for r in range(2, 40):  # 38 rounds within a quarter, 1 s apart: one heartbeat line after 10 s
         clock.t += 1.0
@@ -827,7 +828,7 @@ def test_progress_is_never_silent_in_a_log_and_draws_a_bar_with_an_estimate_on_a
     assert lines[-1] == "[100%] stage2: Stage 2: ranking every user's candidates (38 s)"
 
     term = io.StringIO()
-    p = cli._Progress(stream=term, tty=True)
+    p = Progress(stream=term, tty=True)
     p("stage3", 0.0, "Stage 3: epoch 1 of 10", {})
     clock.t += 20.0
     p("stage3", 0.5, "Stage 3: epoch 5 of 10", {})  # half in 20 s: about 20 s left
