@@ -62,7 +62,7 @@ def test_the_library_is_laid_out_by_role():
     assert folders == ROLES
     top = sorted(p.name for p in (ROOT / "ranking").glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "cli.py", "config.py", "curve.py", "errors.py", "names.py",
-                   "pipeline.py", "scoring.py", "study.py"]
+                   "pipeline.py", "progress.py", "scoring.py", "study.py"]
 
 
 def test_no_import_circle_in_the_library():
