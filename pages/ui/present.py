@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ranking.viz.style import BASE_FONT, TITLE_FONT
+from ranking.viz.style import BASE_FONT, TITLE_FONT, fit_header
 from ranking.viz.tables import readable
 
 KEY = "presenter"
@@ -29,8 +29,15 @@ div[data-testid="stMainBlockContainer"] { max-width: 100%; padding-left: 2rem; p
 div[data-testid="stMarkdownContainer"] p, div[data-testid="stMarkdownContainer"] li,
 div[data-testid="stCaptionContainer"], div[data-testid="stCaptionContainer"] * {
     font-size: 1.35rem !important; color: #222 !important; }
-div[data-testid="stDataFrame"] { zoom: 1.3; }
 div[data-testid="stTable"] table { font-size: 1.3rem; }
+div[data-testid="stMetric"] div[data-testid="stMetricValue"],
+div[data-testid="stMetric"] div[data-testid="stMetricValue"] * { font-size: 2.6rem !important; line-height: 1.2; }
+div[data-testid="stMetric"] div[data-testid="stMetricDelta"] * { font-size: 1.2rem !important; }
+div[data-baseweb="select"] div, div[data-baseweb="input"] input, textarea,
+div[data-testid="stNumberInputContainer"] input { font-size: 1.3rem !important; }
+div[data-testid="stSliderThumbValue"], div[data-testid="stSliderThumbValue"] * { font-size: 1.2rem !important; }
+div[data-testid="stSlider"] div[data-baseweb="slider"] { margin-top: 1.4rem; }  /* room for the larger value */
+button:disabled { opacity: 0.4; }
 </style>
 """
 
@@ -86,7 +93,7 @@ def scaled(fig: go.Figure, scale: float = SCALE) -> go.Figure:
         font = getattr(trace, "textfont", None)
         if font is not None and font.size:
             font.size = round(font.size * scale)
-    return out
+    return fit_header(out)  # larger title and legend text need a taller header band
 
 
 def chart(fig: go.Figure, key: str | None = None, container: Any = None) -> None:
