@@ -11,6 +11,7 @@ from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages import features as F
+from ranking.viz import tables as T
 
 
 def _curves_to_evals(curves: dict) -> dict:
@@ -46,7 +47,7 @@ if ctx is not None:
                    "to the GLM, whose straight-line age effect still holds past the ages the old feed showed, "
                    "so stage 2 cannot fall far below the GLM — and beats it only where the trees find more."
                    if cfg.stage2.boost_from_glm else "")
-                if cfg.target == "signals" else f"Objective **{cfg.stage2.objective}**: " + (
+                if cfg.target == "signals" else f"Objective **{names.option_title(cfg.stage2.objective)}**: " + (
         "LambdaMART — each user's candidates form one query and the trees optimise NDCG of the order."
         if cfg.stage2.objective.startswith("rank") else
         "pointwise — the trees predict the probability that an impression is positive."))
@@ -67,13 +68,15 @@ if ctx is not None:
     c[0].metric("Training rows (targets)", f"{model.n_train_rows_:,}", help="Held-out validation rows: "
                 f"{model.n_valid_rows_:,}")
     c[1].metric("Trees used", f"{model.best_iteration_ + 1}")
-    c[2].metric("Held-out AUC", f"{m.get('auc', float('nan')):.3f}")
+    c[2].metric("Held-out AUC", T.metric(m.get("auc")))
     signals = getattr(model, "signals_mode", False)
-    c[3].metric("Log-loss", "— (a value, not a probability)" if signals else
-                f"{m.get('logloss', float('nan')):.3f}" if not cfg.stage2.objective.startswith("rank")
-                else "— (ranking margin)")
-    c[4].metric(names.title(ev.basis), f"{ev.headline('stage2'):.3f}",
-                f"{ev.headline('stage2') - ev.headline('stage1'):+.3f} vs stage 1")
+    # the reason goes in the help: "— (a value, not a probability)" was cut to "— (a val…" in a narrow column
+    c[3].metric("Log-loss", "—" if signals or cfg.stage2.objective.startswith("rank") else T.metric(m.get("logloss")),
+                help="Log-loss needs probabilities: with five signals the score is Σ weight × prediction (a value)"
+                if signals else "Log-loss needs probabilities: the ranking objective gives margins"
+                if cfg.stage2.objective.startswith("rank") else None)
+    c[4].metric(names.title(ev.basis), T.metric(ev.headline("stage2")),
+                **T.delta(ev.headline("stage2"), ev.headline("stage1"), "stage 1"))
 
     t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
     with t1:

@@ -70,8 +70,10 @@ if ctx is not None:
                        "and the observed positive rate, over bins of predictions weighted by their size. 0 = a "
                        "predicted 30% happens 30% of the time.")
         else:
-            st.info("Calibration needs probabilities: train stage 3, or stage 2 with binary:logistic "
-                    "(rank:ndcg produces ranking margins, not probabilities).")
+            st.info("Calibration needs predicted probabilities, and no trained stage gives them here: with "
+                    "\"Stages 2 and 3 learn\" set to five signals a score is Σ weight × prediction (a value), and "
+                    "the Ranking objective gives margins. Set it to the compound label with the Probability "
+                    "objective and retrain to see calibration.")
     with t3:
         compare.section(ctx, view, C.user_picker)
 

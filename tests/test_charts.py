@@ -174,7 +174,8 @@ def test_projector_style_and_trace_count(name):
     if fig.data[0].type != "sankey":  # Sankey has no axes; every other chart labels both
         axes = [fig.layout[k] for k in fig.layout if k.startswith(("xaxis", "yaxis"))]
         assert any(a.title.text for a in axes if a.plotly_name.startswith("x"))
-        assert all(a.title.text for a in axes if a.plotly_name.startswith("y"))
+        # a y axis shared with the panel on its left (matches=…, no tick labels) is named there
+        assert all(a.title.text for a in axes if a.plotly_name.startswith("y") and not a.matches)
     spec = _strict_json(fig)  # serialisable without kaleido, and valid JSON for the browser
     assert spec["layout"]["title"]["text"] == fig.layout.title.text
 
@@ -265,8 +266,8 @@ def test_learning_curve_names_sets_and_marks_best():
     stars = [t for t in fig.data if t.name == "best iteration"]
     assert [t.y[0] for t in stars] == [ev["validation_1"]["logloss"][3], ev["validation_1"]["auc"][3]]
     assert sum(t.showlegend is not False for t in fig.data) == 3  # one legend entry per kind
-    assert fig.layout.yaxis.title.text == "logloss (lower is better)"
-    assert fig.layout.yaxis2.title.text == "auc (higher is better)"
+    assert fig.layout.yaxis.title.text == "Log-loss (lower is better)"  # display names, not XGBoost keys
+    assert fig.layout.yaxis2.title.text == "AUC (higher is better)"
     assert len(C.learning_curve(ev, best_iteration=3, metric="auc").data) == 3
     assert len(C.learning_curve(ev, best_iteration=99).data) == 4  # out of range: no star
     with pytest.raises(ValueError, match="valid: logloss, auc"):
@@ -306,7 +307,7 @@ def test_loss_curve_partial_and_single_epoch():
     star = fig.data[-1]
     assert star.name == "best epoch"
     assert list(star.x) == [2]
-    assert fig.layout.yaxis2.title.text == "auc (higher is better)"
+    assert fig.layout.yaxis2.title.text == "AUC (higher is better)"
     one = C.loss_curve({"loss": [0.7], "val_loss": []})
     assert len(one.data) == 1
     assert list(one.data[0].x) == [1]
@@ -399,8 +400,11 @@ def test_sankey_nodes_links_and_counts():
     s = C.sankey(_flows()).data[0]
     # zero flow dropped; long labels on two lines so neighbouring columns do not overlap
     assert list(s.node.label) == ["Catalog (100)", "Candidates (35)", "Ineligible<br>(region) (65)",
-                                  "Stage 2 top N (20)", "Dropped at stage<br>2 (15)"]
-    assert list(s.link.value) == [35.0, 65.0, 20.0, 15.0]
+                                  "Stage 2 top N (20)", "Dropped at stage<br>2 (15)", ""]
+    assert list(s.link.value) == [35.0, 65.0, 20.0, 15.0, 20.0, 15.0]
+    # the last column flows on into an invisible node, so Plotly writes its labels right of the nodes
+    assert list(s.link.target[-2:]) == [5, 5]
+    assert s.node.color[5] == s.link.color[-1] == "rgba(0,0,0,0)"
     assert s.node.color[2] == ST.NEUTRAL
     assert s.node.color[4] == ST.NEUTRAL
     assert s.node.color[0] != ST.NEUTRAL

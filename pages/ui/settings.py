@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from ranking import names
 from ranking.config import (
     CandidateConfig,
     EvalConfig,
@@ -90,7 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
                  "oracle's ideal list."),
     Setting("s2_objective", "stage2", "objective", "Objective", "select", _G.objective,
             options=("rank:ndcg", "binary:logistic"),
-            help="rank:ndcg = LambdaMART over each user's list; binary:logistic = pointwise probability."),
+            help="Ranking = LambdaMART over each user's list (scores are ranking margins); "
+                 "Probability = pointwise logistic (scores are probabilities)."),
     Setting("s2_trees", "stage2", "n_estimators", "Max trees", "slider", _G.n_estimators, lo=10, hi=1000,
             step=10),
     Setting("s2_depth", "stage2", "max_depth", "Max depth", "slider", _G.max_depth, lo=1, hi=10, step=1),
@@ -173,7 +175,7 @@ def widget(key: str, container: Any = None, disabled: bool = False) -> Any:
         where.number_input(s.label, min_value=type(s.default)(s.lo), max_value=type(s.default)(s.hi),
                            step=type(s.default)(s.step), **common)
     elif s.kind == "select":
-        where.selectbox(s.label, options=list(s.options), **common)
+        where.selectbox(s.label, options=list(s.options), format_func=names.option_title, **common)
     elif s.kind == "radio":
         where.radio(s.label, options=list(s.options), horizontal=True, **common)
     elif s.kind == "toggle":

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ranking.names import feature_title
+from ranking.names import METRICS, feature_title
 from ranking.viz.style import (
     BAD,
     NEUTRAL,
@@ -149,9 +149,9 @@ def learning_curve(evals: Mapping[str, Mapping[str, list[float]]], best_iteratio
             fig.add_trace(go.Scatter(
                 x=np.arange(len(y)), y=y, name=label, legendgroup=label, showlegend=r == 1,
                 mode=_mode(len(y)), line={"width": 3, "color": color},
-                hovertemplate=f"<b>{label}</b><br>round %{{x}}<br>{m} = %{{y:.4f}}<extra></extra>"),
+                hovertemplate=f"<b>{label}</b><br>round %{{x}}<br>{_metric_name(m)} = %{{y:.4f}}<extra></extra>"),
                 row=r, col=1)
-        fig.update_yaxes(title_text=f"{m} ({_direction(m)})", row=r, col=1)
+        fig.update_yaxes(title_text=f"{_metric_name(m)} ({_direction(m)})", row=r, col=1)
         last = np.asarray(evals[sets[-1]].get(m, []), dtype=float)
         if best_iteration is not None and 0 <= best_iteration < len(last):
             fig.add_trace(go.Scatter(
@@ -225,6 +225,11 @@ def contributions(contrib: pd.Series, base: float, title: str, top: int = 10,
                   f"model margin ({unit})", "feature", 180 + 36 * len(names))
 
 
+def _metric_name(key: str) -> str:
+    """A training metric key for people (XGBoost's ``auc``/``logloss``, Keras's ``loss``); others as given."""
+    return {"loss": "Loss"}.get(key, METRICS.get(key.split("@")[0], key))
+
+
 def loss_curve(history: Mapping[str, list[float]]) -> go.Figure:
     """Keras ``History.history`` ({"loss": [...], "val_loss": [...], "val_auc": [...]}) per epoch; one
     subplot per metric, train vs validation; partial histories (even one epoch) are fine."""
@@ -244,9 +249,9 @@ def loss_curve(history: Mapping[str, list[float]]) -> go.Figure:
                 x=np.arange(1, len(y) + 1), y=y, name=label, legendgroup=label, mode=_mode(len(y)),
                 marker={"size": 9},
                 showlegend=label not in {t.name for t in fig.data}, line={"width": 3, "color": color},
-                hovertemplate=f"<b>{label}</b><br>epoch %{{x}}<br>{m} = %{{y:.4f}}<extra></extra>"),
+                hovertemplate=f"<b>{label}</b><br>epoch %{{x}}<br>{_metric_name(m)} = %{{y:.4f}}<extra></extra>"),
                 row=r, col=1)
-        fig.update_yaxes(title_text=f"{m} ({_direction(m)})", row=r, col=1)
+        fig.update_yaxes(title_text=f"{_metric_name(m)} ({_direction(m)})", row=r, col=1)
     if "val_loss" in series and not np.isnan(series["val_loss"]).all():
         best = int(np.nanargmin(series["val_loss"]))
         fig.add_trace(go.Scatter(
