@@ -220,6 +220,17 @@ def label_values(cfg: LabelConfig) -> dict[str, Any]:
             "expected_dwell": 10.0 if isinstance(dwell, str) else float(dwell)}
 
 
+def matching_preset(presets: dict[str, LabelConfig]) -> str | None:
+    """The name of the label preset the current widget values reproduce, or None (custom weights)."""
+    for name, preset in presets.items():
+        want = label_values(preset)
+        if want["dwell_mode"] != "constant":
+            want.pop("expected_dwell")  # unused by a median/per-topic dwell
+        if all(value(k) == v for k, v in want.items()):
+            return name
+    return None
+
+
 def _section(kind: type, section: str) -> Any:
     kwargs = {BY_KEY[k].field: value(k) for k in SECTION_KEYS[section] if BY_KEY[k].field}
     if section == "labels":
