@@ -103,6 +103,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     startup.kick_off()  # once per server: the sample world trains in the background (pages.session.demo)
     W.adopt_url()
+    present.adopt()  # before a lesson link's page switch, which drops the query parameters
     tour.adopt()
     tour.go()
     head, switch = st.columns([4, 1], vertical_alignment="center")

@@ -19,6 +19,8 @@ import streamlit as st
 from ranking.viz.style import BASE_FONT, TITLE_FONT, fit_header
 from ranking.viz.tables import readable
 
+from . import tour
+
 KEY = "presenter"
 SCALE = 1.4  # chart text and heights in presenter mode
 _CSS = """
@@ -36,8 +38,19 @@ div[data-testid="stMetric"] div[data-testid="stMetricDelta"] * { font-size: 1.2r
 div[data-baseweb="select"] div, div[data-baseweb="input"] input, textarea,
 div[data-testid="stNumberInputContainer"] input { font-size: 1.3rem !important; }
 div[data-testid="stSliderThumbValue"], div[data-testid="stSliderThumbValue"] * { font-size: 1.2rem !important; }
-div[data-testid="stSlider"] div[data-baseweb="slider"] { margin-top: 1.4rem; }  /* room for the larger value */
+div[data-testid="stSlider"] > div[role="group"] { margin-top: 1.4rem; }  /* room for the larger value */
 button:disabled { opacity: 0.4; }
+</style>
+"""
+
+
+# Always on: Streamlit draws captions, help text and metric labels in the text colour at 60 % opacity
+# (#717579 on the grey panels, 4.25:1, below WCAG AA's 4.5:1); this grey is 7:1 on #f3f5f8.
+_BASE_CSS = """
+<style>
+div[data-testid="stCaptionContainer"], div[data-testid="stCaptionContainer"] *,
+div[data-testid="stMetricLabel"] *, div[data-testid="stWidgetLabel"] small,
+div[data-testid="stMarkdownContainer"] small { color: #464b52 !important; }
 </style>
 """
 
@@ -49,6 +62,12 @@ def on() -> bool:
     return str(st.query_params.get(KEY, "")).lower() in ("1", "true", "yes", "on")
 
 
+def adopt() -> None:
+    """Keep presenter mode across a page switch made before the toggle is drawn (a lesson link with
+    ``tour=N`` switches to the step's page, and a switch drops the query parameters)."""
+    st.session_state[KEY] = on()
+
+
 def toggle(container: Any = None) -> bool:
     """The presenter-mode switch (kept across pages and in the URL); applies the page style when on."""
     where = container if container is not None else st
@@ -58,11 +77,13 @@ def toggle(container: Any = None) -> bool:
     where.toggle("Presenter mode", key=KEY, persist_state="session",
                  help="Large text in charts and tables, page intros collapsed, sidebar hidden. "
                       "Travels in the lesson link.")
+    st.html(_BASE_CSS)
     if on():
         st.html(_CSS)
         with where.popover("Pages", icon=":material/menu:"):  # the sidebar, and its page list, is hidden
             for path in sorted((Path(__file__).parents[1]).glob("[0-9]*_*.py")):
                 st.page_link(f"pages/{path.name}", label=re.sub(r"^\d+_", "", path.stem).replace("_", " "))
+            tour.start_button(key="tour_start_presenter")  # the sidebar's lesson button is hidden too
     return on()
 
 
