@@ -110,3 +110,37 @@ def test_no_raw_value_on_any_page_after_training():
         if found := raw_values(at):
             problems[page] = found
     assert not problems, "\n".join(f"{p}:\n  " + "\n  ".join(f) for p, f in problems.items())
+
+
+def test_the_preset_box_says_custom_once_the_sliders_match_no_preset():
+    at = AppTest.from_file(str(ROOT / "pages/1_Labels.py"), default_timeout=240)
+    at.query_params.update(TINY)
+    at.run()
+    assert at.selectbox(key="preset").value == "Notebook defaults"
+    at.slider(key="w_share").set_value(5.0).run()
+    assert at.selectbox(key="preset").value.startswith("Custom")
+    assert at.button(key="apply_preset").disabled
+    at.selectbox(key="preset").set_value("Punish hides").run()  # choosing a preset applies it
+    from ranking.prep.labels import PRESETS
+
+    assert at.slider(key="w_hide").value == PRESETS["Punish hides"].w_hide
+    assert at.slider(key="w_share").value == PRESETS["Punish hides"].w_share
+    assert at.selectbox(key="preset").value == "Punish hides"
+
+
+@pytest.mark.timeout(900)
+def test_a_weight_move_marks_what_moved_in_the_feed():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params.update(TINY)
+    at.run()
+    at.button(key="train_all").click().run()
+    at.switch_page("pages/5_Feed.py").run()
+    assert not [m for m in at.markdown if "Since the last change" in m.value]  # nothing to compare with yet
+    at.switch_page("pages/1_Labels.py").run()
+    at.slider(key="w_share").set_value(5.0).run()
+    at.slider(key="w_hide").set_value(0.0).run()
+    at.switch_page("pages/5_Feed.py").run()
+    assert not at.exception
+    line = [m.value for m in at.markdown if "Since the last change" in m.value]
+    assert line and ("moved" in line[0] or "entered" in line[0]), line
+    assert any("-badge[↑" in m.value or "-badge[new]" in m.value for m in at.markdown)
