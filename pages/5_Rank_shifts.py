@@ -43,11 +43,11 @@ if ctx is not None:
         st.caption(f"This user's {names.title(basis)}: {per[first][basis][user]:.3f} at {names.stage_title(first)} → "
                    f"{per[last][basis][user]:.3f} at {names.stage_title(last)} ({change[user]:+.3f}).")
 
-    st.subheader("Ranks and moves")
+    st.header("Ranks and moves")
     P.table(table.drop(columns=["item_pos"]), pin=2, height=360)
 
     if highlight is not None:
-        st.subheader(f"Why did item {highlight} move?")
+        st.header(f"Why did item {highlight} move?")
         row = table[table["content_id"] == highlight].iloc[0]
         ranks = {c: row[c] for c in table.columns if c.startswith("rank ")}
         st.write(" → ".join(f"{c[5:]}: {'out' if pd.isna(v) else int(v)}" for c, v in ranks.items()))
@@ -60,7 +60,7 @@ if ctx is not None:
             st.caption("Contributions are SHAP values in **log-odds**: the model's score before the sigmoid, "
                        "log(p / (1 − p)). +1 multiplies the odds of engagement by e ≈ 2.7.")
 
-    st.subheader("The funnel")
+    st.header("The funnel")
     scope = st.radio("Flows for", ["this user", "all users (per user average)"], horizontal=True,
                      key="sankey_scope")
     flows = explain.sankey_flows(prep, cfg, lists, user if scope == "this user" else None)
@@ -68,7 +68,7 @@ if ctx is not None:
         flows["value"] = flows["value"] / prep.n_users
     P.chart(viz.sankey(flows), key="sankey")
 
-    st.subheader("How much does each stage reshuffle?")
+    st.header("How much does each stage reshuffle?")
     taus = {name: np.asarray(per[name]["kendall_tau"]) for name in ev.transitions if name in per}
     P.chart(viz.kendall_tau_hist(taus), key="tau")
     st.caption("**Kendall τ** compares two orders of the same items: the share of item pairs both stages order "

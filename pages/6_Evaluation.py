@@ -45,7 +45,7 @@ if ctx is not None:
                    "rewards copying the logging policy. The oracle knows every item's true appeal — this "
                    "gap is exposure bias, the reason the paper recommends counterfactual evaluation.")
 
-    st.subheader("All metrics")
+    st.header("All metrics")
     counts = [c for c in stages.columns if c.startswith("n_")]
     stages[counts] = stages[counts].astype("Int64")  # counts print as whole numbers with separators
     P.table(stages.rename(index=names.stage_title), index=True)
@@ -77,7 +77,7 @@ if ctx is not None:
     with t3:
         compare.section(ctx, view, C.user_picker)
 
-    st.subheader("Do the learned stages beat simple baselines?")
+    st.header("Do the learned stages beat simple baselines?")
     st.caption("Popularity by click count and by smoothed click-through rate; stated topic affinity + quality "
                "score (nothing fitted); the same minus a fitted penalty per day of age (freshness); a per-signal "
                "GLM (logistic and Poisson regressions on transparent features, combined with the current "
@@ -92,7 +92,7 @@ if ctx is not None:
         st.caption(note)
     curve_section(ctx)
 
-    st.subheader("Counterfactual estimates from the logged propensities")
+    st.header("Counterfactual estimates from the logged propensities")
     cf = ev.counterfactual
     if cf.get("available"):
         if ev.has_oracle:
@@ -108,7 +108,7 @@ if ctx is not None:
     else:
         st.info("Counterfactual estimates unavailable: " + (cf.get("reason") or "no held-out impressions."))
 
-    st.subheader("Beyond accuracy")
+    st.header("Beyond accuracy")
     P.chart(viz.beyond_accuracy({**ev.stages, **ev.baselines}, k), key="beyond")
     st.caption("Topic calibration (Steck 2018) compares the topics of a user's engaged history with the feed's "
                "topics (KL divergence, 0 = same mix). It is not probability calibration (ECE), which asks "

@@ -28,7 +28,7 @@ _MEASURE = r"""() => {
     // the part of rect r that ancestors with clipping overflow let through (stMain scrolls vertically only)
     const clip = (el, r) => {
         let {left, top, right, bottom} = r;
-        for (let e = el.parentElement; e && e !== main && e !== document.body; e = e.parentElement) {
+        for (let e = el; e && e !== main && e !== document.body; e = e.parentElement) {
             const s = getComputedStyle(e);
             if (s.overflowX !== 'visible' || s.overflowY !== 'visible') {
                 const c = e.getBoundingClientRect();

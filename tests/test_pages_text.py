@@ -109,6 +109,8 @@ def test_no_raw_value_on_any_page_after_training():
         assert not at.exception, (page, [e.message for e in at.exception])
         if found := raw_values(at):
             problems[page] = found
+        alts = [m.value for m in at.markdown if 'class="lab-sr-only"' in m.value]
+        assert len(alts) == len(at.get("plotly_chart")), (page, "every chart has a text alternative", alts)
     assert not problems, "\n".join(f"{p}:\n  " + "\n  ".join(f) for p, f in problems.items())
 
 
@@ -142,5 +144,6 @@ def test_a_weight_move_marks_what_moved_in_the_feed():
     at.switch_page("pages/5_Feed.py").run()
     assert not at.exception
     line = [m.value for m in at.markdown if "Since the last change" in m.value]
-    assert line and ("moved" in line[0] or "entered" in line[0]), line
+    assert line
+    assert "moved" in line[0] or "entered" in line[0], line
     assert any("-badge[↑" in m.value or "-badge[new]" in m.value for m in at.markdown)

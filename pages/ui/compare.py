@@ -18,7 +18,7 @@ from ranking.evaluation import ab, explain
 from ranking.names import STAGES
 from ranking.pipeline import PipelineResult
 
-from . import changes
+from . import changes, present
 
 KEY = "pin"  # session state and URL parameter: the pinned run's id
 
@@ -98,10 +98,11 @@ def section(ctx, b: PipelineResult, user_picker) -> None:
         every = run.lists()
         order = list(every)
         lists = {s: every[s] for s in order[: order.index(stage) + 1]}  # the funnel up to the compared stage
-        col.plotly_chart(viz.bump_chart(explain.bump_frame(run.prep, lists, user),
-                                        title=f"{name}: user {ctx.dataset.users['user_id'].iloc[user]}"),
-                         key=f"ab_bump_{name[0]}")
-        col.dataframe(feed(run, stage, user), hide_index=True, height=300)
+        # through present: the projector style and display names (the raw frame showed rank, content_id, title)
+        present.chart(viz.bump_chart(explain.bump_frame(run.prep, lists, user),
+                                     title=f"{name}: user {ctx.dataset.users['user_id'].iloc[user]}"),
+                      key=f"ab_bump_{name[0]}", container=col)
+        present.table(feed(run, stage, user), container=col, height=300)
 
 
 def _readable(table):

@@ -8,6 +8,7 @@ display names, three significant digits and "—" for gaps (``ranking.viz.tables
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ranking.viz.style import BASE_FONT, TITLE_FONT, fit_header
+from ranking.viz.style import BASE_FONT, TITLE_FONT, describe, fit_header
 from ranking.viz.tables import readable
 
 from . import tour
@@ -45,12 +46,20 @@ button:disabled { opacity: 0.4; }
 
 
 # Always on: Streamlit draws captions, help text and metric labels in the text colour at 60 % opacity
-# (#717579 on the grey panels, 4.25:1, below WCAG AA's 4.5:1); this grey is 7:1 on #f3f5f8.
+# (#717579 on the grey panels, 4.25:1; #909397 on white, 3.1:1; WCAG AA needs 4.5:1); this grey is
+# 8:1 on white and 7:1 on #f3f5f8.
 _BASE_CSS = """
 <style>
-div[data-testid="stCaptionContainer"], div[data-testid="stCaptionContainer"] *,
-div[data-testid="stMetricLabel"] *, div[data-testid="stWidgetLabel"] small,
-div[data-testid="stMarkdownContainer"] small { color: #464b52 !important; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] *,
+[data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] small,
+[data-testid="stMarkdownContainer"] small { color: #464b52 !important; }
+[data-testid="stCaptionContainer"] { opacity: 1 !important; }  /* Streamlit fades captions to 60 % */
+/* a chart's text alternative: read by screen readers, drawn nowhere, and out of the flow (no extra gap) */
+.lab-sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden;
+               clip-path: inset(50%); white-space: nowrap; }
+[data-testid="stElementContainer"]:has(.lab-sr-only) { position: absolute; }
+/* page sections are h2 (st.header) under the page's h1, sized like the h3 they were: h1 → h3 skipped a level */
+[data-testid="stMain"] h2 { font-size: 1.6rem; }
 </style>
 """
 
@@ -117,10 +126,12 @@ def scaled(fig: go.Figure, scale: float = SCALE) -> go.Figure:
     return fit_header(out)  # larger title and legend text need a taller header band
 
 
-def chart(fig: go.Figure, key: str | None = None, container: Any = None) -> None:
-    """Draw a chart in the library's projector style (larger in presenter mode)."""
+def chart(fig: go.Figure, key: str | None = None, container: Any = None, alt: str | None = None) -> None:
+    """Draw a chart in the library's projector style (larger in presenter mode), with a text alternative for
+    screen readers (``alt``, else its title and series, ``ranking.viz.style.describe``) that takes no space."""
     where = container if container is not None else st
     where.plotly_chart(scaled(fig) if on() else fig, key=key, theme=None)
+    where.markdown(f'<p class="lab-sr-only">Chart: {html.escape(alt or describe(fig))}</p>', unsafe_allow_html=True)
 
 
 def table(frame: pd.DataFrame, container: Any = None, index: bool = False, pin: int = 1, **kwargs: Any) -> None:

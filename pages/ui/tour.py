@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from . import settings as W
 
@@ -130,19 +131,32 @@ def panel() -> None:
         end.button("End lesson", key="tour_end", icon=":material/close:", on_click=_end)
     st.html(_STICKY)
     if step.focus and st.session_state.pop("_tour_scroll", False):
-        st.html(_SCROLL.replace("FOCUS", step.focus), unsafe_allow_javascript=True)
+        # an iframe's script (components.html) runs on every mount; st.html's did not run here (Streamlit 1.67)
+        components.html(_SCROLL.replace("FOCUS", step.focus), height=0)
 
 
 # Once per step: when the step's chart has drawn, scroll it up to just under the lesson panel (which stays
 # in view: it is sticky), so the subject of the step is on screen at 1366×768 without scrolling by hand.
-_STICKY = "<style>.st-key-tour_panel { position: sticky; top: 3.5rem; z-index: 20; background: #ffffff; }</style>"
+# sticky on the panel's wrapper: the keyed container sits in a wrapper of its own height, which pins it in place
+_STICKY = ("<style>div:has(> .st-key-tour_panel) { position: sticky; top: 3.5rem; z-index: 20; } "
+           ".st-key-tour_panel { background: #ffffff; }</style>")
 _SCROLL = """<script>
 (() => {
   let tries = 0;
   const go = () => {
-    const el = document.querySelector('.st-key-FOCUS'), panel = document.querySelector('.st-key-tour_panel');
-    const main = document.querySelector('[data-testid=stMain]');
+    const doc = window.parent.document;
+    const el = doc.querySelector('.st-key-FOCUS'), panel = doc.querySelector('.st-key-tour_panel');
+    const main = doc.querySelector('[data-testid=stMain]');
     if (!el || !panel || !main || !el.querySelector('.main-svg')) { if (tries++ < 150) setTimeout(go, 100); return; }
+    const pane = el.closest('[data-testid=stTabPanel]');
+    if (pane && !el.getClientRects().length && tries++ < 150) {  // the chart is on a tab not shown: open it
+      const root = pane.closest('[data-testid=stTabs]');
+      const own = e => e.closest('[data-testid=stTabs]') === root;
+      const panes = [...root.querySelectorAll('[data-testid=stTabPanel]')].filter(own);
+      [...root.querySelectorAll('[role=tab]')].filter(own)[panes.indexOf(pane)]?.click();
+      setTimeout(go, 200);
+      return;
+    }
     main.scrollBy({top: el.getBoundingClientRect().top - panel.getBoundingClientRect().bottom - 8});
   };
   go();

@@ -16,7 +16,7 @@ from . import smalldata
 
 def dataset_picker() -> None:
     """Choose the bundled world, a generated one (size + seed) or an upload (validated)."""
-    st.subheader("Dataset")
+    st.header("Dataset")
     choice = C.data_choice()
     if st.session_state.get("data") not in SOURCES:
         st.session_state["data"] = choice.source
@@ -96,7 +96,7 @@ def funnel_section(ctx: C.Ctx) -> None:
     from ranking import viz
     from ranking.evaluation import explain
 
-    st.subheader("The funnel at the current settings")
+    st.header("The funnel at the current settings")
     try:
         prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
     except RankingError as exc:  # label settings can make the data untrainable; say so, keep the page
@@ -121,7 +121,7 @@ def headline_metrics(ctx: C.Ctx) -> None:
     if view is None:
         return
     ev = view.evaluation
-    st.subheader("How good is each stage?")
+    st.header("How good is each stage?")
     if smalldata.evaluation_unavailable(view):
         st.info(smalldata.evaluation_unavailable(view))
         return

@@ -5,6 +5,7 @@ Where it sits: under ``ranking.viz.charts`` and ``ranking.viz.stage_charts``; no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pandas as pd
@@ -84,6 +85,19 @@ def fit_header(fig: go.Figure) -> go.Figure:
         fig.update_layout(legend={"yref": "paper"})
     fig.update_layout(margin={"t": round(block + (40 if on_top else 16))})
     return fig
+
+
+def describe(fig: go.Figure) -> str:
+    """A short text alternative for a chart: its title and subtitle, then what it draws (the named series)."""
+    text = re.sub(r"<[^>]+>", " ", str(fig.layout.title.text or "")).replace("&lt;", "<").replace("&gt;", ">")
+    text = re.sub(r"\s+", " ", text).strip() or "Chart"
+    notes = [a.text for a in fig.layout.annotations or () if a.text and a.text == EMPTY_MESSAGE]
+    if notes:
+        return f"{text}: {EMPTY_MESSAGE}."
+    series = list(dict.fromkeys(t.name for t in fig.data if t.name and t.showlegend is not False))
+    kinds = sorted({t.type for t in fig.data})
+    what = f" {len(series)} series: {', '.join(series[:8])}" + (" …" if len(series) > 8 else "") if series else ""
+    return f"{text}. A {'/'.join(kinds)} chart.{what}".rstrip(".") + "."
 
 
 def _empty(title: str, height: int = 360, message: str = EMPTY_MESSAGE) -> go.Figure:
