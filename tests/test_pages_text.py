@@ -147,3 +147,16 @@ def test_a_weight_move_marks_what_moved_in_the_feed():
     assert line
     assert "moved" in line[0] or "entered" in line[0], line
     assert any("-badge[↑" in m.value or "-badge[new]" in m.value for m in at.markdown)
+
+
+@pytest.mark.timeout(900)
+def test_a_dataset_never_trained_is_not_called_stale():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params.update(TINY)
+    at.run()
+    at.button(key="train_all").click().run()
+    at.number_input(key="g_seed").set_value(at.number_input(key="g_seed").value + 1).run()  # another world
+    assert not at.exception
+    badges = [m.value for m in at.sidebar.markdown if "badge[" in m.value]
+    assert badges
+    assert all("not trained" in b for b in badges), badges

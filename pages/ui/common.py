@@ -244,7 +244,11 @@ def stage_badges(ctx: Ctx, container=None) -> None:
     """A badge per stage: trained, stale (with why) or not trained."""
     where = container or st
     for stage in STAGES:
-        text, color, icon = BADGE[ctx.status(stage)]
+        status = ctx.status(stage)
+        trained = ctx.lab.stages.get(stage)
+        if status == "stale" and trained is not None and trained.key.data_key != ctx.data_key:
+            status = "missing"  # trained on another dataset: nothing was ever trained on this one to go stale
+        text, color, icon = BADGE[status]
         where.badge(f"{TITLES[stage]}: {text}", color=color, icon=icon)
 
 

@@ -111,8 +111,13 @@ def funnel_section(ctx: C.Ctx) -> None:
         P.chart(viz.stage_timing(seconds), key="timing", container=c2)
     else:
         c2.info("Train the stages to see how long each one takes.")
-    c2.caption("Counts are per user, averaged over users: the eligible count applies the region, "
-               "blocklist and already-seen filters; K, N and M come from the stage settings.")
+    s1 = ctx.cfg.stage1
+    filters = [name for name, on in (("region", s1.filter_region), ("blocklist", s1.filter_blocklist),
+                                     ("already-seen", s1.filter_seen)) if on]
+    age = f"the {s1.max_age_days:g}-day age limit (often the largest remover)" if s1.max_age_days > 0 else ""
+    applied = " and ".join(p for p in (", ".join(filters) + (" filters" if filters else ""), age) if p) or "no filter"
+    c2.caption(f"Counts are per user, averaged over users: the eligible count applies {applied}; "
+               "K, N and M come from the stage settings.")
 
 
 def headline_metrics(ctx: C.Ctx) -> None:
