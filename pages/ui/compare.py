@@ -89,6 +89,9 @@ def section(ctx, b: PipelineResult, user_picker) -> None:
     stage = st.selectbox("Stage to compare (the same list in both runs)", shared, index=len(shared) - 1,
                          format_func=names.stage_title, key="ab_stage")
     table = ab.compare(a.evaluation, b.evaluation, stage)
+    word, sentence = ab.verdict_sentence(table, b.evaluation.basis)
+    color = {"better": "green", "worse": "red"}.get(word, "gray")
+    st.markdown(f"### :{color}[{sentence}.]")  # the verdict first: the table is the evidence
     st.dataframe(_readable(table), hide_index=True)
     st.caption("± 95%: half-width of the 95% interval of the mean per-user difference (same users in both "
                "runs); Wilcoxon p: paired signed-rank test. A difference inside ± 95% is within noise.")
@@ -110,7 +113,8 @@ def _readable(table):
     out = table.copy()
     for col in out.columns[1:]:
         fmt = "{:,.0f}" if col == "users" else "{:+.3f}" if col == "B − A" else "{:.3f}"
-        out[col] = [fmt.format(v) if v == v else "—" for v in out[col]]
+        out[col] = ["—" if v != v else "< 0.001" if col == "Wilcoxon p" and v < 0.001 else fmt.format(v)
+                    for v in out[col]]
     return out
 
 
