@@ -39,7 +39,7 @@ if ctx is not None:
     cfg = ctx.cfg
     s1 = cfg.stage1
     k = s1.resolved_k(dataset.n_items)
-    k_shown = f"{k}" + (r"\ \text{(automatic, as K = 0 asks)}" if s1.k == 0 else "")  # the box says 0
+    k_shown = f"{k}" + (r"\ \text{(auto)}" if s1.k == 0 else "")  # the box says 0 = auto
     if s1.source == "hybrid":
         quota = " + ".join(f"{share:g}·z_{{\\text{{{name}}}}}" for name, share in s1.quotas)
         st.latex(rf"\text{{stage-1 score}} = {quota}, \qquad K = {k_shown}")

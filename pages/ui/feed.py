@@ -41,7 +41,7 @@ def cards(frame: pd.DataFrame, title: str, mark: set[int] | None = None, mark_te
           score_label: str = "score", moved: Moves | None = None) -> None:
     """One bordered card per row: rank and headline, publisher · topic · age, then signals or the score;
     ``moved`` adds a badge to items that entered the list or changed rank since the last change."""
-    st.markdown(f"#### {title}")
+    st.markdown(f"## {title}")  # h2: the Feed page has no section heading above it
     if frame.empty:
         st.info("This list is empty for this user (nothing eligible).")
         return
@@ -73,7 +73,7 @@ def comparison(today: pd.DataFrame, best: pd.DataFrame | None, today_title: str,
         left, right = st.columns(2)
         with left:
             cards(today, today_title, moved=moved)
-        right.markdown("#### The truly best feed")
+        right.markdown("## The truly best feed")
         right.info("Unavailable: this dataset has no ground truth (only generated worlds know each user's "
                    "true preferences), so nobody knows the best feed. The held-out metrics on the Evaluation "
                    "page are the yardstick here.")

@@ -33,6 +33,7 @@ div[data-testid="stMarkdownContainer"] p, div[data-testid="stMarkdownContainer"]
 div[data-testid="stCaptionContainer"], div[data-testid="stCaptionContainer"] * {
     font-size: 1.35rem !important; color: #222 !important; }
 div[data-testid="stTable"] table { font-size: 1.3rem; }
+button[kind="primary"] div[data-testid="stMarkdownContainer"] p { color: inherit !important; }  /* white on blue */
 div[data-testid="stMetric"] div[data-testid="stMetricValue"],
 div[data-testid="stMetric"] div[data-testid="stMetricValue"] * { font-size: 2.6rem !important; line-height: 1.2; }
 div[data-testid="stMetric"] div[data-testid="stMetricDelta"] * { font-size: 1.2rem !important; }
