@@ -11,15 +11,20 @@ from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages import features as F
+from ranking.stages import gbdt
 from ranking.viz import tables as T
 
 
-def _curves_to_evals(curves: dict) -> dict:
+def _live_curve(curves: dict):
+    """The live chart during a training: one line per signal model (five models, one after the other), or the
+    single model's train/validation curves."""
+    if per_signal := gbdt.signal_curves(curves):
+        return viz.signal_curves(per_signal)
     out: dict[str, dict[str, list[float]]] = {}
     for name, values in curves.items():
         part, _, metric = name.partition("-")
         out.setdefault(part, {})[metric] = values
-    return out
+    return viz.learning_curve(out)
 
 
 ctx = C.page(
@@ -30,7 +35,7 @@ ctx = C.page(
     "(The notebook's model saw only user columns plus quality, so every candidate got the same score.) "
     "It trains on each user's **later** training impressions with features computed from their "
     "**earlier** ones, so no label leaks into its inputs, and keeps the **top N** for stage 3.",
-    curves=lambda curves: viz.learning_curve(_curves_to_evals(curves)),
+    curves=_live_curve,
 )
 
 
@@ -80,10 +85,12 @@ if ctx is not None:
 
     t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
     with t1:
-        P.chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
         if signals:
-            st.caption("The click model's curve; trees used per signal (click, dwell, share, comment, hide): "
-                       + ", ".join(str(r) for r in model.signal_model_.best_rounds_) + ".")
+            P.chart(viz.signal_curves(model.learning_curves(), model.trees_used()), key="lc")
+            st.caption("Trees kept per signal model: " + ", ".join(
+                f"{names.SIGNAL_TITLES.get(s, s)} {n}" for s, n in model.trees_used().items()) + ".")
+        else:
+            P.chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
     with t2:
         desc = {name: F.describe(name) for name in model.feature_names_}
         P.chart(viz.feature_importance(model.importance_, descriptions=desc,

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ranking.names import METRICS, feature_title
+from ranking.names import METRICS, SIGNAL_TITLES, feature_title
 from ranking.viz.style import (
     BAD,
     NEUTRAL,
@@ -163,6 +163,32 @@ def learning_curve(evals: Mapping[str, Mapping[str, list[float]]], best_iteratio
         title += f" (best iteration {best_iteration})"
     fig.update_xaxes(title_text="boosting round (trees)", row=len(metrics), col=1)
     return _style(fig, title, None, None, 200 + 260 * len(metrics), legend=True)
+
+
+def signal_curves(curves: Mapping[str, list[float]], trees: Mapping[str, int] | None = None) -> go.Figure:
+    """One line per signal model (stage 2 predicts five): its held-out loss per boosting round divided by its
+    loss after the first round, so models with different losses share one axis; a star where early stopping
+    kept the trees (``trees``: signal → trees used). Five models drawn as one series looked like a crash."""
+    title = "Stage 2 (XGBoost) learning curves, one per signal model"
+    shown = {k: np.asarray(v, dtype=float) for k, v in curves.items() if len(v)}
+    if not shown:
+        return _empty(title)
+    fig = go.Figure()
+    for i, (name, y) in enumerate(shown.items()):
+        who = SIGNAL_TITLES.get(name, name)
+        rel = y / y[0] if y[0] else y
+        fig.add_trace(go.Scatter(x=np.arange(1, len(y) + 1), y=rel, name=who, mode=_mode(len(y)),
+                                 line={"width": 3, "color": _color(i)}, customdata=y,
+                                 hovertemplate=f"<b>{who}</b><br>round %{{x}}<br>loss %{{customdata:.4f}} "
+                                               "(%{y:.3f} × round 1)<extra></extra>"))
+        n = (trees or {}).get(name)
+        if n is not None and 1 <= n <= len(y):
+            fig.add_trace(go.Scatter(x=[n], y=[rel[n - 1]], mode="markers", name="trees kept", legendgroup="kept",
+                                     showlegend=i == 0, marker={"symbol": "star", "size": 16, "color": "#000000"},
+                                     hovertemplate=f"{who}: {n} trees kept<extra></extra>"))
+    return _style(fig, title + "<br><sup>held-out loss of each model, relative to its first round (lower is "
+                  "better)</sup>", "boosting round (trees)", "held-out loss ÷ round 1 (lower is better)", 460,
+                  legend=True)
 
 
 def feature_importance(importance: pd.Series, top: int = 15, descriptions: Mapping[str, str] | None = None,
