@@ -103,4 +103,4 @@ def test_a_presenter_lesson_link_stays_in_presenter_mode_with_its_subject_in_vie
         page.screenshot(path=str(B.ARTIFACTS / "stage-lesson-step-2-presenter.png"))  # what the room sees
     with session(browser, f"{trained}/Labels?presenter=1") as page:
         page.get_by_role("button", name="Pages").click()
-        expect(page.get_by_role("button", name="Guided lesson")).to_be_visible()
+        expect(page.get_by_test_id("stPopoverBody").get_by_role("button", name="Guided lesson")).to_be_visible()

@@ -33,7 +33,7 @@ div[data-testid="stMarkdownContainer"] p, div[data-testid="stMarkdownContainer"]
 div[data-testid="stCaptionContainer"], div[data-testid="stCaptionContainer"] * {
     font-size: 1.35rem !important; color: #222 !important; }
 div[data-testid="stTable"] table { font-size: 1.3rem; }
-button[kind="primary"] div[data-testid="stMarkdownContainer"] p { color: inherit !important; }  /* white on blue */
+button[kind^="primary"] div[data-testid="stMarkdownContainer"] p { color: #ffffff !important; }  /* on blue */
 div[data-testid="stMetric"] div[data-testid="stMetricValue"],
 div[data-testid="stMetric"] div[data-testid="stMetricValue"] * { font-size: 2.6rem !important; line-height: 1.2; }
 div[data-testid="stMetric"] div[data-testid="stMetricDelta"] * { font-size: 1.2rem !important; }
@@ -58,7 +58,8 @@ _BASE_CSS = """
 /* a chart's text alternative: read by screen readers, drawn nowhere, and out of the flow (no extra gap) */
 .lab-sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden;
                clip-path: inset(50%); white-space: nowrap; }
-[data-testid="stElementContainer"]:has(.lab-sr-only) { position: absolute; }
+[data-testid="stElementContainer"]:has(.lab-sr-only) { position: absolute; width: 1px; height: 1px;
+                                                       overflow: hidden; clip-path: inset(50%); }
 /* page sections are h2 (st.header) under the page's h1, sized like the h3 they were: h1 → h3 skipped a level */
 [data-testid="stMain"] h2 { font-size: 1.6rem; }
 </style>
