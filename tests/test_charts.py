@@ -86,6 +86,9 @@ SAMPLES = {  # name → (figure, expected number of traces)
                                                         "source": ["topic", "topic", "cf", "cf"]}),
                                           current_k=20), 2),
     "learning_curve": (lambda: C.learning_curve(_evals(), best_iteration=3), 6),
+    # two signal models, two stars where early stopping kept their trees
+    "signal_curves": (lambda: C.signal_curves({"p_click": [0.5, 0.4, 0.41], "e_dwell": [9.0, 8.0, 7.9]},
+                                              {"p_click": 2, "e_dwell": 3}), 4),
     "feature_importance": (lambda: C.feature_importance(pd.Series({"a": 3.0, "b": 1.0, "c": 2.0})), 1),
     "contributions": (lambda: C.contributions(pd.Series({"a": 0.5, "b": -0.2}), -1.0, "Why item 7"), 1),
     "loss_curve": (lambda: C.loss_curve({"loss": [0.7, 0.6], "val_loss": [0.69, 0.65]}), 3),
@@ -113,6 +116,7 @@ EMPTY_INPUTS = {
     "stage_timing": lambda: C.stage_timing({}),
     "recall_at_k": lambda: C.recall_at_k(pd.DataFrame(columns=["k", "recall", "source"])),
     "learning_curve": lambda: C.learning_curve({"validation_0": {"logloss": []}}),
+    "signal_curves": lambda: C.signal_curves({"p_click": []}),
     "feature_importance": lambda: C.feature_importance(pd.Series(dtype=float)),
     "contributions": lambda: C.contributions(pd.Series(dtype=float), 0.0, "Why item 7"),
     "loss_curve": lambda: C.loss_curve({}),
@@ -514,3 +518,13 @@ def test_data_curve_draws_each_list_with_its_seed_band_on_a_percent_axis():
     assert fig.layout.legend.orientation == "v"  # beside the plot: it cannot cover the title
     assert list(fig.layout.xaxis.ticktext) == ["10 %", "50 %", "100 %"]
     assert "share of the training log" in fig.layout.xaxis.title.text
+
+
+def test_signal_curves_are_relative_to_each_models_first_round():
+    fig = C.signal_curves({"p_click": [0.5, 0.4], "e_dwell": [10.0, 8.0]}, {"p_click": 2})
+    lines = [t for t in fig.data if t.mode != "markers"]
+    assert [t.name for t in lines] == ["P(click)", "Expected dwell (s)"]
+    assert list(lines[0].y) == pytest.approx([1.0, 0.8])  # 0.4 / 0.5
+    assert list(lines[1].y) == pytest.approx([1.0, 0.8])  # 8 / 10: both models on one axis
+    star = [t for t in fig.data if t.mode == "markers"]
+    assert [list(t.x) for t in star] == [[2]]
