@@ -97,7 +97,9 @@ if ctx is not None:
     if cf.get("available"):
         if ev.has_oracle:
             P.chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {})), key="cf_agree")
-            st.caption("Kendall τ against the truth over every list, baselines included: " + ", ".join(
+            # two different τ: the legend (stages only) and this caption (every list) disagreed with nothing saying why
+            st.caption("The legend's τ orders the stages only. Over every list, baselines included, Kendall τ "
+                       "against the truth is: " + ", ".join(
                 f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()) + ".")
         table = ev.counterfactual_table()
         P.table(table.rename(index=lambda n: BASELINE_TITLES.get(n, names.stage_title(n))).rename_axis("list"),
