@@ -186,9 +186,9 @@ def signal_curves(curves: Mapping[str, list[float]], trees: Mapping[str, int] | 
             fig.add_trace(go.Scatter(x=[n], y=[rel[n - 1]], mode="markers", name="trees kept", legendgroup="kept",
                                      showlegend=i == 0, marker={"symbol": "star", "size": 16, "color": "#000000"},
                                      hovertemplate=f"{who}: {n} trees kept<extra></extra>"))
-    return _style(fig, title + "<br><sup>held-out loss of each model, relative to its first round (lower is "
-                  "better)</sup>", "boosting round (trees)", "held-out loss ÷ round 1 (lower is better)", 460,
-                  legend=True)
+    # a short y title: a long one rose past the plot into the title at presenter size
+    return _style(fig, title + "<br><sup>held-out loss of each model ÷ its loss after round 1: lower is "
+                  "better</sup>", "boosting round (trees)", "loss ÷ round 1", 500, legend=True)
 
 
 def feature_importance(importance: pd.Series, top: int = 15, descriptions: Mapping[str, str] | None = None,
