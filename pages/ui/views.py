@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from pages.session.datasets import GEN_LIMITS, SOURCES
 from ranking import names
 from ranking.errors import DataError, RankingError
+from ranking.viz import tables as T
 
 from . import common as C
 from . import present as P
@@ -131,11 +131,12 @@ def headline_metrics(ctx: C.Ctx) -> None:
         st.info(smalldata.evaluation_unavailable(view))
         return
     cols = st.columns(len(ev.stages))
-    prev = None
+    prev, last = None, ""
     for col, stage in zip(cols, ev.stages, strict=True):
         v = ev.headline(stage)
-        delta = None if prev is None or np.isnan(v) or abs(v - prev) < 5e-4 else f"{v - prev:+.3f}"
-        col.metric(f"{names.SHORT[stage]} · {names.title(ev.basis)}", "—" if np.isnan(v) else f"{v:.3f}", delta)
-        prev = v
+        # a missing previous value gave "+nan" in green (uploads, where stage 1 has no held-out NDCG)
+        change = T.delta(v, prev, names.SHORT.get(last, last)) if prev is not None else {"delta": None}
+        col.metric(f"{names.SHORT[stage]} · {names.title(ev.basis)}", T.metric(v), **change)
+        prev, last = v, stage
     st.caption("Oracle NDCG compares each list with the best possible list under the world's true "
                "preferences; held-out NDCG uses the interactions the models never saw.")
