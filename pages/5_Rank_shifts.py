@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import feed as FV
 from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
@@ -42,6 +43,15 @@ if ctx is not None:
     if change is not None and np.isfinite(change[user]):
         st.caption(f"This user's {names.title(basis)}: {per[first][basis][user]:.3f} at {names.stage_title(first)} → "
                    f"{per[last][basis][user]:.3f} at {names.stage_title(last)} ({change[user]:+.3f}).")
+
+    # what a setting change did to this user's final list: a weight move often keeps the top items in place
+    final = explain.user_lists({last: lists[last]}, user).sort_values("rank")
+    final_ids = explain.item_frame(prep)["content_id"].to_numpy()[final["item_pos"].to_numpy()].tolist()
+    moved = FV.what_moved(f"shifts:{last}:{user}", final_ids)
+    if moved is not None:
+        st.markdown(f":material/swap_vert: **Since the last change, {names.stage_title(last)}:** {moved.summary()}.")
+        table.insert(2, "Since last change", [moved.mark(c) or ("left" if c in moved.left else "")
+                                              for c in table["content_id"]])
 
     st.header("Ranks and moves")
     P.table(table.drop(columns=["item_pos"]), pin=2, height=360)

@@ -160,3 +160,20 @@ def test_a_dataset_never_trained_is_not_called_stale():
     badges = [m.value for m in at.sidebar.markdown if "badge[" in m.value]
     assert badges
     assert all("not trained" in b for b in badges), badges
+
+
+@pytest.mark.timeout(900)
+def test_a_weight_move_says_what_moved_on_rank_shifts():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.query_params.update(TINY)
+    at.run()
+    at.button(key="train_all").click().run()
+    at.switch_page("pages/5_Rank_shifts.py").run()
+    at.switch_page("pages/1_Labels.py").run()
+    at.slider(key="w_share").set_value(5.0).run()
+    at.slider(key="w_hide").set_value(0.0).run()
+    at.switch_page("pages/5_Rank_shifts.py").run()
+    assert not at.exception
+    line = [m.value for m in at.markdown if "Since the last change" in m.value]
+    assert line, [m.value for m in at.markdown][:5]
+    assert "Since last change" in list(at.dataframe[0].value.columns)
