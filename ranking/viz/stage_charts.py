@@ -243,7 +243,7 @@ def sankey(flows: pd.DataFrame, unit: str = "items per user",
     hover = "%{source.label} → %{target.label}<br><b>%{value}</b><extra></extra>"
     fig = go.Figure(go.Sankey(
         arrangement="snap", valueformat=",.4~g", valuesuffix=f" {unit}",
-        node={"label": labels, "color": colors, "line": {"width": [0.5] * (len(labels) - 1) + [0]},
+        node={"label": labels, "color": colors, "line": {"color": ["#444444"] * (len(labels) - 1) + ["rgba(0,0,0,0)"]},
               "pad": 28, "thickness": 22, "align": "left", "hovertemplate": "<b>%{label}</b><extra></extra>"},
         link={"source": links[0], "target": links[1], "value": links[2], "color": link_colors,
               "hovertemplate": [hover] * len(src) + [None] * len(ends)},
