@@ -12,6 +12,8 @@ from ranking import data, viz
 from ranking.data import schema as SC
 from ranking.prep import labels as L
 
+CUSTOM = "Custom (differs from every preset)"
+
 ctx = C.page(
     "Labels — what counts as engagement",
     "Models learn from a **label**, not from raw clicks. Each impression gets a compound engagement "
@@ -29,12 +31,17 @@ if ctx is not None:
                 "positive when clicked (weight 1, threshold 0.5).")
 
     def apply_preset() -> None:
-        W.set_values(W.label_values(L.PRESETS[st.session_state["preset"]]))
+        if st.session_state["preset"] in L.PRESETS:
+            W.set_values(W.label_values(L.PRESETS[st.session_state["preset"]]))
 
+    # the box names the preset the sliders match now, "Custom" once they match none (after a weight move it
+    # kept saying "Notebook defaults"); choosing a preset applies it
+    st.session_state["preset"] = W.matching_preset(L.PRESETS) or CUSTOM
     c1, c2 = st.columns([3, 1])
-    c1.selectbox("Preset", list(L.PRESETS), key="preset",
-                 help="Notebook defaults reproduce the original walkthrough exactly.")
-    c2.button("Apply preset", on_click=apply_preset, icon=":material/tune:", key="apply_preset")
+    c1.selectbox("Preset", [*L.PRESETS, CUSTOM], key="preset", on_change=apply_preset,
+                 help="Notebook defaults reproduce the original walkthrough exactly. Choosing a preset applies it.")
+    c2.button("Apply preset", on_click=apply_preset, icon=":material/tune:", key="apply_preset",
+              disabled=st.session_state["preset"] == CUSTOM)
 
     left, right = st.columns(2)
     with left:

@@ -39,14 +39,15 @@ if ctx is not None:
     cfg = ctx.cfg
     s1 = cfg.stage1
     k = s1.resolved_k(dataset.n_items)
+    k_shown = f"{k}" + (r"\ \text{(auto)}" if s1.k == 0 else "")  # the box says 0 = auto
     if s1.source == "hybrid":
         quota = " + ".join(f"{share:g}·z_{{\\text{{{name}}}}}" for name, share in s1.quotas)
-        st.latex(rf"\text{{stage-1 score}} = {quota}, \qquad K = {k}")
+        st.latex(rf"\text{{stage-1 score}} = {quota}, \qquad K = {k_shown}")
         st.caption("z = each source's score standardised per user. Slots are filled source by source by "
                    "quota (" + ", ".join(f"{name} {share:.0%}" for name, share in s1.quotas) + "), then "
                    "ordered by the blended score.")
     else:
-        st.latex(rf"\text{{stage-1 score}} = \text{{{s1.source}}}(u, i), \qquad K = {k}")
+        st.latex(rf"\text{{stage-1 score}} = \text{{{s1.source}}}(u, i), \qquad K = {k_shown}")
 
     C.train_button("stage1", ctx)
 

@@ -11,14 +11,20 @@ from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
 from ranking.stages import features as F
+from ranking.stages import gbdt
+from ranking.viz import tables as T
 
 
-def _curves_to_evals(curves: dict) -> dict:
+def _live_curve(curves: dict):
+    """The live chart during a training: one line per signal model (five models, one after the other), or the
+    single model's train/validation curves."""
+    if per_signal := gbdt.signal_curves(curves):
+        return viz.signal_curves(per_signal)
     out: dict[str, dict[str, list[float]]] = {}
     for name, values in curves.items():
         part, _, metric = name.partition("-")
         out.setdefault(part, {})[metric] = values
-    return out
+    return viz.learning_curve(out)
 
 
 ctx = C.page(
@@ -29,7 +35,7 @@ ctx = C.page(
     "(The notebook's model saw only user columns plus quality, so every candidate got the same score.) "
     "It trains on each user's **later** training impressions with features computed from their "
     "**earlier** ones, so no label leaks into its inputs, and keeps the **top N** for stage 3.",
-    curves=lambda curves: viz.learning_curve(_curves_to_evals(curves)),
+    curves=_live_curve,
 )
 
 
@@ -46,7 +52,7 @@ if ctx is not None:
                    "to the GLM, whose straight-line age effect still holds past the ages the old feed showed, "
                    "so stage 2 cannot fall far below the GLM — and beats it only where the trees find more."
                    if cfg.stage2.boost_from_glm else "")
-                if cfg.target == "signals" else f"Objective **{cfg.stage2.objective}**: " + (
+                if cfg.target == "signals" else f"Objective **{names.option_title(cfg.stage2.objective)}**: " + (
         "LambdaMART — each user's candidates form one query and the trees optimise NDCG of the order."
         if cfg.stage2.objective.startswith("rank") else
         "pointwise — the trees predict the probability that an impression is positive."))
@@ -67,22 +73,26 @@ if ctx is not None:
     c[0].metric("Training rows (targets)", f"{model.n_train_rows_:,}", help="Held-out validation rows: "
                 f"{model.n_valid_rows_:,}")
     c[1].metric("Trees used", f"{model.best_iteration_ + 1}")
-    c[2].metric("Held-out AUC (pooled)", f"{m.get('auc', float('nan')):.3f}",
+    c[2].metric("Held-out AUC (pooled)", T.metric(m.get("auc")),
                 help="One AUC over every held-out (user, item) pair together. Per impression, the way MIND's "
                      "leaderboard scores, is on the Evaluation page.")
     signals = getattr(model, "signals_mode", False)
-    c[3].metric("Log-loss", "— (a value, not a probability)" if signals else
-                f"{m.get('logloss', float('nan')):.3f}" if not cfg.stage2.objective.startswith("rank")
-                else "— (ranking margin)")
-    c[4].metric(names.title(ev.basis), f"{ev.headline('stage2'):.3f}",
-                f"{ev.headline('stage2') - ev.headline('stage1'):+.3f} vs stage 1")
+    # the reason goes in the help: "— (a value, not a probability)" was cut to "— (a val…" in a narrow column
+    c[3].metric("Log-loss", "—" if signals or cfg.stage2.objective.startswith("rank") else T.metric(m.get("logloss")),
+                help="Log-loss needs probabilities: with five signals the score is Σ weight × prediction (a value)"
+                if signals else "Log-loss needs probabilities: the ranking objective gives margins"
+                if cfg.stage2.objective.startswith("rank") else None)
+    c[4].metric(names.title(ev.basis), T.metric(ev.headline("stage2")),
+                **T.delta(ev.headline("stage2"), ev.headline("stage1"), "stage 1"))
 
     t1, t2, t3 = st.tabs(["Learning curve", "Feature importance", "One user's list"])
     with t1:
-        P.chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
         if signals:
-            st.caption("The click model's curve; trees used per signal (click, dwell, share, comment, hide): "
-                       + ", ".join(str(r) for r in model.signal_model_.best_rounds_) + ".")
+            P.chart(viz.signal_curves(model.learning_curves(), model.trees_used()), key="lc")
+            st.caption("Trees kept per signal model: " + ", ".join(
+                f"{names.SIGNAL_TITLES.get(s, s)} {n}" for s, n in model.trees_used().items()) + ".")
+        else:
+            P.chart(viz.learning_curve(model.evals_result_, model.best_iteration_), key="lc")
     with t2:
         desc = {name: F.describe(name) for name in model.feature_names_}
         P.chart(viz.feature_importance(model.importance_, descriptions=desc,

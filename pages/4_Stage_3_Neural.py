@@ -8,6 +8,7 @@ from pages.ui import common as C
 from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
+from ranking.viz import tables as T
 
 ctx = C.page(
     "Stage 3 — Neural re-ranker",
@@ -44,11 +45,12 @@ if ctx is not None:
     basis = view.evaluation.basis
     c = st.columns(4)
     c[0].metric("Epochs run", f"{len(s3.model.history_.get('loss', []))}")
-    c[1].metric("Held-out AUC (pooled)", f"{ev['stage3'].get('auc', float('nan')):.3f}",
-                f"{ev['stage3'].get('auc', 0) - ev['stage2'].get('auc', 0):+.3f} vs stage 2")
-    c[2].metric("Log-loss", f"{ev['stage3'].get('logloss', float('nan')):.3f}")
-    c[3].metric(names.title(basis), f"{ev['stage3'].get(basis, float('nan')):.3f}",
-                f"{ev['stage3'].get(basis, 0) - ev['stage2'].get(basis, 0):+.3f} vs stage 2")
+    s3m, s2m = ev["stage3"], ev["stage2"]
+    c[1].metric("Held-out AUC (pooled)", T.metric(s3m.get("auc")), **T.delta(s3m.get("auc"), s2m.get("auc"), "stage 2"))
+    c[2].metric("Log-loss", T.metric(s3m.get("logloss")) if cfg.target != "signals" else "—",
+                help="Log-loss needs probabilities; with five signals the score is Σ weight × prediction, a value."
+                if cfg.target == "signals" else None)
+    c[3].metric(names.title(basis), T.metric(s3m.get(basis)), **T.delta(s3m.get(basis), s2m.get(basis), "stage 2"))
     t1, t2 = st.tabs(["Loss curve", "One user's list"])
     with t1:
         P.chart(viz.loss_curve(s3.model.history_), key="loss")

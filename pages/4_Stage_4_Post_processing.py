@@ -47,7 +47,7 @@ if ctx is not None:
     m3.metric("Users affected", f"{summary['users_affected']:,} of {summary['users']:,}")
     m4.metric("Mean final length", f"{summary['mean_length']:.3g}")
 
-    st.subheader("Relevance vs diversity over λ (all users)")
+    st.header("Relevance vs diversity over λ (all users)")
     k = cfg.eval.k
     key = ("tradeoff", stage_keys(cfg, ctx.data_key)["stage3"], replace(cfg.post, mmr_lambda=0.0, diversity="mmr"), k)
     sweep = ctx.lab.memo(key, lambda: PE.lambda_sweep(prep, view.stage3.lists, cfg.post, cfg.stage1, k))
@@ -61,7 +61,7 @@ if ctx is not None:
                + "); right = more varied (topic diversity: the chance that two items of a list have different "
                "topics). The star is the list the current settings produce.")
 
-    st.subheader("What each setting swapped for one user")
+    st.header("What each setting swapped for one user")
     user = C.user_picker(ctx.dataset)
     swaps = PE.swaps(prep, view.stage3.lists, cfg.post, user)
     if swaps.empty:

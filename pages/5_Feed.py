@@ -7,6 +7,7 @@ import streamlit as st
 from pages.ui import common as C
 from pages.ui import feed as FV
 from ranking import names
+from ranking.data import schema as S
 from ranking.evaluation import feed as F
 
 ctx = C.page(
@@ -37,7 +38,8 @@ if ctx is not None:
     today = F.feed_cards(prep, lists[stage], user, n=n, signals=signals or None, signal_items=source)
     today = F.with_truth(today, prep, user, cfg.labels)
     best = F.best_feed(prep, user, cfg.stage1, n, labels=cfg.labels)
-    FV.comparison(today, best, f"Today's feed · {names.stage_title(stage)} (top {n})")
+    moved = FV.what_moved(f"feed:{stage}:{user}", today[S.CONTENT_ID].tolist())
+    FV.comparison(today, best, f"Today's feed · {names.stage_title(stage)} (top {n})", moved=moved)
     if not signals:
         st.caption("This stage predicts no separate engagement signals, so each card shows its ranking score.")
     st.page_link("pages/5_Rank_shifts.py", label="How did these items move between stages? (Rank shifts)",

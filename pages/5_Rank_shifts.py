@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.ui import common as C
+from pages.ui import feed as FV
 from pages.ui import present as P
 from ranking import names, viz
 from ranking.evaluation import explain
@@ -43,11 +44,20 @@ if ctx is not None:
         st.caption(f"This user's {names.title(basis)}: {per[first][basis][user]:.3f} at {names.stage_title(first)} → "
                    f"{per[last][basis][user]:.3f} at {names.stage_title(last)} ({change[user]:+.3f}).")
 
-    st.subheader("Ranks and moves")
+    # what a setting change did to this user's final list: a weight move often keeps the top items in place
+    final = explain.user_lists({last: lists[last]}, user).sort_values("rank")
+    final_ids = explain.item_frame(prep)["content_id"].to_numpy()[final["item_pos"].to_numpy()].tolist()
+    moved = FV.what_moved(f"shifts:{last}:{user}", final_ids)
+    if moved is not None:
+        st.markdown(f":material/swap_vert: **Since the last change, {names.stage_title(last)}:** {moved.summary()}.")
+        table.insert(2, "Since last change", [moved.mark(c) or ("left" if c in moved.left else "")
+                                              for c in table["content_id"]])
+
+    st.header("Ranks and moves")
     P.table(table.drop(columns=["item_pos"]), pin=2, height=360)
 
     if highlight is not None:
-        st.subheader(f"Why did item {highlight} move?")
+        st.header(f"Why did item {highlight} move?")
         row = table[table["content_id"] == highlight].iloc[0]
         ranks = {c: row[c] for c in table.columns if c.startswith("rank ")}
         st.write(" → ".join(f"{c[5:]}: {'out' if pd.isna(v) else int(v)}" for c, v in ranks.items()))
@@ -60,7 +70,7 @@ if ctx is not None:
             st.caption("Contributions are SHAP values in **log-odds**: the model's score before the sigmoid, "
                        "log(p / (1 − p)). +1 multiplies the odds of engagement by e ≈ 2.7.")
 
-    st.subheader("The funnel")
+    st.header("The funnel")
     scope = st.radio("Flows for", ["this user", "all users (per user average)"], horizontal=True,
                      key="sankey_scope")
     flows = explain.sankey_flows(prep, cfg, lists, user if scope == "this user" else None)
@@ -68,7 +78,7 @@ if ctx is not None:
         flows["value"] = flows["value"] / prep.n_users
     P.chart(viz.sankey(flows), key="sankey")
 
-    st.subheader("How much does each stage reshuffle?")
+    st.header("How much does each stage reshuffle?")
     taus = {name: np.asarray(per[name]["kendall_tau"]) for name in ev.transitions if name in per}
     P.chart(viz.kendall_tau_hist(taus), key="tau")
     st.caption("**Kendall τ** compares two orders of the same items: the share of item pairs both stages order "

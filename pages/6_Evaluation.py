@@ -55,7 +55,7 @@ if ctx is not None:
                    "rewards copying the logging policy. The oracle knows every item's true appeal — this "
                    "gap is exposure bias, the reason the paper recommends counterfactual evaluation.")
 
-    st.subheader("Per impression: the official MIND metrics")
+    st.header("Per impression: the official MIND metrics")
     st.caption("Split: " + describe_split(view.prep, cfg.split) + ".")
     imp = ev.impressions
     if imp.get("available"):
@@ -69,7 +69,7 @@ if ctx is not None:
     else:
         st.info("Per-impression metrics unavailable: " + (imp.get("reason") or "this run predates them") + ".")
 
-    st.subheader("All metrics")
+    st.header("All metrics")
     counts = [c for c in stages.columns if c.startswith("n_")]
     stages[counts] = stages[counts].astype("Int64")  # counts print as whole numbers with separators
     P.table(stages.rename(index=names.stage_title), index=True)
@@ -94,12 +94,14 @@ if ctx is not None:
                        "and the observed positive rate, over bins of predictions weighted by their size. 0 = a "
                        "predicted 30% happens 30% of the time.")
         else:
-            st.info("Calibration needs probabilities: train stage 3, or stage 2 with binary:logistic "
-                    "(rank:ndcg produces ranking margins, not probabilities).")
+            st.info("Calibration needs predicted probabilities, and no trained stage gives them here: with "
+                    "\"Stages 2 and 3 learn\" set to five signals a score is Σ weight × prediction (a value), and "
+                    "the Ranking objective gives margins. Set it to the compound label with the Probability "
+                    "objective and retrain to see calibration.")
     with t3:
         compare.section(ctx, view, C.user_picker)
 
-    st.subheader("Do the learned stages beat simple baselines?")
+    st.header("Do the learned stages beat simple baselines?")
     st.caption("Popularity by click count and by smoothed click-through rate; stated topic affinity + quality "
                "score (nothing fitted); the same minus a fitted penalty per day of age (freshness); a per-signal "
                "GLM (logistic and Poisson regressions on transparent features, combined with the current "
@@ -114,14 +116,16 @@ if ctx is not None:
         st.caption(note)
     curve_section(ctx)
 
-    st.subheader("Counterfactual estimates from the logged propensities")
+    st.header("Counterfactual estimates from the logged propensities")
     cf = ev.counterfactual
     if cf.get("available"):
         if ev.has_oracle:
             P.chart(viz.estimator_agreement(ev.yardsticks(), cf.get("agreement", {}), ev.yardstick_intervals()),
                     key="cf_agree")
-            st.caption("Error bars: 95 % intervals from resampling users, on the same rescaled axis. Kendall τ "
-                       "against the truth over every list, baselines included: " + ", ".join(
+            # two different τ: the legend (stages only) and this caption (every list) disagreed with nothing saying why
+            st.caption("Error bars: 95 % intervals from resampling users, on the same rescaled axis. The legend's τ "
+                       "orders the stages only; over every list, baselines included, Kendall τ against the truth "
+                       "is: " + ", ".join(
                            f"{names.title(key)} {tau:+.2f}" for key, tau in cf.get("agreement_all", {}).items()
                            if tau == tau) + ".")
         for sentence in separation_sentences(cf):
@@ -132,7 +136,7 @@ if ctx is not None:
     else:
         st.info("Counterfactual estimates unavailable: " + (cf.get("reason") or "no held-out impressions."))
 
-    st.subheader("Beyond accuracy")
+    st.header("Beyond accuracy")
     P.chart(viz.beyond_accuracy({**ev.stages, **ev.baselines}, k), key="beyond")
     st.caption("Topic calibration (Steck 2018) compares the topics of a user's engaged history with the feed's "
                "topics (KL divergence, 0 = same mix). It is not probability calibration (ECE), which asks "

@@ -92,6 +92,15 @@ COLUMNS = {
 }
 
 
+OPTIONS = {"rank:ndcg": "Ranking (LambdaMART, NDCG)", "binary:logistic": "Probability (pointwise logistic)",
+           "signals": "five signals, then Σ weight × prediction", "label": "the compound label directly"}
+
+
+def option_title(value: object) -> str:
+    """A setting's option for people: XGBoost objective keys and other codes get names; numbers stay."""
+    return OPTIONS.get(str(value), str(value))
+
+
 def feature_title(name: str) -> str:
     """A model feature for people: ``"s1_cf"`` → ``"Stage 1 collaborative-filtering score"``."""
     if name.startswith("affinity_"):

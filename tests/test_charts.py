@@ -86,6 +86,9 @@ SAMPLES = {  # name → (figure, expected number of traces)
                                                         "source": ["topic", "topic", "cf", "cf"]}),
                                           current_k=20), 2),
     "learning_curve": (lambda: C.learning_curve(_evals(), best_iteration=3), 6),
+    # two signal models, two stars where early stopping kept their trees
+    "signal_curves": (lambda: C.signal_curves({"p_click": [0.5, 0.4, 0.41], "e_dwell": [9.0, 8.0, 7.9]},
+                                              {"p_click": 2, "e_dwell": 3}), 4),
     "feature_importance": (lambda: C.feature_importance(pd.Series({"a": 3.0, "b": 1.0, "c": 2.0})), 1),
     "contributions": (lambda: C.contributions(pd.Series({"a": 0.5, "b": -0.2}), -1.0, "Why item 7"), 1),
     "loss_curve": (lambda: C.loss_curve({"loss": [0.7, 0.6], "val_loss": [0.69, 0.65]}), 3),
@@ -117,6 +120,7 @@ EMPTY_INPUTS = {
     "stage_timing": lambda: C.stage_timing({}),
     "recall_at_k": lambda: C.recall_at_k(pd.DataFrame(columns=["k", "recall", "source"])),
     "learning_curve": lambda: C.learning_curve({"validation_0": {"logloss": []}}),
+    "signal_curves": lambda: C.signal_curves({"p_click": []}),
     "feature_importance": lambda: C.feature_importance(pd.Series(dtype=float)),
     "contributions": lambda: C.contributions(pd.Series(dtype=float), 0.0, "Why item 7"),
     "loss_curve": lambda: C.loss_curve({}),
@@ -179,7 +183,8 @@ def test_projector_style_and_trace_count(name):
     if fig.data[0].type != "sankey":  # Sankey has no axes; every other chart labels both
         axes = [fig.layout[k] for k in fig.layout if k.startswith(("xaxis", "yaxis"))]
         assert any(a.title.text for a in axes if a.plotly_name.startswith("x"))
-        assert all(a.title.text for a in axes if a.plotly_name.startswith("y"))
+        # a y axis shared with the panel on its left (matches=…, no tick labels) is named there
+        assert all(a.title.text for a in axes if a.plotly_name.startswith("y") and not a.matches)
     spec = _strict_json(fig)  # serialisable without kaleido, and valid JSON for the browser
     assert spec["layout"]["title"]["text"] == fig.layout.title.text
 
@@ -270,8 +275,8 @@ def test_learning_curve_names_sets_and_marks_best():
     stars = [t for t in fig.data if t.name == "best iteration"]
     assert [t.y[0] for t in stars] == [ev["validation_1"]["logloss"][3], ev["validation_1"]["auc"][3]]
     assert sum(t.showlegend is not False for t in fig.data) == 3  # one legend entry per kind
-    assert fig.layout.yaxis.title.text == "logloss (lower is better)"
-    assert fig.layout.yaxis2.title.text == "auc (higher is better)"
+    assert fig.layout.yaxis.title.text == "Log-loss (lower is better)"  # display names, not XGBoost keys
+    assert fig.layout.yaxis2.title.text == "Pooled AUC (higher is better)"  # over every row, not per impression
     assert len(C.learning_curve(ev, best_iteration=3, metric="auc").data) == 3
     assert len(C.learning_curve(ev, best_iteration=99).data) == 4  # out of range: no star
     with pytest.raises(ValueError, match="valid: logloss, auc"):
@@ -311,7 +316,7 @@ def test_loss_curve_partial_and_single_epoch():
     star = fig.data[-1]
     assert star.name == "best epoch"
     assert list(star.x) == [2]
-    assert fig.layout.yaxis2.title.text == "auc (higher is better)"
+    assert fig.layout.yaxis2.title.text == "Pooled AUC (higher is better)"  # over every row, not per impression
     one = C.loss_curve({"loss": [0.7], "val_loss": []})
     assert len(one.data) == 1
     assert list(one.data[0].x) == [1]
@@ -404,8 +409,11 @@ def test_sankey_nodes_links_and_counts():
     s = C.sankey(_flows()).data[0]
     # zero flow dropped; long labels on two lines so neighbouring columns do not overlap
     assert list(s.node.label) == ["Catalog (100)", "Candidates (35)", "Ineligible<br>(region) (65)",
-                                  "Stage 2 top N (20)", "Dropped at stage<br>2 (15)"]
-    assert list(s.link.value) == [35.0, 65.0, 20.0, 15.0]
+                                  "Stage 2 top N (20)", "Dropped at stage<br>2 (15)", ""]
+    assert list(s.link.value) == [35.0, 65.0, 20.0, 15.0, 20.0, 15.0]
+    # the last column flows on into an invisible node, so Plotly writes its labels right of the nodes
+    assert list(s.link.target[-2:]) == [5, 5]
+    assert s.node.color[5] == s.link.color[-1] == "rgba(0,0,0,0)"
     assert s.node.color[2] == ST.NEUTRAL
     assert s.node.color[4] == ST.NEUTRAL
     assert s.node.color[0] != ST.NEUTRAL
@@ -515,3 +523,13 @@ def test_data_curve_draws_each_list_with_its_seed_band_on_a_percent_axis():
     assert fig.layout.legend.orientation == "v"  # beside the plot: it cannot cover the title
     assert list(fig.layout.xaxis.ticktext) == ["10 %", "50 %", "100 %"]
     assert "share of the training log" in fig.layout.xaxis.title.text
+
+
+def test_signal_curves_are_relative_to_each_models_first_round():
+    fig = C.signal_curves({"p_click": [0.5, 0.4], "e_dwell": [10.0, 8.0]}, {"p_click": 2})
+    lines = [t for t in fig.data if t.mode != "markers"]
+    assert [t.name for t in lines] == ["P(click)", "Expected dwell (s)"]
+    assert list(lines[0].y) == pytest.approx([1.0, 0.8])  # 0.4 / 0.5
+    assert list(lines[1].y) == pytest.approx([1.0, 0.8])  # 8 / 10: both models on one axis
+    star = [t for t in fig.data if t.mode == "markers"]
+    assert [list(t.x) for t in star] == [[2]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -80,5 +82,28 @@ def _assert_comparison(at) -> None:
     assert "A → B:" in text
     assert "Max depth 3 → 2" in text
     assert at.selectbox(key="ab_stage").value == "final"
+    verdict = r"B is (better than|worse than|not distinguishable from) A on \S+ NDCG@\d+: [+-]\d\.\d{3} ± "
+    assert re.search(verdict, text)
     bumps = [t for t in charts(at) if t.startswith(("A (pinned): user", "B (now): user"))]
     assert len(bumps) == 2, list(charts(at))
+
+
+def test_verdict_from_the_interval():
+    from ranking.evaluation.ab import verdict
+
+    assert verdict(0.02, 0.01, "oracle_ndcg@10") == "better"
+    assert verdict(-0.02, 0.01, "oracle_ndcg@10") == "worse"
+    assert verdict(0.005, 0.01, "oracle_ndcg@10") == "not distinguishable"  # 0 inside 0.005 ± 0.01
+    assert verdict(-0.02, 0.01, "exposure_gini@10") == "better"  # lower is better
+    assert verdict(0.02, float("nan"), "ndcg@10") == "not measurable"
+
+
+def test_verdict_sentence_names_the_metric_and_the_interval():
+    import pandas as pd
+
+    from ranking.evaluation.ab import COLUMNS, verdict_sentence
+
+    table = pd.DataFrame([["Oracle NDCG@10", 0.5, 0.512, 0.012, 0.008, 0.01, 600]], columns=list(COLUMNS))
+    word, sentence = verdict_sentence(table, "oracle_ndcg@10")
+    assert word == "better"
+    assert sentence == "B is better than A on Oracle NDCG@10: +0.012 ± 0.008 (95% interval over 600 users)"

@@ -305,3 +305,29 @@ def test_xgb_feature_names_are_safe_unique_and_leave_plain_names_alone():
     assert safe[4] == names[4]
     assert len(set(safe)) == len(names)
     assert not any(c in n for n in safe for c in "[]<")
+
+
+def test_signal_models_report_their_own_curves_live_and_after_training(prep, stage1):
+    logs: list[dict] = []
+    cfg = GBDTConfig(n_jobs=1, n_estimators=30, early_stopping_rounds=5, top_n=10)
+    model = G.GBDTRanker(cfg, seed=0, target="signals").fit(prep, stage1, progress=lambda i, entry: logs.append(entry))
+    curves = model.learning_curves()
+    trees = model.trees_used()
+    assert list(curves) == list(trees) == [name for name, _, _ in G.V.SIGNALS]
+    for name, curve in curves.items():  # each model's own rounds: early stopping ran it past its best by ≤ 5
+        assert trees[name] <= len(curve) <= trees[name] + cfg.early_stopping_rounds
+    # live: every log names its signal, and the accumulated curves split back into the same five curves
+    live: dict[str, list[float]] = {}
+    for entry in logs:
+        assert all(key.split("/")[0] in curves for key in entry)
+        for key, v in entry.items():
+            live.setdefault(key, []).append(v)
+    per_signal = G.signal_curves(live)
+    assert {k: len(v) for k, v in per_signal.items()} == {k: len(v) for k, v in curves.items()}
+    for name, curve in curves.items():
+        assert per_signal[name] == pytest.approx(curve)
+
+
+def test_a_single_model_reports_one_curve(ranker):
+    assert list(ranker.learning_curves()) == ["label"]
+    assert ranker.trees_used() == {"label": ranker.best_iteration_ + 1}

@@ -30,7 +30,7 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     assert any(n.startswith("IPS · τ") for n in names)
     assert any(n.startswith("SNIPS · τ") for n in names)
     assert any(title.startswith("Beyond accuracy") for title in shown)
-    subheaders = [s.value for s in at.subheader]
+    subheaders = [s.value for s in [*at.subheader, *at.header]]  # sections are h2 (st.header) since issue 22
     assert "Counterfactual estimates from the logged propensities" in subheaders
     assert not [i.value for i in at.info if "unavailable" in i.value]  # a generated world logs propensities
     # per impression: the official MIND metrics, with the split stated and every list named for people

@@ -83,9 +83,9 @@ def test_feed_page_shows_cards_beside_the_best_feed(trained):
     at = trained
     at.switch_page(FEED).run()
     assert_clean(at)
-    heads = [m.value for m in at.markdown if m.value.startswith("#### ")]
-    assert any(h.startswith("#### Today's feed") for h in heads)
-    assert "#### Truly best feed (current weights)" in heads
+    heads = [m.value for m in at.markdown if m.value.startswith("## ")]
+    assert any(h.startswith("## Today's feed") for h in heads)
+    assert "## Truly best feed (current weights)" in heads
     cards = [m.value for m in at.markdown if m.value.startswith("**1. ")]
     assert len(cards) == 2  # rank 1 of today's feed and of the best feed
     assert any("items are in both feeds" in m.value for m in at.markdown)

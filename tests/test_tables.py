@@ -46,3 +46,16 @@ def test_ranks_in_a_float_column_read_as_whole_numbers():
     shown = readable(pd.DataFrame({"stage3_rank": [9.0, np.nan, 13.0], "score": [9.0, 0.5, 13.0]}))
     assert shown.iloc[:, 0].tolist() == ["9", "—", "13"]
     assert shown.iloc[:, 1].tolist() == ["9.00", "0.500", "13.0"]  # other numbers keep 3 significant digits
+
+
+def test_metric_and_delta_never_show_nan_or_a_signed_zero():
+    from ranking.viz.tables import delta, metric
+
+    assert metric(float("nan")) == "—"
+    assert metric(None) == "—"
+    assert metric(0.41234) == "0.412"
+    assert delta(0.5, float("nan"), "stage 1") == {"delta": None}  # was "+nan vs stage 1", in green
+    assert delta(float("nan"), 0.5, "stage 1") == {"delta": None}
+    assert delta(0.5002, 0.5, "stage 2")["delta"] == "same as stage 2"  # was "+0.000 vs stage 2"
+    assert delta(0.6, 0.5, "stage 1") == {"delta": "+0.100 vs stage 1", "delta_color": "normal"}
+    assert delta(0.4, 0.5, "stage 1", lower_is_better=True)["delta_color"] == "inverse"

@@ -103,6 +103,7 @@ def page(title: str, intro: str, curves: Callable[[dict], object] | None = None)
     st.set_page_config(page_title=f"{title} · Multistage Ranking Lab", page_icon="📰", layout="wide")
     startup.kick_off()  # once per server: the sample world trains in the background (pages.session.demo)
     links.adopt()
+    present.adopt()  # before a lesson link's page switch, which drops the query parameters
     tour.adopt()
     tour.go()
     head, switch = st.columns([4, 1], vertical_alignment="center")
@@ -248,7 +249,11 @@ def stage_badges(ctx: Ctx, container=None) -> None:
     """A badge per stage: trained, stale (with why) or not trained."""
     where = container or st
     for stage in STAGES:
-        text, color, icon = BADGE[ctx.status(stage)]
+        status = ctx.status(stage)
+        trained = ctx.lab.stages.get(stage)
+        if status == "stale" and trained is not None and trained.key.data_key != ctx.data_key:
+            status = "missing"  # trained on another dataset: nothing was ever trained on this one to go stale
+        text, color, icon = BADGE[status]
         where.badge(f"{TITLES[stage]}: {text}", color=color, icon=icon)
 
 

@@ -18,7 +18,7 @@ from ranking.evaluation import ab, explain
 from ranking.names import STAGES
 from ranking.pipeline import PipelineResult
 
-from . import changes
+from . import changes, present
 
 KEY = "pin"  # session state and URL parameter: the pinned run's id
 
@@ -89,6 +89,9 @@ def section(ctx, b: PipelineResult, user_picker) -> None:
     stage = st.selectbox("Stage to compare (the same list in both runs)", shared, index=len(shared) - 1,
                          format_func=names.stage_title, key="ab_stage")
     table = ab.compare(a.evaluation, b.evaluation, stage)
+    word, sentence = ab.verdict_sentence(table, b.evaluation.basis)
+    color = {"better": "green", "worse": "red"}.get(word, "gray")
+    st.markdown(f"### :{color}[{sentence}.]")  # the verdict first: the table is the evidence
     st.dataframe(_readable(table), hide_index=True)
     st.caption("± 95%: half-width of the 95% interval of the mean per-user difference (same users in both "
                "runs); Wilcoxon p: paired signed-rank test. A difference inside ± 95% is within noise.")
@@ -98,10 +101,11 @@ def section(ctx, b: PipelineResult, user_picker) -> None:
         every = run.lists()
         order = list(every)
         lists = {s: every[s] for s in order[: order.index(stage) + 1]}  # the funnel up to the compared stage
-        col.plotly_chart(viz.bump_chart(explain.bump_frame(run.prep, lists, user),
-                                        title=f"{name}: user {ctx.dataset.users['user_id'].iloc[user]}"),
-                         key=f"ab_bump_{name[0]}")
-        col.dataframe(feed(run, stage, user), hide_index=True, height=300)
+        # through present: the projector style and display names (the raw frame showed rank, content_id, title)
+        present.chart(viz.bump_chart(explain.bump_frame(run.prep, lists, user),
+                                     title=f"{name}: user {ctx.dataset.users['user_id'].iloc[user]}"),
+                      key=f"ab_bump_{name[0]}", container=col)
+        present.table(feed(run, stage, user), container=col, height=300)
 
 
 def _readable(table):
@@ -109,7 +113,8 @@ def _readable(table):
     out = table.copy()
     for col in out.columns[1:]:
         fmt = "{:,.0f}" if col == "users" else "{:+.3f}" if col == "B − A" else "{:.3f}"
-        out[col] = [fmt.format(v) if v == v else "—" for v in out[col]]
+        out[col] = ["—" if v != v else "< 0.001" if col == "Wilcoxon p" and v < 0.001 else fmt.format(v)
+                    for v in out[col]]
     return out
 
 

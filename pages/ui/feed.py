@@ -9,6 +9,7 @@ import streamlit as st
 from ranking import names
 from ranking.data import schema as S
 from ranking.evaluation import feed as F
+from ranking.evaluation.moves import Moves, moves
 from ranking.viz.tables import fmt
 
 from .common import md_escape
@@ -25,10 +26,22 @@ def signal_text(name: str, value: float) -> str:
     return f"E[comments] {fmt(value)}"
 
 
+def what_moved(key: str, ids: list) -> Moves | None:
+    """What changed in a list since it last looked different on this page (kept per session under ``key``);
+    None the first time. The comparison holds until the list changes again, so later reruns keep the marks."""
+    memo = st.session_state.setdefault("_lists_shown", {})
+    shown, before = memo.get(key, (None, None))
+    if shown is not None and shown != ids:
+        before = shown
+    memo[key] = (ids, before)
+    return moves(before, ids) if before is not None else None
+
+
 def cards(frame: pd.DataFrame, title: str, mark: set[int] | None = None, mark_text: str = "",
-          score_label: str = "score") -> None:
-    """One bordered card per row: rank and headline, publisher · topic · age, then signals or the score."""
-    st.markdown(f"#### {title}")
+          score_label: str = "score", moved: Moves | None = None) -> None:
+    """One bordered card per row: rank and headline, publisher · topic · age, then signals or the score;
+    ``moved`` adds a badge to items that entered the list or changed rank since the last change."""
+    st.markdown(f"## {title}")  # h2: the Feed page has no section heading above it
     if frame.empty:
         st.info("This list is empty for this user (nothing eligible).")
         return
@@ -36,6 +49,8 @@ def cards(frame: pd.DataFrame, title: str, mark: set[int] | None = None, mark_te
     for row in frame.to_dict("records"):
         with st.container(border=True):
             badge = f" · :green-badge[{mark_text}]" if mark and row[S.CONTENT_ID] in mark else ""
+            if moved is not None and (step := moved.mark(row[S.CONTENT_ID])):
+                badge += f" · :{'blue' if step == 'new' else 'orange'}-badge[{step}]"
             st.markdown(f"**{row['rank']}. {md_escape(row['headline'])}**{badge}")
             facts = [md_escape(row[S.PUBLISHER]), md_escape(row[S.TOPIC]), f"{row['age']} old",
                      f"quality {fmt(row['quality'])}"]
@@ -48,13 +63,17 @@ def cards(frame: pd.DataFrame, title: str, mark: set[int] | None = None, mark_te
             st.caption(" · ".join(facts))
 
 
-def comparison(today: pd.DataFrame, best: pd.DataFrame | None, today_title: str) -> None:
-    """Today's feed beside the truly best feed for the current weights, with how close it gets."""
+def comparison(today: pd.DataFrame, best: pd.DataFrame | None, today_title: str,
+               moved: Moves | None = None) -> None:
+    """Today's feed beside the truly best feed for the current weights, with how close it gets; ``moved``:
+    what changed in today's feed since the last setting change (a line, and a badge per card)."""
+    if moved is not None:
+        st.markdown(f":material/swap_vert: **Since the last change, today's feed:** {moved.summary()}.")
     if best is None:
         left, right = st.columns(2)
         with left:
-            cards(today, today_title)
-        right.markdown("#### The truly best feed")
+            cards(today, today_title, moved=moved)
+        right.markdown("## The truly best feed")
         right.info("Unavailable: this dataset has no ground truth (only generated worlds know each user's "
                    "true preferences), so nobody knows the best feed. The held-out metrics on the Evaluation "
                    "page are the yardstick here.")
@@ -69,7 +88,7 @@ def comparison(today: pd.DataFrame, best: pd.DataFrame | None, today_title: str)
                    "the item under the current label weights; only a generated world knows it.")
     left, right = st.columns(2)
     with left:
-        cards(today, today_title, both, "also in the best feed")
+        cards(today, today_title, both, "also in the best feed", moved=moved)
     with right:
         cards(best, "Truly best feed (current weights)", both, "in today's feed",
               score_label=F.TRUE_VALUE)

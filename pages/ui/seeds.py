@@ -47,7 +47,7 @@ def current_study(ctx: C.Ctx) -> SeedStudy | None:
 
 def seed_section(ctx: C.Ctx) -> None:
     """Button → background study → chart and table of per-seed effects with the verdict per step."""
-    st.markdown(f"#### Is each step's gain more than training noise?\n"
+    st.markdown(f"### Is each step's gain more than training noise?\n"
                 f"A Wilcoxon test over users counts users as the only noise, yet retraining with another seed "
                 f"can change a stage's gain — even its sign. This check keeps the data and the split, retrains "
                 f"every stage with {DEFAULT_SEEDS} training seeds and compares the lists seed by seed.")
@@ -71,7 +71,7 @@ def seed_section(ctx: C.Ctx) -> None:
 def curve_section(ctx: C.Ctx) -> None:
     """Button → background learning curve → chart of every stage and baseline by share of the log, and the
     lesson in one sentence."""
-    st.markdown("#### How much data does each stage need?\n"
+    st.markdown("### How much data does each stage need?\n"
                 "Every stage and baseline is trained again on 10, 25, 50 and 100 % of the training log (a random "
                 f"sample of its rows, {DEFAULT_SEEDS} training seeds each) and scored on the same held-out users "
                 "and eligible items. Where the lines cross is the lesson: learned stages need data that "

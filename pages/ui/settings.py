@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from ranking import names
 from ranking.config import (
     CandidateConfig,
     EvalConfig,
@@ -94,7 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
                  "oracle's ideal list."),
     Setting("s2_objective", "stage2", "objective", "Objective", "select", _G.objective,
             options=("rank:ndcg", "binary:logistic"),
-            help="rank:ndcg = LambdaMART over each user's list; binary:logistic = pointwise probability."),
+            help="Ranking = LambdaMART over each user's list (scores are ranking margins); "
+                 "Probability = pointwise logistic (scores are probabilities)."),
     Setting("s2_trees", "stage2", "n_estimators", "Max trees", "slider", _G.n_estimators, lo=10, hi=1000,
             step=10),
     Setting("s2_depth", "stage2", "max_depth", "Max depth", "slider", _G.max_depth, lo=1, hi=10, step=1),
@@ -180,7 +182,7 @@ def widget(key: str, container: Any = None, disabled: bool = False) -> Any:
         where.number_input(s.label, min_value=type(s.default)(s.lo), max_value=type(s.default)(s.hi),
                            step=type(s.default)(s.step), **common)
     elif s.kind == "select":
-        where.selectbox(s.label, options=list(s.options), **common)
+        where.selectbox(s.label, options=list(s.options), format_func=names.option_title, **common)
     elif s.kind == "radio":
         where.radio(s.label, options=list(s.options), horizontal=True, **common)
     elif s.kind == "toggle":
@@ -223,6 +225,17 @@ def label_values(cfg: LabelConfig) -> dict[str, Any]:
             "comment_mode": cfg.comment_mode,
             "dwell_mode": dwell if isinstance(dwell, str) else "constant",
             "expected_dwell": 10.0 if isinstance(dwell, str) else float(dwell)}
+
+
+def matching_preset(presets: dict[str, LabelConfig]) -> str | None:
+    """The name of the label preset the current widget values reproduce, or None (custom weights)."""
+    for name, preset in presets.items():
+        want = label_values(preset)
+        if want["dwell_mode"] != "constant":
+            want.pop("expected_dwell")  # unused by a median/per-topic dwell
+        if all(value(k) == v for k, v in want.items()):
+            return name
+    return None
 
 
 def _section(kind: type, section: str) -> Any:

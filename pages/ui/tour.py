@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from . import settings as W
 
@@ -26,6 +27,7 @@ class Step:
     text: str
     settings: dict = field(default_factory=dict)
     user: int | None = None
+    focus: str | None = None  # key of the chart the step talks about: scrolled into view under the panel
 
 
 STEPS: tuple[Step, ...] = (
@@ -33,29 +35,38 @@ STEPS: tuple[Step, ...] = (
          "Every impression gets an engagement score from what the user did (click, dwell, share, comment, "
          "hide); it is **positive when the score is above the threshold**. The stages predict each of these "
          "signals and rank by the weighted sum, so the weights decide what the feed shows; the threshold "
-         "decides what held-out metrics count as a hit."),
+         "decides what held-out metrics count as a hit.",
+         focus="hist"),
     Step("Candidates", "pages/2_Stage_1_Candidates.py",
          "Stage 1 shortlists **K items per user** from the whole catalog with cheap sources and removes what "
-         "the user may not see. Its measure is **recall**: did the items the user engaged with survive?"),
+         "the user may not see. Its measure is **recall**: did the items the user engaged with survive?",
+         focus="recall_chart"),
     Step("The XGBoost ranker", "pages/3_Stage_2_GBDT.py",
          "Stage 2 scores each candidate with gradient-boosted trees over features of the *pair* (this user, "
-         "this item) and keeps the **top N**. Open *Feature importance* to see what it relies on."),
+         "this item) and keeps the **top N**. Open *Feature importance* to see what it relies on.",
+         focus="lc"),
     Step("The neural re-ranker", "pages/4_Stage_3_Neural.py",
          "Stage 3 re-orders only the top N with a heavier model: a neural network with user and item "
-         "embeddings. Watch the loss curve: training loss falls, held-out loss tells when to stop."),
+         "embeddings. Watch the loss curve: training loss falls, held-out loss tells when to stop.",
+         focus="loss"),
     Step("Post-processing", "pages/4_Stage_4_Post_processing.py",
          "The last step is not a model: it cuts the list to M items and trades a little relevance for variety "
-         "(MMR λ or caps per topic and publisher). The curve shows what each λ costs and buys over all users."),
+         "(MMR λ or caps per topic and publisher). The curve shows what each λ costs and buys over all users.",
+         focus="tradeoff"),
     Step("A feed you can read", "pages/5_Feed.py",
          "The same user's feed as cards — headline, publisher, topic, age and what the model expects — beside "
          "the truly best feed for the current weights. Move a weight on the Labels page: the feed re-ranks "
          "at once, because the models predict each signal and the weights only combine them.", user=7),
     Step("One feed through the funnel", "pages/5_Rank_shifts.py",
          "The bump chart follows **one user's items** from stage 1 to the final feed: rising lines were "
-         "promoted, × marks where an item dropped out. Try the *biggest mover* shortcut.", user=7),
+         "promoted, × marks where an item dropped out. Try the *biggest mover* shortcut.",
+         user=7, focus="bump"),
     Step("Did it get better?", "pages/6_Evaluation.py",
          "Every stage is measured the same way. On a generated world, **oracle NDCG** compares each list "
-         "with the best list the users' *true* preferences allow: 1 is perfect, random is the floor."),
+         "with the best list the users' *true* preferences allow: 1 is perfect. The line to beat is the "
+         "**random order** of eligible items, and it is well above 0: the true preferences give almost every "
+         "eligible item some gain, so NDCG measures how much better than chance the order is.",
+         focus="metrics"),
     Step("Ship it to the simulated world", "pages/7_Online_test.py",
          "Offline numbers are a forecast. Here the generated world is the audience: run an **A/B test** of two "
          "feeds and see whether offline agreed, or **interleave** them and count which earns the clicks; then "
@@ -80,6 +91,7 @@ def _apply(n: int) -> None:
         st.session_state["user"] = step.user
     st.session_state[KEY] = n
     st.session_state["_tour_go"] = step.page
+    st.session_state["_tour_scroll"] = True
 
 
 def _end() -> None:
@@ -121,11 +133,44 @@ def panel() -> None:
             nxt.button("Next", key="tour_next", type="primary", icon=":material/arrow_forward:",
                        on_click=_apply, args=(n + 1,))
         end.button("End lesson", key="tour_end", icon=":material/close:", on_click=_end)
+    st.html(_STICKY)
+    if step.focus and st.session_state.pop("_tour_scroll", False):
+        # an iframe's script (components.html) runs on every mount; st.html's did not run here (Streamlit 1.67)
+        components.html(_SCROLL.replace("FOCUS", step.focus), height=0)
 
 
-def start_button() -> None:
-    """Start the lesson (sidebar), or nothing while it runs."""
+# Once per step: when the step's chart has drawn, scroll it up to just under the lesson panel (which stays
+# in view: it is sticky), so the subject of the step is on screen at 1366×768 without scrolling by hand.
+# sticky on the panel's wrapper: the keyed container sits in a wrapper of its own height, which pins it in place
+_STICKY = ("<style>div:has(> .st-key-tour_panel) { position: sticky; top: 3.5rem; z-index: 20; } "
+           ".st-key-tour_panel { background: #ffffff; }</style>")
+_SCROLL = """<script>
+(() => {
+  let tries = 0;
+  const go = () => {
+    const doc = window.parent.document;
+    const el = doc.querySelector('.st-key-FOCUS'), panel = doc.querySelector('.st-key-tour_panel');
+    const main = doc.querySelector('[data-testid=stMain]');
+    if (!el || !panel || !main || !el.querySelector('.main-svg')) { if (tries++ < 150) setTimeout(go, 100); return; }
+    const pane = el.closest('[data-testid=stTabPanel]');
+    if (pane && !el.getClientRects().length && tries++ < 150) {  // the chart is on a tab not shown: open it
+      const root = pane.closest('[data-testid=stTabs]');
+      const own = e => e.closest('[data-testid=stTabs]') === root;
+      const panes = [...root.querySelectorAll('[data-testid=stTabPanel]')].filter(own);
+      [...root.querySelectorAll('[role=tab]')].filter(own)[panes.indexOf(pane)]?.click();
+      setTimeout(go, 200);
+      return;
+    }
+    main.scrollBy({top: el.getBoundingClientRect().top - panel.getBoundingClientRect().bottom - 8});
+  };
+  go();
+})();
+</script>"""
+
+
+def start_button(key: str = "tour_start") -> None:
+    """Start the lesson (sidebar, or the presenter's page menu), or nothing while it runs."""
     if current() is None:
-        st.button("Guided lesson", key="tour_start", icon=":material/school:", on_click=_apply, args=(1,),
+        st.button("Guided lesson", key=key, icon=":material/school:", on_click=_apply, args=(1,),
                   help="Step by step through every page: " + ", ".join(
                       f"{i}. {s.title}" for i, s in enumerate(STEPS, 1)))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from pages.session.datasets import GEN_LIMITS, SOURCES
 from ranking import names
 from ranking.errors import DataError, RankingError
+from ranking.viz import tables as T
 
 from . import common as C
 from . import present as P
@@ -16,7 +16,7 @@ from . import smalldata
 
 def dataset_picker() -> None:
     """Choose the bundled world, a generated one (size + seed) or an upload (validated)."""
-    st.subheader("Dataset")
+    st.header("Dataset")
     choice = C.data_choice()
     if st.session_state.get("data") not in SOURCES:
         st.session_state["data"] = choice.source
@@ -96,7 +96,7 @@ def funnel_section(ctx: C.Ctx) -> None:
     from ranking import viz
     from ranking.evaluation import explain
 
-    st.subheader("The funnel at the current settings")
+    st.header("The funnel at the current settings")
     try:
         prep = ctx.lab.prepared(ctx.dataset, ctx.cfg, ctx.data_key)
     except RankingError as exc:  # label settings can make the data untrainable; say so, keep the page
@@ -111,8 +111,13 @@ def funnel_section(ctx: C.Ctx) -> None:
         P.chart(viz.stage_timing(seconds), key="timing", container=c2)
     else:
         c2.info("Train the stages to see how long each one takes.")
-    c2.caption("Counts are per user, averaged over users: the eligible count applies the region, "
-               "blocklist and already-seen filters; K, N and M come from the stage settings.")
+    s1 = ctx.cfg.stage1
+    filters = [name for name, on in (("region", s1.filter_region), ("blocklist", s1.filter_blocklist),
+                                     ("already-seen", s1.filter_seen)) if on]
+    age = f"the {s1.max_age_days:g}-day age limit (often the largest remover)" if s1.max_age_days > 0 else ""
+    applied = " and ".join(p for p in (", ".join(filters) + (" filters" if filters else ""), age) if p) or "no filter"
+    c2.caption(f"Counts are per user, averaged over users: the eligible count applies {applied}; "
+               "K, N and M come from the stage settings.")
 
 
 def headline_metrics(ctx: C.Ctx) -> None:
@@ -121,16 +126,17 @@ def headline_metrics(ctx: C.Ctx) -> None:
     if view is None:
         return
     ev = view.evaluation
-    st.subheader("How good is each stage?")
+    st.header("How good is each stage?")
     if smalldata.evaluation_unavailable(view):
         st.info(smalldata.evaluation_unavailable(view))
         return
     cols = st.columns(len(ev.stages))
-    prev = None
+    prev, last = None, ""
     for col, stage in zip(cols, ev.stages, strict=True):
         v = ev.headline(stage)
-        delta = None if prev is None or np.isnan(v) or abs(v - prev) < 5e-4 else f"{v - prev:+.3f}"
-        col.metric(f"{names.SHORT[stage]} · {names.title(ev.basis)}", "—" if np.isnan(v) else f"{v:.3f}", delta)
-        prev = v
+        # a missing previous value gave "+nan" in green (uploads, where stage 1 has no held-out NDCG)
+        change = T.delta(v, prev, names.SHORT.get(last, last)) if prev is not None else {"delta": None}
+        col.metric(f"{names.SHORT[stage]} · {names.title(ev.basis)}", T.metric(v), **change)
+        prev, last = v, stage
     st.caption("Oracle NDCG compares each list with the best possible list under the world's true "
                "preferences; held-out NDCG uses the interactions the models never saw.")

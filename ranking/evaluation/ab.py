@@ -54,3 +54,33 @@ def compare(a: RunEvaluation, b: RunEvaluation, stage: str, metrics: list[str] |
                      "Wilcoxon p": noise["p_value"] if noise else np.nan,
                      "users": noise["n"] if noise else np.nan})
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+LOWER_IS_BETTER = ("logloss", "ece", "topic_calibration_kl", "avg_rec_popularity", "exposure_gini")
+
+
+def verdict(delta: float, half_width: float, metric: str) -> str:
+    """"better", "worse" or "not distinguishable" for B against A on ``metric`` (a key such as
+    ``oracle_ndcg@10``): distinguishable when the 95% interval of the mean per-user difference excludes 0;
+    "not measurable" without an interval (one user, or a metric with no per-user values)."""
+    if not (np.isfinite(delta) and np.isfinite(half_width)):
+        return "not measurable"
+    if abs(delta) <= half_width:
+        return "not distinguishable"
+    up = delta > 0
+    return "better" if up != (metric.split("@")[0] in LOWER_IS_BETTER) else "worse"
+
+
+def verdict_sentence(table: pd.DataFrame, metric: str) -> tuple[str, str]:
+    """(verdict, sentence) for one metric key of a ``compare`` table, e.g. ("better", "B is better than A on
+    Oracle NDCG@10: +0.012 ± 0.008 (95% interval over 600 users)")."""
+    row = table[table["metric"] == names.title(metric)]
+    if row.empty:
+        raise ValueError(f"{metric!r} is not in the table; it has {list(table['metric'])}")
+    r = row.iloc[0]
+    word = verdict(float(r["B − A"]), float(r["± 95%"]), metric)
+    what = {"better": "better than", "worse": "worse than", "not distinguishable": "not distinguishable from",
+            "not measurable": "not measurably different from"}[word]
+    noise = (f"{r['B − A']:+.3f} ± {r['± 95%']:.3f} (95% interval over {int(r['users']):,} users)"
+             if np.isfinite(r["± 95%"]) else f"{r['B − A']:+.3f}, no interval")
+    return word, f"B is {what} A on {names.title(metric)}: {noise}"

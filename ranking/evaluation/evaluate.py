@@ -267,7 +267,7 @@ def _classification(held: _HeldOut, pair_scores: tuple[np.ndarray, np.ndarray, n
     if not len(y):
         return None
     if not (np.isfinite(s).all() and s.min() >= 0 and s.max() <= 1):
-        notes.append(f"{stage}: scores are not probabilities (a value Σ weight × prediction, or rank:ndcg margins); "
+        notes.append(f"{stage}: scores are not probabilities (a value Σ weight × prediction, or ranking margins); "
                      "log-loss and calibration need probabilities.")
         return None
     metrics["logloss"] = M.log_loss(y, s)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ranking.config import PipelineConfig
 from ranking.data import schema as S
+from ranking.evaluation.feed import age_text
 from ranking.names import SHORT
 from ranking.prep.lists import PAD, RankedLists
 from ranking.prep.split import ITEM_POS, USER_POS, Prepared
@@ -44,7 +45,8 @@ def item_frame(prep: Prepared) -> pd.DataFrame:
         **headline,
         S.TOPIC: c[S.TOPIC].astype(str).to_numpy(),
         S.PUBLISHER: c[S.PUBLISHER].astype(str).to_numpy(),
-        "age (days)": np.round(prep.item_age_days, 1),
+        # the Feed's wording ("5 h", "2.5 d"): "0.100" days here and "1 h old" there read as different items
+        "age": [age_text(h) for h in prep.item_age_days * 24.0],
         "quality": c[S.QUALITY].to_numpy(dtype=np.float64),
         "restriction": c[S.RESTRICTION].astype(str).to_numpy(),
     })

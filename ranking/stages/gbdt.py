@@ -79,8 +79,9 @@ class GBDTRanker:
             rounds = self.config.n_estimators
 
             def each(j: int, r: int, logs: dict) -> None:
-                if progress:
-                    progress(min(rounds - 1, (j * rounds + r) // len(V.SIGNALS)), logs)
+                if progress:  # each model's metrics under its signal's name (see ``curve_key``)
+                    progress(min(rounds - 1, (j * rounds + r) // len(V.SIGNALS)),
+                             {curve_key(V.NAMES[j], k): v for k, v in logs.items()})
 
             # the trees start from the GLM's prediction and learn corrections: where they saw no data (ages the
             # logging policy rarely showed) the GLM's smooth effects still extrapolate
@@ -229,6 +230,21 @@ class GBDTRanker:
     def _width(self) -> tuple[int, ...]:
         return (len(V.SIGNALS),) if self.signals_mode else ()
 
+    def learning_curves(self, which: str = "valid") -> dict[str, list[float]]:
+        """Each trained model's loss per boosting round on ``which`` set ("train" or "valid"): one entry per
+        signal model in signals mode (its objective's own loss), else {"label": …} (the last logged metric)."""
+        if self.signals_mode:
+            logs = zip(V.NAMES, self.signal_model_.evals_result_, strict=True)
+            return {n: list(list(r.values())[V.EVAL_NAMES.index(which)].values())[-1] for n, r in logs if r}
+        metrics = self.evals_result_.get(which, {})
+        return {"label": list(metrics.values())[-1]} if metrics else {}
+
+    def trees_used(self) -> dict[str, int]:
+        """Trees each model kept after early stopping: per signal in signals mode, else {"label": n}."""
+        if self.signals_mode:
+            return dict(zip(V.NAMES, self.signal_model_.best_rounds_, strict=True))
+        return {"label": self.best_iteration_ + 1}
+
     def pair_features(self, prep: Prepared, user_pos: np.ndarray, item_pos: np.ndarray) -> np.ndarray:
         """Serving features (full-train stage 1 and statistics, every item at its real age at ``now_s``) of pairs."""
         if not hasattr(self, "model_"):
@@ -303,6 +319,22 @@ class GBDTRanker:
         parts["margin"] = margin
         values = pd.DataFrame(X, index=index, columns=[f"{n}_value" for n in self.feature_names_])
         return pd.concat([parts, values], axis=1)
+
+
+def curve_key(signal: str, log_key: str) -> str:
+    """The name of one signal model's live metric in progress logs: ``"p_click/valid-logloss"``."""
+    return f"{signal}/{log_key}"
+
+
+def signal_curves(curves: dict[str, list[float]], which: str = "valid") -> dict[str, list[float]]:
+    """From live progress curves (``curve_key`` names), each signal model's own loss on ``which`` set (the last
+    metric it logs: the one early stopping watches); {} when the curves are not per signal."""
+    out: dict[str, list[float]] = {}
+    for name in V.NAMES:
+        mine = [k for k in curves if k.startswith(f"{name}/{which}-")]
+        if mine:
+            out[name] = list(curves[mine[-1]])
+    return out
 
 
 def xgb_feature_names(names) -> list[str]:

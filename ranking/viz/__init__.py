@@ -13,6 +13,7 @@ from ranking.viz.charts import (
     loss_curve,
     recall_at_k,
     score_histogram,
+    signal_curves,
     stage_timing,
 )
 from ranking.viz.eval_charts import (
@@ -38,5 +39,5 @@ __all__ = [
     "PALETTE", "STAGE_COLORS", "baselines_vs_stages", "beyond_accuracy", "bump_chart",
     "calibration", "compare_runs", "contributions", "data_curve", "estimator_agreement", "feature_importance", "funnel",
     "impression_metrics", "improved_degraded", "kendall_tau_hist", "learning_curve", "loss_curve", "metrics_by_stage",
-    "recall_at_k", "sankey", "score_histogram", "stage_timing", "tradeoff_curve",
+    "recall_at_k", "sankey", "score_histogram", "signal_curves", "stage_timing", "tradeoff_curve",
 ]

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ranking.names import feature_title
+from ranking.names import METRICS, SIGNAL_TITLES, feature_title
 from ranking.viz.style import (
     BAD,
     NEUTRAL,
@@ -149,9 +149,9 @@ def learning_curve(evals: Mapping[str, Mapping[str, list[float]]], best_iteratio
             fig.add_trace(go.Scatter(
                 x=np.arange(len(y)), y=y, name=label, legendgroup=label, showlegend=r == 1,
                 mode=_mode(len(y)), line={"width": 3, "color": color},
-                hovertemplate=f"<b>{label}</b><br>round %{{x}}<br>{m} = %{{y:.4f}}<extra></extra>"),
+                hovertemplate=f"<b>{label}</b><br>round %{{x}}<br>{_metric_name(m)} = %{{y:.4f}}<extra></extra>"),
                 row=r, col=1)
-        fig.update_yaxes(title_text=f"{m} ({_direction(m)})", row=r, col=1)
+        fig.update_yaxes(title_text=f"{_metric_name(m)} ({_direction(m)})", row=r, col=1)
         last = np.asarray(evals[sets[-1]].get(m, []), dtype=float)
         if best_iteration is not None and 0 <= best_iteration < len(last):
             fig.add_trace(go.Scatter(
@@ -163,6 +163,32 @@ def learning_curve(evals: Mapping[str, Mapping[str, list[float]]], best_iteratio
         title += f" (best iteration {best_iteration})"
     fig.update_xaxes(title_text="boosting round (trees)", row=len(metrics), col=1)
     return _style(fig, title, None, None, 200 + 260 * len(metrics), legend=True)
+
+
+def signal_curves(curves: Mapping[str, list[float]], trees: Mapping[str, int] | None = None) -> go.Figure:
+    """One line per signal model (stage 2 predicts five): its held-out loss per boosting round divided by its
+    loss after the first round, so models with different losses share one axis; a star where early stopping
+    kept the trees (``trees``: signal → trees used). Five models drawn as one series looked like a crash."""
+    title = "Stage 2 (XGBoost) learning curves, one per signal model"
+    shown = {k: np.asarray(v, dtype=float) for k, v in curves.items() if len(v)}
+    if not shown:
+        return _empty(title)
+    fig = go.Figure()
+    for i, (name, y) in enumerate(shown.items()):
+        who = SIGNAL_TITLES.get(name, name)
+        rel = y / y[0] if y[0] else y
+        fig.add_trace(go.Scatter(x=np.arange(1, len(y) + 1), y=rel, name=who, mode=_mode(len(y)),
+                                 line={"width": 3, "color": _color(i)}, customdata=y,
+                                 hovertemplate=f"<b>{who}</b><br>round %{{x}}<br>loss %{{customdata:.4f}} "
+                                               "(%{y:.3f} × round 1)<extra></extra>"))
+        n = (trees or {}).get(name)
+        if n is not None and 1 <= n <= len(y):
+            fig.add_trace(go.Scatter(x=[n], y=[rel[n - 1]], mode="markers", name="trees kept", legendgroup="kept",
+                                     showlegend=i == 0, marker={"symbol": "star", "size": 16, "color": "#000000"},
+                                     hovertemplate=f"{who}: {n} trees kept<extra></extra>"))
+    # a short y title: a long one rose past the plot into the title at presenter size
+    return _style(fig, title + "<br><sup>held-out loss of each model ÷ its loss after round 1: lower is "
+                  "better</sup>", "boosting round (trees)", "loss ÷ round 1", 500, legend=True)
 
 
 def feature_importance(importance: pd.Series, top: int = 15, descriptions: Mapping[str, str] | None = None,
@@ -225,6 +251,11 @@ def contributions(contrib: pd.Series, base: float, title: str, top: int = 10,
                   f"model margin ({unit})", "feature", 180 + 36 * len(names))
 
 
+def _metric_name(key: str) -> str:
+    """A training metric key for people (XGBoost's ``auc``/``logloss``, Keras's ``loss``); others as given."""
+    return {"loss": "Loss"}.get(key, METRICS.get(key.split("@")[0], key))
+
+
 def loss_curve(history: Mapping[str, list[float]]) -> go.Figure:
     """Keras ``History.history`` ({"loss": [...], "val_loss": [...], "val_auc": [...]}) per epoch; one
     subplot per metric, train vs validation; partial histories (even one epoch) are fine."""
@@ -244,9 +275,9 @@ def loss_curve(history: Mapping[str, list[float]]) -> go.Figure:
                 x=np.arange(1, len(y) + 1), y=y, name=label, legendgroup=label, mode=_mode(len(y)),
                 marker={"size": 9},
                 showlegend=label not in {t.name for t in fig.data}, line={"width": 3, "color": color},
-                hovertemplate=f"<b>{label}</b><br>epoch %{{x}}<br>{m} = %{{y:.4f}}<extra></extra>"),
+                hovertemplate=f"<b>{label}</b><br>epoch %{{x}}<br>{_metric_name(m)} = %{{y:.4f}}<extra></extra>"),
                 row=r, col=1)
-        fig.update_yaxes(title_text=f"{m} ({_direction(m)})", row=r, col=1)
+        fig.update_yaxes(title_text=f"{_metric_name(m)} ({_direction(m)})", row=r, col=1)
     if "val_loss" in series and not np.isnan(series["val_loss"]).all():
         best = int(np.nanargmin(series["val_loss"]))
         fig.add_trace(go.Scatter(

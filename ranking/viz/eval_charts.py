@@ -64,7 +64,8 @@ def baselines_vs_stages(stages: Mapping[str, float], references: Mapping[str, fl
 
 def _legend_beside(fig: go.Figure) -> go.Figure:
     """A long legend to the right of the plot: above it, four rows of entries ran into the title."""
-    fig.update_layout(legend={"orientation": "v", "yanchor": "top", "y": 1.0, "xanchor": "left", "x": 1.02},
+    fig.update_layout(legend={"orientation": "v", "yref": "paper", "yanchor": "top", "y": 1.0, "xanchor": "left",
+                              "x": 1.02},
                       margin={"t": 80, "r": 300})
     return fig
 
@@ -110,13 +111,10 @@ def estimator_agreement(values: Mapping[str, Mapping[str, float]], tau: Mapping[
     low, high = float(np.nanmin(spread)), float(np.nanmax(spread))
     fig.update_yaxes(range=[min(low, 0) - 0.08, max(high, 1) + 0.08], tickvals=[0, 0.5, 1],
                      ticktext=["worst", "", "best"])
-    fig.add_annotation(text="τ = Kendall's τ of the stage order against the truth's (+1 = same order, −1 = reversed)",
-                       x=0, y=-0.22, xref="paper", yref="paper", showarrow=False, xanchor="left",
-                       font={"size": BASE_FONT - 2, "color": "#333333"})
-    fig = _legend_beside(_style(fig, title, "list (funnel order)", "value, rescaled per estimate (stage rank)", 560,
-                                legend=True))
-    fig.update_layout(margin={"b": 110})
-    return fig
+    # the key to τ is a subtitle: as an annotation under the plot it sat on the slanted stage names
+    title += "<br><sup>τ = Kendall's τ of the stage order against the truth's (+1 = same order, −1 = reversed)</sup>"
+    return _legend_beside(_style(fig, title, "list (funnel order)", "value, rescaled per estimate (stage rank)", 560,
+                                 legend=True))
 
 
 def beyond_accuracy(metrics: Mapping[str, Mapping[str, float]], k: int) -> go.Figure:
@@ -134,7 +132,9 @@ def beyond_accuracy(metrics: Mapping[str, Mapping[str, float]], k: int) -> go.Fi
                         *[b for b in BASELINE_TITLES if b in metrics])]
     if not rows:
         return _empty(title, 560)
-    fig = make_subplots(rows=3, cols=2, horizontal_spacing=0.26, vertical_spacing=0.16,
+    # every panel lists the same rows, so only the left column names them (shared y): with names on both
+    # columns the right column's labels ran into the left column's bars
+    fig = make_subplots(rows=3, cols=2, horizontal_spacing=0.06, vertical_spacing=0.16, shared_yaxes=True,
                         specs=[[{}, {}], [{}, {}], [{}, None]],
                         subplot_titles=[t for _, t, _ in panels])
     labels = [names.SHORT.get(n, BASELINE_TITLES.get(n, n)) for n in rows]
@@ -145,12 +145,10 @@ def beyond_accuracy(metrics: Mapping[str, Mapping[str, float]], k: int) -> go.Fi
         fig.add_trace(go.Bar(y=labels, x=y, orientation="h", marker_color=colors, showlegend=False,
                              text=[f"{v:.3g}" if np.isfinite(v) else "n/a" for v in y], textposition="auto",
                              textangle=0, hovertemplate="<b>%{y}</b><br>%{x:.4f}<extra></extra>"), row=r + 1, col=c + 1)
-        fig.update_yaxes(title_text="list", autorange="reversed", row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text="list" if c == 0 else None, autorange="reversed", row=r + 1, col=c + 1)
         fig.update_xaxes(title_text=unit, title_font={"size": BASE_FONT - 2}, nticks=5, row=r + 1, col=c + 1)
     fig.update_annotations(font={"size": BASE_FONT - 1})
-    fig = _style(fig, title, None, None, 3 * (30 * len(rows) + 130))
-    fig.update_layout(margin={"t": 110})
-    return fig
+    return _style(fig, title, None, None, 3 * (30 * len(rows) + 130))
 
 
 DATA_CURVE_LISTS = ("stage2", "stage3", "final", "glm", "freshness", "heuristic", "logreg", "smoothed_ctr")

@@ -25,7 +25,7 @@ def tradeoff_curve(frame: pd.DataFrame, current: tuple[float, float, str] | None
     div = names.title(frame.attrs.get("diversity", "diversity"))
     fig = go.Figure(go.Scatter(
         x=shown["diversity"], y=shown["relevance"], mode="lines+markers+text", name="MMR λ",
-        text=_labels(shown),
+        text=_uncrowded(_labels(shown), shown),
         textposition=_positions(shown, current), customdata=shown["lambda"],
         textfont={"size": BASE_FONT - 2, "color": "#222222"},
         line={"color": STAGE_COLORS["final"], "width": 3}, marker={"size": 10, "color": STAGE_COLORS["final"]},
@@ -56,6 +56,21 @@ def _positions(frame: pd.DataFrame, current: tuple[float, float, str] | None) ->
     for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
         if abs(x - current[0]) <= 0.04 * dx and abs(y - current[1]) <= 0.04 * dy:
             out[i] = "bottom right"
+    return out
+
+
+def _uncrowded(labels: list[str], frame: pd.DataFrame) -> list[str]:
+    """Drop a label whose point sits within a label's size (a quarter of the x span wide, 7 % of the y span
+    high) of a point already labelled: close points' labels were drawn over each other. Hover still names
+    every point."""
+    xs, ys = frame["diversity"].to_numpy(float), frame["relevance"].to_numpy(float)
+    dx, dy = (xs.max() - xs.min()) or 1.0, (ys.max() - ys.min()) or 1.0
+    kept: list[int] = []
+    out = [""] * len(labels)
+    for i, label in enumerate(labels):
+        if label and all(abs(xs[i] - xs[j]) > 0.25 * dx or abs(ys[i] - ys[j]) > 0.07 * dy for j in kept):
+            out[i] = label
+            kept.append(i)
     return out
 
 

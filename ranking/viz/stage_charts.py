@@ -221,16 +221,34 @@ def sankey(flows: pd.DataFrame, unit: str = "items per user",
     for g in grey:
         colors.append(NEUTRAL if g else _color(k))
         k += not g
+    labels = [_wrap(f"{n} ({_fmt(t)})") for n, t in zip(nodes, total, strict=True)]
+    links = [idx[s] for s in src], [idx[t] for t in dst], f["value"].astype(float).tolist()
+    link_colors = [_rgba(colors[idx[t]], 0.4) for t in dst]
+    # Plotly writes the last column's labels to the *left* of its nodes, over the labels of the column before;
+    # an invisible column after it (each end node flows on, unseen) keeps every label right of its node
+    depth = dict.fromkeys(nodes, 0)
+    for _ in nodes:  # longest path from a root; the funnel is a small DAG
+        for a, b in zip(src, dst, strict=True):
+            depth[b] = max(depth[b], depth[a] + 1)
+    last = max(depth.values())
+    ends = [idx[n] for n in nodes if depth[n] == last]
+    ghost = len(nodes)
+    labels.append("")
+    colors.append("rgba(0,0,0,0)")
+    for i in ends:
+        links[0].append(i)
+        links[1].append(ghost)
+        links[2].append(total[i])
+        link_colors.append("rgba(0,0,0,0)")
+    hover = "%{source.label} → %{target.label}<br><b>%{value}</b><extra></extra>"
     fig = go.Figure(go.Sankey(
         arrangement="snap", valueformat=",.4~g", valuesuffix=f" {unit}",
-        node={"label": [_wrap(f"{n} ({_fmt(t)})") for n, t in zip(nodes, total, strict=True)], "color": colors,
+        node={"label": labels, "color": colors, "line": {"color": ["#444444"] * (len(labels) - 1) + ["rgba(0,0,0,0)"]},
               "pad": 28, "thickness": 22, "align": "left", "hovertemplate": "<b>%{label}</b><extra></extra>"},
-        link={"source": [idx[s] for s in src], "target": [idx[t] for t in dst],
-              "value": f["value"].astype(float).tolist(), "color": [_rgba(colors[idx[t]], 0.4) for t in dst],
-              "hovertemplate": "%{source.label} → %{target.label}<br><b>%{value}</b><extra></extra>"},
+        link={"source": links[0], "target": links[1], "value": links[2], "color": link_colors,
+              "hovertemplate": [hover] * len(src) + [None] * len(ends)},
         textfont={"size": BASE_FONT}))
-    fig = _style(fig, f"{title} ({unit})", None, None, 600)
-    return fig.update_layout(margin={"r": 160})  # labels of the last-but-one column sit right of their nodes
+    return _style(fig, f"{title} ({unit})", None, None, 600)
 
 
 def _wrap(label: str, width: int = 16) -> str:

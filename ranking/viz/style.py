@@ -5,6 +5,7 @@ Where it sits: under ``ranking.viz.charts`` and ``ranking.viz.stage_charts``; no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pandas as pd
@@ -45,14 +46,58 @@ def _style(fig: go.Figure, title: str, x: str | None, y: str | None, height: int
         title={"text": title, "font": {"size": TITLE_FONT}, "x": 0.01, "xanchor": "left"},
         height=max(int(height), MIN_HEIGHT), font={"size": BASE_FONT, "color": TEXT_COLOR},
         hoverlabel={"font": {"size": BASE_FONT}}, showlegend=legend,
-        margin={"l": 80, "r": 40, "t": 120 if legend else 80, "b": 70},
+        margin={"l": 80, "r": 40, "b": 70},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
     )
+    fit_header(fig)
     if x is not None:
         fig.update_xaxes(title_text=x)
     if y is not None:
         fig.update_yaxes(title_text=y)
     return fig
+
+
+def fit_header(fig: go.Figure) -> go.Figure:
+    """Stack the title (and its ``<br>`` subtitle lines) and a legend above the plot from the figure's top edge
+    down, in pixels, so none is drawn over another at any font size or legend length.
+
+    Plotly places a title in the top margin by proportion and a top legend upwards from the plot, so a legend
+    that wraps to more rows (a narrow column, presenter-size fonts) ran into the title. Here the title sits at a
+    fixed distance from the top of the figure and the legend hangs below it (both measured in the container);
+    a container-anchored legend pushes the plot down by its own height. Call again after changing fonts or height.
+    """
+    lay = fig.layout
+    height = lay.height or 450
+    size = lay.title.font.size or TITLE_FONT
+    lines = str(lay.title.text or "").split("<br>")
+    # Plotly anchors a title's first line and stacks its subtitle lines (<sup>, ~70 % size) *above* it, each
+    # ~0.95 × the title size (measured in Chromium); the first line's box ends ~1.05 × size below its anchor
+    rise = 0.95 * size * (len(lines) - 1)
+    anchor = 10 + rise
+    block = anchor + 1.05 * size + 8 if lines[0].strip() or len(lines) > 1 else 6
+    fig.update_layout(title={"yref": "container", "y": 1 - anchor / height, "yanchor": "top"})
+    legend = lay.legend
+    on_top = lay.showlegend is not False and legend.orientation == "h" and (legend.y is None or legend.y >= 1
+                                                                             or legend.yref == "container")
+    if on_top:
+        fig.update_layout(legend={"yref": "container", "y": 1 - (block + 6) / height, "yanchor": "top"})
+    elif legend.yref == "container":  # a chart moved its legend elsewhere after ``_style``
+        fig.update_layout(legend={"yref": "paper"})
+    fig.update_layout(margin={"t": round(block + (40 if on_top else 16))})
+    return fig
+
+
+def describe(fig: go.Figure) -> str:
+    """A short text alternative for a chart: its title and subtitle, then what it draws (the named series)."""
+    text = re.sub(r"<[^>]+>", " ", str(fig.layout.title.text or "")).replace("&lt;", "<").replace("&gt;", ">")
+    text = re.sub(r"\s+", " ", text).strip() or "Chart"
+    notes = [a.text for a in fig.layout.annotations or () if a.text and a.text == EMPTY_MESSAGE]
+    if notes:
+        return f"{text}: {EMPTY_MESSAGE}."
+    series = list(dict.fromkeys(t.name for t in fig.data if t.name and t.showlegend is not False))
+    kinds = sorted({t.type for t in fig.data})
+    what = f" {len(series)} series: {', '.join(series[:8])}" + (" …" if len(series) > 8 else "") if series else ""
+    return f"{text}. A {'/'.join(kinds)} chart.{what}".rstrip(".") + "."
 
 
 def _empty(title: str, height: int = 360, message: str = EMPTY_MESSAGE) -> go.Figure:

@@ -42,6 +42,24 @@ def fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def metric(value: float | None, digits: int = 3) -> str:
+    """A headline metric for people: fixed ``digits`` decimals, "—" when it could not be measured."""
+    if value is None or not math.isfinite(float(value)):
+        return MISSING
+    return f"{float(value):.{digits}f}"
+
+
+def delta(new: float | None, old: float | None, against: str, lower_is_better: bool = False) -> dict[str, str | None]:
+    """Keyword arguments for a metric's change (``st.metric(label, value, **delta(...))``): no change shown
+    when either side is missing ("+nan" in green said nothing), "same as …" in grey when it rounds to 0."""
+    if new is None or old is None or not (math.isfinite(float(new)) and math.isfinite(float(old))):
+        return {"delta": None}
+    change = float(new) - float(old)
+    if abs(change) < 5e-4:
+        return {"delta": f"same as {against}", "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": f"{change:+.3f} vs {against}", "delta_color": "inverse" if lower_is_better else "normal"}
+
+
 def readable(frame: pd.DataFrame, digits: int = 3, index: bool = False) -> pd.DataFrame:
     """A copy with display-name columns and every value as text (see ``fmt``); ``index=True`` keeps the
     index as a first column (its name made readable too)."""
