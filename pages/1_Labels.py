@@ -31,17 +31,17 @@ if ctx is not None:
                 "positive when clicked (weight 1, threshold 0.5).")
 
     def apply_preset() -> None:
-        if st.session_state["preset"] in L.PRESETS:
-            W.set_values(W.label_values(L.PRESETS[st.session_state["preset"]]))
+        chosen = st.session_state.get("preset")
+        if chosen in L.PRESETS:
+            W.set_values(W.label_values(L.PRESETS[chosen]))
+        st.session_state["preset"] = None  # the box goes back to naming what the sliders match
 
-    # the box names the preset the sliders match now, "Custom" once they match none (after a weight move it
-    # kept saying "Notebook defaults"); choosing a preset applies it
-    st.session_state["preset"] = W.matching_preset(L.PRESETS) or CUSTOM
-    c1, c2 = st.columns([3, 1])
-    c1.selectbox("Preset", [*L.PRESETS, CUSTOM], key="preset", on_change=apply_preset,
+    # The box names the preset the sliders match now, "Custom" once they match none, as its placeholder; choosing
+    # a preset applies it. It keeps no value of its own: a value the script wrote into the box raced with the
+    # browser's copy during quick slider moves (arrow keys), which then "chose" the old preset and undid the move.
+    st.selectbox("Preset", list(L.PRESETS), index=None, placeholder=W.matching_preset(L.PRESETS) or CUSTOM,
+                 key="preset", on_change=apply_preset,
                  help="Notebook defaults reproduce the original walkthrough exactly. Choosing a preset applies it.")
-    c2.button("Apply preset", on_click=apply_preset, icon=":material/tune:", key="apply_preset",
-              disabled=st.session_state["preset"] == CUSTOM)
 
     left, right = st.columns(2)
     with left:
