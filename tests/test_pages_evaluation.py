@@ -38,7 +38,7 @@ def test_evaluation_page_shows_baselines_estimates_and_beyond_accuracy():
     captions = " ".join(c.value for c in at.caption)
     assert "Split: impression split: each user's latest 20% of impressions held out whole" in captions
     assert "none cut" in captions
-    per_imp = shown["Per impression: does each list order the shown candidates so the clicked ones come first?"]
+    per_imp = shown["Per impression: does each list put the clicked candidates first?"]
     rows = {t["name"] for t in per_imp["data"]}
     assert {"Stage 2 XGBoost", "Popularity (smoothed CTR)", "Random order"} <= rows
     assert all(t["error_y"]["array"] is not None for t in per_imp["data"])

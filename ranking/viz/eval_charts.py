@@ -195,7 +195,7 @@ def impression_metrics(lists: Mapping[str, Mapping[str, float]]) -> go.Figure:
     from ranking.evaluation.impression import METRICS
     from ranking.evaluation.impression import TITLES as METRIC_TITLES
 
-    title = "Per impression: does each list order the shown candidates so the clicked ones come first?"
+    title = "Per impression: does each list put the clicked candidates first?"
     rows = [n for n in (*_ordered({s: 0 for s in lists if s in STAGE_ORDER}),
                         *[b for b in BASELINE_TITLES if b in lists])]
     if not rows:
@@ -217,5 +217,5 @@ def impression_metrics(lists: Mapping[str, Mapping[str, float]]) -> go.Figure:
                            "%{customdata[1]:.3f}<extra></extra>")))
     fig.update_layout(scattermode="group", scattergap=0.35)
     fig = _style(fig, title, "metric (MIND's official definitions, y = click)",
-                 "mean over held-out impressions (higher is better)", 560, legend=True)
+                 "mean over impressions (higher = better)", 560, legend=True)
     return _legend_beside(fig)
