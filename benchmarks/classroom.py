@@ -213,7 +213,8 @@ def summarise(learners: list[Learner], log: Path, cores: dict, sampler: MemorySa
                                   _group([a for s in learners for a in s.actions]).items()},
         **{f"interaction_{kind}_{k}": v for kind, xs in by_kind.items()
            for k, v in (("n", len(xs)), ("p50_s", pct(xs, 50)), ("p95_s", pct(xs, 95)), ("max_s", pct(xs, 100)))},
-        "server_jobs": len(jobs), "server_job_p50_s": pct([j["seconds"] for j in jobs], 50),
+        "server_jobs": len(jobs), "server_trainings": sum("followed" not in j for j in jobs),
+        "server_job_p50_s": pct([j["seconds"] for j in jobs], 50),
         "server_job_p95_s": pct([j["seconds"] for j in jobs], 95),
         "server_job_max_s": pct([j["seconds"] for j in jobs], 100),
         "queued_p95_s": pct([j.get("worker ready", 0.0) for j in jobs], 95),

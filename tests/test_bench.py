@@ -126,14 +126,14 @@ def test_targets_pass_miss_and_skip():
     assert status["a class of 20 trains all at once: trainings finished"] is False  # 19 of 20
     assert status["· the class's slowest training, click → trained"] is True
     assert status["· page interactions meanwhile, p95"] is False
-    classroom = {**result["classroom"], "sessions": 20, "server_jobs": 1, "think_s": 2.0, "train_p50_s": 20.0,
-                 "train_p95_s": 30.0,
+    classroom = {**result["classroom"], "sessions": 20, "server_jobs": 20, "server_trainings": 1, "think_s": 2.0,
+                 "train_p50_s": 20.0, "train_p95_s": 30.0,
                  "in_worker_p50_s": 2.5, "interactions": 120, "interaction_p50_s": 0.3, "server_rss_peak_mb": 500.0,
                  "workers_rss_mb": 780.0, "loadavg_before": [1.0], "loadavg_after": [2.0], "errors": []}
     only = {"sizes": {}, "repeats": 1, "machine": B.machine(), "tensorflow_import_s": 1.0, "classroom": classroom}
     table = B.format_table({**only, "targets": B.targets(only)})
     assert "19 of 20 trainings finished" in table
-    assert "1 training(s) ran, identical requests share one" in table
+    assert "1 training(s) ran for 20 clicks, identical requests share one" in table
     assert "MISS  a class of 20 trains all at once: trainings finished: 19 (target ≥ 20)" in table
     assert status["train all stages on the sample world, click → trained (median of 3)"] is False
     assert status["per-user full re-rank p95 at 10k items"] is False

@@ -194,6 +194,7 @@ def _follow(job: Job, prep, cfg: PipelineConfig, data_key: str, choice: DataChoi
     else:
         job.error = job.cancel_reason if job.cancel_requested else leader.error
     _finish(job)
+    LOG.info("job %s %s: %.1f s %s", job.id, "+".join(job.stages), job.seconds, {"followed": leader.id})
 
 
 def _finish(job: Job) -> None:
