@@ -28,12 +28,16 @@ neutral constants), and users who never saw a slate.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ranking.data import schema as S
 from ranking.data.formats import write_bytes, write_json
+
+if TYPE_CHECKING:
+    from ranking.data.synth import World
 
 BEHAVIORS, NEWS = "behaviors.tsv", "news.tsv"
 
@@ -131,7 +135,7 @@ def _tsv(frame: pd.DataFrame) -> bytes:
     return ("\n".join(text.tolist()) + "\n").encode("utf-8")
 
 
-def write_mind_world(world, out_dir: str | Path) -> tuple[int, int]:
+def write_mind_world(world: World, out_dir: str | Path) -> tuple[int, int]:
     """Write behaviors.tsv, news.tsv and world.json; returns (impression lines, news)."""
     out = Path(out_dir)
     behaviors, news = mind_tables(world.users, world.content, world.interactions, world.spec.to_dict())
