@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help="0 … 2**31 - 1 (default 0)")
     p.add_argument("--no-truth", action="store_true",
                    help="skip truth.csv (it stays recomputable from world.json)")
+    p.add_argument("--format", choices=("lab", "mind"), default="lab",
+                   help="lab: the three CSVs (default); mind: MIND's behaviors.tsv + news.tsv, one line per "
+                        "logged slate, with world.json (import them with import-mind)")
 
     p = sub.add_parser("import-mind", parents=[common],
                        help="import MIND news logs (behaviors.tsv + news.tsv) as the three CSVs")
@@ -246,6 +249,13 @@ def _synth(args: argparse.Namespace) -> int:
     world = synth.generate(spec)
     with _writing(args.out):
         limits.clear_output(args.out, folder=True, force=args.force)
+        if args.format == "mind":
+            from ranking.data.mind_world import write_mind_world
+
+            lines, news = write_mind_world(world, args.out)
+            print(f"wrote {args.out}: behaviors.tsv ({lines} impression lines, {args.users} users in the world), "
+                  f"news.tsv ({news} news), world.json (the truth, recomputed from it; import without --history)")
+            return 0
         synth.write_world(world, args.out, include_truth=include_truth)
     print(f"wrote {args.out}: {args.users} users, {args.items} items, {args.interactions} interactions")
     return 0
@@ -267,6 +277,10 @@ def _import_mind(args: argparse.Namespace) -> int:
                                                 history=args.history)
     out.mkdir(exist_ok=True)
     data.write_tables(out, users, content, inter)
+    world = args.behaviors.parent / "world.json"  # `synth --format mind`: carry the world's truth over
+    if world.is_file():
+        data.write_bytes(out / "world.json", world.read_bytes())
+        print(f"world.json found beside {args.behaviors.name}: copied (a generated world's truth, for oracle metrics)")
     data.write_json(out / "source.json", {"format": "MIND", "behaviors": args.behaviors.name,
                                           "news": args.news.name, "recorded_signals": ["click"],
                                           **report.as_dict()})

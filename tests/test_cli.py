@@ -387,7 +387,7 @@ def test_usage_error_in_a_subprocess():
     ("validate", ["--data", "--json"]),
     ("label", ["--data", "--out", "--force", "--w-click", "--w-dwell", "--w-share", "--w-comment", "--w-hide",
                "--expected-dwell", "--threshold", "--comment-mode"]),
-    ("synth", ["--out", "--force", "--users", "--items", "--interactions", "--seed", "--no-truth"]),
+    ("synth", ["--out", "--force", "--users", "--items", "--interactions", "--seed", "--no-truth", "--format"]),
     ("run", ["--data", "--out", "--force", "--config", "--seed", "--quiet"]),
 ])
 def test_help_of_every_command(capsys, command, options):

@@ -38,6 +38,7 @@ TRAIT_NOISE = 0.15  # sd of an item's trait around its publisher's tendency
 # per topic: (clickbait, depth, controversy) offsets added to the publisher tendency
 TOPIC_TRAITS = ((0.0, 0.05, 0.2), (0.0, 0.1, -0.05), (0.1, -0.1, 0.0), (-0.05, 0.1, -0.05), (0.2, -0.15, 0.05))
 _TRUTH_TABLE_LIMIT = 20_000_000
+_MIND_USER, _MIND_NEWS, _SUBCATEGORY = "mind_user_id", "mind_news_id", "subcategory"  # ranking.data.mind's columns
 
 
 @dataclass(frozen=True)
@@ -226,19 +227,28 @@ def truth_from_spec(spec: WorldSpec | dict, dataset: Dataset | None = None) -> L
     pop = _population(spec)
     if dataset is None:
         return pop.truth
-    u = dataset.users[S.USER_ID].to_numpy(dtype=np.int64) - 1
-    i = dataset.content[S.CONTENT_ID].to_numpy(dtype=np.int64) - 101
+    users, content = dataset.users, dataset.content
+    # a MIND import of `synth --format mind` (ranking.data.mind_world): the world's ids are in the MIND ids,
+    # the publisher in the subcategory, and users carry the import's neutral region
+    mind = _MIND_USER in users and _MIND_NEWS in content and _SUBCATEGORY in content
+    if mind:
+        from ranking.data.mind_world import world_positions
+
+        u, i = world_positions(users[_MIND_USER]) - 1, world_positions(content[_MIND_NEWS]) - 101
+    else:
+        u = users[S.USER_ID].to_numpy(dtype=np.int64) - 1
+        i = content[S.CONTENT_ID].to_numpy(dtype=np.int64) - 101
     problems = []
     if ((u < 0) | (u >= spec.n_users)).any() or ((i < 0) | (i >= spec.n_items)).any():
         problems.append(f"ids outside the world's ranges: users 1..{spec.n_users}, "
-                        f"content 101..{100 + spec.n_items}")
+                        f"content 101..{100 + spec.n_items}" + (" (MIND ids U…, N…)" if mind else ""))
     else:
         topics = np.asarray(TOPICS)[pop.truth.item_topic[i]]
         pubs = np.asarray(pop.publishers)[pop.truth.item_publisher[i]]
-        if (dataset.content[S.TOPIC].astype(str).to_numpy() != topics).any() or (
-                dataset.content[S.PUBLISHER].astype(str).to_numpy() != pubs).any():
+        if (content[S.TOPIC].astype(str).to_numpy() != topics).any() or (
+                content[_SUBCATEGORY if mind else S.PUBLISHER].astype(str).to_numpy() != pubs).any():
             problems.append("content topics/publishers differ from what the world spec generates")
-        if (dataset.users[S.REGION].astype(str).to_numpy() != np.asarray(S.REGIONS)[pop.region[u]]).any():
+        if not mind and (users[S.REGION].astype(str).to_numpy() != np.asarray(S.REGIONS)[pop.region[u]]).any():
             problems.append("user regions differ from what the world spec generates")
     if problems:
         raise DataError([f"{S.WORLD_FILE} does not describe these tables: {p}" for p in problems])
