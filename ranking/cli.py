@@ -250,9 +250,17 @@ def _synth(args: argparse.Namespace) -> int:
     with _writing(args.out):
         limits.clear_output(args.out, folder=True, force=args.force)
         if args.format == "mind":
+            from ranking.data import schema
             from ranking.data.mind_world import write_mind_world
+            from ranking.prep.impressions import impression_keys
+            from ranking.prep.split import seconds
 
-            lines, news = write_mind_world(world, args.out)
+            inter = world.interactions
+            event_s = seconds(inter[schema.EVENT_TS])
+            key, how = impression_keys(inter, inter[schema.USER_ID].to_numpy("int64"), event_s, world.spec.to_dict())
+            if key is None:
+                raise ValueError(f"not a generated world with slates: {how}")
+            lines, news = write_mind_world(world, args.out, key, event_s)
             print(f"wrote {args.out}: behaviors.tsv ({lines} impression lines, {args.users} users in the world), "
                   f"news.tsv ({news} news), world.json (the truth, recomputed from it; import without --history)")
             return 0

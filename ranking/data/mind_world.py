@@ -54,12 +54,6 @@ def news_code(content_ids: np.ndarray, last_id: int) -> np.ndarray:
     return np.char.add("N", np.char.zfill(np.asarray(content_ids, np.int64).astype(str), width))
 
 
-def world_positions(codes: pd.Series) -> np.ndarray:
-    """The number inside MIND ids written by this module (``U0042`` → 42); -1 where there is none."""
-    num = pd.to_numeric(codes.astype(str).str.slice(1), errors="coerce")
-    return num.fillna(-1).to_numpy(np.int64)
-
-
 def mind_time(ts: pd.Series) -> np.ndarray:
     """UTC times as MIND writes them: "11/15/2019 8:55:22 AM" (month, day and hour unpadded)."""
     t = pd.to_datetime(ts, utc=True)
@@ -71,18 +65,16 @@ def mind_time(ts: pd.Series) -> np.ndarray:
     return parts.to_numpy(dtype=object)
 
 
-def mind_tables(users: pd.DataFrame, content: pd.DataFrame, interactions: pd.DataFrame,
-                spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(behaviors, news) frames in MIND's column order, one behaviors row per logged slate."""
+def mind_tables(users: pd.DataFrame, content: pd.DataFrame, interactions: pd.DataFrame, key: np.ndarray,
+                event_s: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(behaviors, news) frames in MIND's column order, one behaviors row per logged slate.
+
+    ``key`` numbers each interaction's slate and ``event_s`` is its event time in seconds, as the
+    impression-aware split finds them (``ranking.prep.impressions.impression_keys``; the caller passes
+    them in, so the data layer does not import the preparation layer)."""
     from ranking.data.policy import SLOT_SECONDS
-    from ranking.prep.impressions import impression_keys
-    from ranking.prep.split import seconds
 
     inter = interactions
-    event_s = seconds(inter[S.EVENT_TS])
-    key, how = impression_keys(inter, inter[S.USER_ID].to_numpy(np.int64), event_s, spec)
-    if key is None:
-        raise ValueError(f"not a generated world with slates: {how}")
     order = np.lexsort((inter[S.POSITION].to_numpy(np.int64), key))
     k = key[order]
     uid = inter[S.USER_ID].to_numpy(np.int64)[order]
@@ -135,10 +127,11 @@ def _tsv(frame: pd.DataFrame) -> bytes:
     return ("\n".join(text.tolist()) + "\n").encode("utf-8")
 
 
-def write_mind_world(world: World, out_dir: str | Path) -> tuple[int, int]:
-    """Write behaviors.tsv, news.tsv and world.json; returns (impression lines, news)."""
+def write_mind_world(world: World, out_dir: str | Path, key: np.ndarray, event_s: np.ndarray) -> tuple[int, int]:
+    """Write behaviors.tsv, news.tsv and world.json (``key``, ``event_s`` as in ``mind_tables``); returns
+    (impression lines, news)."""
     out = Path(out_dir)
-    behaviors, news = mind_tables(world.users, world.content, world.interactions, world.spec.to_dict())
+    behaviors, news = mind_tables(world.users, world.content, world.interactions, key, event_s)
     write_bytes(out / BEHAVIORS, _tsv(behaviors))
     write_bytes(out / NEWS, _tsv(news))
     write_json(out / S.WORLD_FILE, world.spec.to_dict())

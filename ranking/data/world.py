@@ -232,7 +232,6 @@ def truth_from_spec(spec: WorldSpec | dict, dataset: Dataset | None = None) -> L
     # the publisher in the subcategory, and users carry the import's neutral region
     mind = _MIND_USER in users and _MIND_NEWS in content and _SUBCATEGORY in content
     if mind:
-        from ranking.data.mind_world import world_positions
 
         u, i = world_positions(users[_MIND_USER]) - 1, world_positions(content[_MIND_NEWS]) - 101
     else:
@@ -253,3 +252,9 @@ def truth_from_spec(spec: WorldSpec | dict, dataset: Dataset | None = None) -> L
     if problems:
         raise DataError([f"{S.WORLD_FILE} does not describe these tables: {p}" for p in problems])
     return pop.truth.subset(u, i)
+
+
+def world_positions(codes: pd.Series) -> np.ndarray:
+    """The number inside the MIND ids ``synth --format mind`` writes (``U0042`` → 42); -1 where there is none."""
+    num = pd.to_numeric(codes.astype(str).str.slice(1), errors="coerce")
+    return num.fillna(-1).to_numpy(np.int64)
