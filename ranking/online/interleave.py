@@ -158,8 +158,8 @@ def impressions_needed(dataset: Dataset, policy_a, policy_b, days: int = 7, repe
 
 def power_curve(needed: pd.DataFrame, sizes: np.ndarray) -> pd.DataFrame:
     """Approximate power Φ(|z̄|·√(n/n̄) − z₀.₉₇₅) of each method at each number of impressions (for the chart)."""
-    out = []
-    for _, row in needed.iterrows():
-        z = abs(row["mean z"]) * np.sqrt(np.asarray(sizes, np.float64) / row["impressions per test"])
-        out.append(pd.DataFrame({"method": row["method"], "impressions": sizes, "power": stats.norm.cdf(z - Z95)}))
-    return pd.concat(out, ignore_index=True)
+    sizes = np.asarray(sizes, np.float64)
+    per_test = needed["impressions per test"].to_numpy(np.float64)[:, None]
+    z = np.abs(needed["mean z"].to_numpy(np.float64))[:, None] * np.sqrt(sizes[None, :] / per_test)  # methods × sizes
+    return pd.DataFrame({"method": np.repeat(needed["method"].to_numpy(), len(sizes)),
+                         "impressions": np.tile(sizes, len(needed)), "power": stats.norm.cdf(z - Z95).ravel()})

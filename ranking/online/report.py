@@ -18,7 +18,7 @@ def fmt(v) -> str:
 
 def text_table(frame: pd.DataFrame) -> list[str]:
     """Columns padded to their widest cell, numbers right-aligned."""
-    cells = [[str(c) for c in frame.columns]] + [[fmt(v) for v in row] for row in frame.itertuples(index=False)]
+    cells = [[str(c) for c in frame.columns], *frame.map(fmt).to_numpy().tolist()]
     widths = [max(len(r[j]) for r in cells) for j in range(len(frame.columns))]
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
     return ["  ".join(c.rjust(w) if num and i else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True))
