@@ -21,49 +21,23 @@ from ranking.online.loop import PIPELINE, LoopResult, feedback_loop
 from ranking.online.policies import OraclePolicy, PopularityPolicy, RandomPolicy
 
 from . import jobs
+from .seed_jobs import PageJob
 
 LOG = logging.getLogger("lab.online_jobs")
-ORPHAN_S = 600.0  # as the seed study: unseen for ten minutes, its tab is gone
 POLICY_NAMES = {PIPELINE: "Pipeline (retrained every round)", "popularity": "Popularity",
                 "oracle": "Oracle (the truth)", "random": "Random"}
 
 
 @dataclass(eq=False)
-class LoopJob:
+class LoopJob(PageJob):
     """One deployment study: what it was asked for (``key``), how far along, and its results per policy."""
 
     key: tuple
     policies: tuple[str, ...]
     rounds: int
     days: int
-    started: float = field(default_factory=time.monotonic)
-    last_seen: float = field(default_factory=time.monotonic)
-    fraction: float = 0.0
-    message: str = "starting"
-    done: bool = False
-    cancel_requested: bool = False
-    error: str | None = None
-    seconds: float = 0.0
+    message: str = field(default="starting", kw_only=True)
     results: dict[str, LoopResult] = field(default_factory=dict)
-    thread: threading.Thread | None = None
-
-    @property
-    def elapsed(self) -> float:
-        return self.seconds if self.done else time.monotonic() - self.started
-
-    def seen(self) -> None:
-        self.last_seen = time.monotonic()
-
-    @property
-    def stopping(self) -> bool:
-        if not self.cancel_requested and time.monotonic() - self.last_seen > ORPHAN_S:
-            self.cancel_requested, self.message = True, "cancelled: its page was closed"
-        return self.cancel_requested
-
-    def cancel(self) -> None:
-        if not self.done:
-            self.cancel_requested = True
-            self.message = "cancelled from its page"
 
 
 def policy(name: str, cfg: PipelineConfig):

@@ -32,12 +32,11 @@ LOG = logging.getLogger("lab.seed_jobs")
 ORPHAN_S = 600.0
 
 
-@dataclass(eq=False)
-class SeedJob:
-    """One seed study: what it was asked for (``key``), how far along, and its result or error."""
+@dataclass(eq=False, kw_only=True)
+class PageJob:
+    """A background study one page shows (the seed study, the learning curve, the feedback loop): how far
+    along, Cancel, and a stop once no page has shown it for ``ORPHAN_S``."""
 
-    key: tuple
-    seeds: tuple[int, ...]
     started: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
     fraction: float = 0.0
@@ -46,7 +45,6 @@ class SeedJob:
     cancel_requested: bool = False
     error: str | None = None
     seconds: float = 0.0
-    result: SeedStudy | curve.LearningCurve | None = None
     thread: threading.Thread | None = None
 
     @property
@@ -65,10 +63,19 @@ class SeedJob:
         return self.cancel_requested
 
     def cancel(self) -> None:
-        """Stop after the current seed's worker is terminated (a waiting one never starts)."""
+        """Stop after the current worker is terminated (a waiting one never starts)."""
         if not self.done:
             self.cancel_requested = True
             self.message = "cancelled from its page"
+
+
+@dataclass(eq=False)
+class SeedJob(PageJob):
+    """One seed study or learning curve: what it was asked for (``key``) and its result or error."""
+
+    key: tuple
+    seeds: tuple[int, ...]
+    result: SeedStudy | curve.LearningCurve | None = None
 
 
 def start(prep: Prepared, cfg: PipelineConfig, key: tuple, n_seeds: int = study.DEFAULT_SEEDS,
