@@ -79,6 +79,17 @@ def _older(folder: Path, name: str) -> DataError:
     return DataError(f"{name} has no saved stages; train again")
 
 
+def _read_object(path: Path, what: str) -> dict:
+    """A JSON object file of a saved run; DataError "<what> is not readable / not a settings object"."""
+    try:
+        found = formats.read_json(path)
+    except (OSError, ValueError, DataError) as exc:
+        raise DataError(f"{what} is not readable ({type(exc).__name__}); train again") from None
+    if not isinstance(found, dict):
+        raise DataError(f"{what} is not a settings object; train again")
+    return found
+
+
 def _read_archive(path: Path, name: str) -> object:
     try:
         return archive.loads(path.read_bytes())
@@ -93,12 +104,7 @@ def read_run(folder: str | Path) -> tuple[dict, dict]:
     folder = Path(folder)
     if not (folder / MODELS).is_file():
         raise _older(folder, str(folder))
-    try:
-        raw = formats.read_json(folder / CONFIG)
-    except (OSError, ValueError, DataError) as exc:
-        raise DataError(f"{folder}: its {CONFIG} is not readable ({type(exc).__name__}); train again") from None
-    if not isinstance(raw, dict):
-        raise DataError(f"{folder}: its {CONFIG} is not a settings object; train again")
+    raw = _read_object(folder / CONFIG, f"{folder}: its {CONFIG}")
     payload = _read_archive(folder / MODELS, str(folder))
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else "unknown"
@@ -122,12 +128,7 @@ def load_snapshot(folder: str | Path, name: str = "the saved run") -> tuple[obje
     folder = Path(folder)
     if not (folder / SNAPSHOT).is_file():
         raise _older(folder, name)
-    try:
-        meta = formats.read_json(folder / META)
-    except (OSError, ValueError, DataError) as exc:
-        raise DataError(f"{name}'s description is not readable ({type(exc).__name__}); train again") from None
-    if not isinstance(meta, dict):
-        raise DataError(f"{name}'s description is not a settings object; train again")
+    meta = _read_object(folder / META, f"{name}'s description")
     doc = _read_archive(folder / SNAPSHOT, name)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DataError(f"{name} was saved in another format; train again")
