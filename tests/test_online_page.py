@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_seed_page import _chart, _clean
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/7_Online_test.py"
@@ -17,19 +17,6 @@ TINY = {"data": "world", "g_users": "300", "g_items": "120", "g_inter": "6000", 
 def _sync_training(monkeypatch):
     monkeypatch.setenv("LAB_SYNC_TRAINING", "1")
     monkeypatch.setenv("LAB_TRAIN_ON_START", "0")
-
-
-def _clean(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def _chart(at: AppTest, title_start: str) -> dict:
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
-        if spec["layout"]["title"]["text"].startswith(title_start):
-            return spec
-    raise AssertionError(f"no chart titled {title_start!r}")
 
 
 def _open() -> AppTest:

@@ -13,6 +13,7 @@ import streamlit as st
 from pages.session import online_jobs
 from pages.ui import compare
 from pages.ui import present as P
+from pages.ui.seeds import job_progress
 from ranking.errors import RankingError
 from ranking.online import ListPolicy, OraclePolicy, PopularityPolicy, RandomPolicy, ab_test, interleave_test
 from ranking.online.interleave import impressions_needed, power_curve
@@ -125,7 +126,7 @@ def loop_section(ctx: C.Ctx) -> None:
     days = c3.slider("Days per round", 1, 7, 3, key="online_round_days")
     job = st.session_state.get(LOOP)
     if job is not None and not job.done:
-        _loop_progress()
+        job_progress(LOOP, "Deploying", "online_cancel")
         return
     if st.button(f"Deploy for {rounds} rounds", key="online_deploy", icon=":material/rocket_launch:",
                  disabled=not chosen or ctx.lab.running,
@@ -162,15 +163,3 @@ def _loop_sentence(tables: dict[str, pd.DataFrame]) -> str:
                      f"{first['feed similarity (Jaccard)']:.2f} → {last['feed similarity (Jaccard)']:.2f}, "
                      f"value per impression {first['value per impression']:.2f} → {last['value per impression']:.2f}")
     return "From before deployment to the last round — " + "; ".join(parts) + "."
-
-
-@st.fragment(run_every=1.0)
-def _loop_progress() -> None:
-    job = st.session_state.get(LOOP)
-    if job is None or job.done:
-        st.rerun()
-    job.seen()
-    left, right = st.columns([5, 1])
-    left.progress(job.fraction, text=f"Deploying: {job.message} · {job.elapsed:.0f} s")
-    right.button("Cancel", key="online_cancel", icon=":material/stop_circle:", on_click=job.cancel,
-                 disabled=job.cancel_requested)

@@ -112,7 +112,7 @@ def _start(ctx: C.Ctx) -> None:
 
 
 @st.fragment(run_every=1.0)
-def _job_progress(state_key: str, what: str, cancel_key: str) -> None:
+def job_progress(state_key: str, what: str, cancel_key: str) -> None:
     """A background job's progress bar and Cancel button, refreshed every second until it is done."""
     job = st.session_state.get(state_key)
     if job is None or job.done:
@@ -125,11 +125,11 @@ def _job_progress(state_key: str, what: str, cancel_key: str) -> None:
 
 
 def _progress() -> None:
-    _job_progress(JOB, "Seed check", "cancel_seed_study")
+    job_progress(JOB, "Seed check", "cancel_seed_study")
 
 
 def _curve_progress() -> None:
-    _job_progress(CURVE_JOB, "Learning curve", "cancel_curve")
+    job_progress(CURVE_JOB, "Learning curve", "cancel_curve")
 
 
 def _show(study: SeedStudy, seconds: float) -> None:
